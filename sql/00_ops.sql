@@ -1,0 +1,402 @@
+-- ops: the foundation every module uses. Operator messages, the audit log,
+-- settings, job queueing, login and users. Re-applied after every migrate, so
+-- everything here is CREATE OR REPLACE (or dropped and recreated).
+--
+-- Errors raised by Shopfloor functions use SQLSTATE class SF:
+--   SF401 not authenticated / bad credentials   SF403 not allowed
+--   SF404 not found                              SF409 conflict with current state
+--   SF422 invalid input
+-- The API passes these codes and messages through to clients.
+
+------------------------------------------------------------------------------
+-- Who is calling
+------------------------------------------------------------------------------
+
+-- The user behind the call: the username from the API's verified token, or
+-- the database user for a DBA in psql.
+create or replace function ops.current_actor() returns text
+language sql stable
+as $$
+  select coalesce(nullif(current_setting('jwt.claims.username', true), ''), session_user::text)
+$$;
+comment on function ops.current_actor() is E'@behavior -queryField\nThe caller: the token''s username, or the database user.';
+
+------------------------------------------------------------------------------
+-- Settings: key/value (jsonb) with typed readers
+------------------------------------------------------------------------------
+
+create or replace function ops.setting(p_key text) returns jsonb
+language sql stable
+as $$
+  select value from ops.settings where key = p_key
+$$;
+
+create or replace function ops.setting_text(p_key text, p_default text default null) returns text
+language plpgsql stable
+as $$
+declare
+  v jsonb := ops.setting(p_key);
+begin
+  if v is null or v = 'null'::jsonb then
+    return p_default;
+  elsif jsonb_typeof(v) <> 'string' then
+    raise exception 'Setting % is not text: %', p_key, v using errcode = 'SF422';
+  end if;
+  return v #>> '{}';
+end
+$$;
+
+create or replace function ops.setting_numeric(p_key text, p_default numeric default null) returns numeric
+language plpgsql stable
+as $$
+declare
+  v jsonb := ops.setting(p_key);
+begin
+  if v is null or v = 'null'::jsonb then
+    return p_default;
+  elsif jsonb_typeof(v) <> 'number' then
+    raise exception 'Setting % is not a number: %', p_key, v using errcode = 'SF422';
+  end if;
+  return v::numeric;
+end
+$$;
+
+create or replace function ops.setting_boolean(p_key text, p_default boolean default null) returns boolean
+language plpgsql stable
+as $$
+declare
+  v jsonb := ops.setting(p_key);
+begin
+  if v is null or v = 'null'::jsonb then
+    return p_default;
+  elsif jsonb_typeof(v) <> 'boolean' then
+    raise exception 'Setting % is not true or false: %', p_key, v using errcode = 'SF422';
+  end if;
+  return v::boolean;
+end
+$$;
+
+create or replace function ops.setting_interval(p_key text, p_default interval default null) returns interval
+language plpgsql stable
+as $$
+declare
+  v jsonb := ops.setting(p_key);
+begin
+  if v is null or v = 'null'::jsonb then
+    return p_default;
+  end if;
+  begin
+    return (v #>> '{}')::interval;
+  exception when others then
+    raise exception 'Setting % is not an interval: %', p_key, v using errcode = 'SF422',
+      hint = 'Use a PostgreSQL interval such as "30 days" or "5 minutes".';
+  end;
+end
+$$;
+
+comment on function ops.setting(text) is E'@behavior -queryField';
+comment on function ops.setting_text(text, text) is E'@behavior -queryField';
+comment on function ops.setting_numeric(text, numeric) is E'@behavior -queryField';
+comment on function ops.setting_boolean(text, boolean) is E'@behavior -queryField';
+comment on function ops.setting_interval(text, interval) is E'@behavior -queryField';
+
+create or replace function ops.set_setting(p_key text, p_value jsonb, p_description text default null)
+returns ops.settings
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  result ops.settings;
+begin
+  if p_value is null then
+    raise exception 'A setting needs a value (use JSON null explicitly to clear it)' using errcode = 'SF422';
+  end if;
+  if p_key = 'plant.timezone' and not exists (select 1 from pg_timezone_names where name = p_value #>> '{}') then
+    raise exception 'Unknown time zone %', p_value using errcode = 'SF422', hint = 'Use an IANA name such as Europe/Berlin.';
+  end if;
+  insert into ops.settings as s (key, value, description, updated_at, updated_by)
+  values (p_key, p_value, coalesce(p_description, ''), now(), ops.current_actor())
+  on conflict (key) do update
+    set value = excluded.value,
+        description = coalesce(p_description, s.description),
+        updated_at = excluded.updated_at,
+        updated_by = excluded.updated_by
+  returning * into result;
+  perform ops.audit('set_setting', 'setting', p_key, jsonb_build_object('value', p_value));
+  return result;
+end
+$$;
+comment on function ops.set_setting(text, jsonb, text) is 'Sets a setting (admin). Audited.';
+
+-- The plant's clock: "today" is the plant's date, not the server's.
+create or replace function ops.plant_now() returns timestamp
+language sql stable
+as $$
+  select now() at time zone coalesce(ops.setting_text('plant.timezone'), 'UTC')
+$$;
+
+create or replace function ops.plant_today() returns date
+language sql stable
+as $$
+  select ops.plant_now()::date
+$$;
+
+------------------------------------------------------------------------------
+-- Audit log
+------------------------------------------------------------------------------
+
+create or replace function ops.audit(p_action text, p_entity_type text, p_entity_id text, p_details jsonb default '{}')
+returns void
+language sql volatile security definer
+set search_path = pg_catalog, public
+as $$
+  insert into ops.audit_log (actor, action, entity_type, entity_id, details)
+  values (ops.current_actor(), p_action, p_entity_type, p_entity_id, coalesce(p_details, '{}'))
+$$;
+comment on function ops.audit(text, text, text, jsonb) is E'@behavior -mutationField\nAppends an audit row as the current actor.';
+
+------------------------------------------------------------------------------
+-- Background jobs: the one door to graphile-worker
+------------------------------------------------------------------------------
+
+-- add_job needs the worker schema owner's rights, so it is wrapped here.
+-- Payloads carry ids, not rows. A job_key collapses a burst into one job
+-- (job_key_mode: replace debounces, preserve_run_at throttles,
+-- unsafe_dedupe only de-duplicates).
+create or replace function ops_private.enqueue(
+  p_task text,
+  p_payload jsonb default '{}',
+  p_job_key text default null,
+  p_run_at timestamptz default null,
+  p_max_attempts int default null,
+  p_job_key_mode text default 'replace'
+) returns void
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+begin
+  perform graphile_worker.add_job(
+    identifier := p_task,
+    payload := coalesce(p_payload, '{}')::json,
+    run_at := p_run_at,
+    job_key := p_job_key,
+    max_attempts := p_max_attempts,
+    job_key_mode := p_job_key_mode
+  );
+end
+$$;
+
+------------------------------------------------------------------------------
+-- Operator messages (the Messages page)
+------------------------------------------------------------------------------
+
+create or replace function ops.post_message(
+  p_source text,
+  p_severity text,
+  p_title text,
+  p_body text default '',
+  p_related jsonb default '{}'
+) returns ops.messages
+language sql volatile security definer
+set search_path = pg_catalog, public
+as $$
+  insert into ops.messages (source, severity, title, body, related)
+  values (p_source, coalesce(p_severity, 'info'), p_title, coalesce(p_body, ''), coalesce(p_related, '{}'))
+  returning *
+$$;
+comment on function ops.post_message(text, text, text, text, jsonb) is
+  'Adds a message to the operators'' Messages page. Subscribers of messageAdded hear of it at once.';
+
+create or replace function ops.acknowledge_message(p_message_id bigint) returns ops.messages
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  result ops.messages;
+begin
+  update ops.messages
+     set acknowledged_at = now(), acknowledged_by = ops.current_actor()
+   where id = p_message_id and acknowledged_at is null
+  returning * into result;
+  if not found then
+    select * into result from ops.messages where id = p_message_id;
+    if not found then
+      raise exception 'Message % does not exist', p_message_id using errcode = 'SF404';
+    end if;
+  end if;
+  return result; -- acknowledging twice keeps the first acknowledgement
+end
+$$;
+
+create or replace function ops.acknowledge_messages(p_source text default null) returns integer
+language sql volatile security definer
+set search_path = pg_catalog, public
+as $$
+  with acked as (
+    update ops.messages
+       set acknowledged_at = now(), acknowledged_by = ops.current_actor()
+     where acknowledged_at is null and (p_source is null or source = p_source)
+    returning 1
+  )
+  select count(*)::int from acked
+$$;
+comment on function ops.acknowledge_messages(text) is 'Acknowledges every unread message, or those of one source. Returns how many.';
+
+create or replace function ops.unread_message_count(p_source text default null) returns integer
+language sql stable
+as $$
+  select count(*)::int from ops.messages
+   where acknowledged_at is null and (p_source is null or source = p_source)
+$$;
+
+-- One NOTIFY per statement (not per row) for live screens, and one debounced
+-- job that copies new messages into the process log.
+create or replace function ops_private.messages_added() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  ids bigint[];
+  n int;
+begin
+  -- The payload stays small: the first 100 ids and how many there were.
+  select count(*) into n from new_rows;
+  select array_agg(id order by id) into ids from (select id from new_rows order by id limit 100) firsts;
+  if n = 0 then
+    return null;
+  end if;
+  perform pg_notify('ops_message_added', json_build_object('ids', ids, 'count', n)::text);
+  perform ops_private.enqueue('ops_log_messages', '{}', 'ops_log_messages');
+  return null;
+end
+$$;
+
+create or replace trigger messages_added
+  after insert on ops.messages
+  referencing new table as new_rows
+  for each statement execute function ops_private.messages_added();
+
+------------------------------------------------------------------------------
+-- Users and login
+------------------------------------------------------------------------------
+
+create or replace function ops_private.token_for(p_user ops_private.users) returns ops.jwt_token
+language sql stable
+as $$
+  select row(
+    p_user.role,
+    p_user.id,
+    p_user.username,
+    extract(epoch from now() + ops.setting_interval('auth.token_lifetime', interval '12 hours'))::bigint
+  )::ops.jwt_token
+$$;
+
+create or replace function ops.login(username text, password text) returns ops.jwt_token
+language plpgsql strict volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  u ops_private.users;
+begin
+  select * into u from ops_private.users where users.username = lower(login.username) and disabled_at is null;
+  -- Compare against a dummy hash when the user is unknown, so the answer
+  -- takes as long either way.
+  if u.password_hash is null
+     or public.crypt(password, u.password_hash) <> u.password_hash then
+    perform public.crypt(password, '$2a$08$aaaaaaaaaaaaaaaaaaaaaa');
+    raise exception 'Invalid username or password' using errcode = 'SF401';
+  end if;
+  perform ops.audit('login', 'user', u.username);
+  return ops_private.token_for(u);
+end
+$$;
+comment on function ops.login(text, text) is 'Exchanges a username and password for a signed token (JWT). Send it as "Authorization: Bearer <token>".';
+
+create or replace function ops.create_user(username text, role text, password text default null, display_name text default '')
+returns bigint
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  new_id bigint;
+  full_role text := case when role like 'shopfloor\_%' then role else 'shopfloor_' || role end;
+begin
+  if password is not null and length(password) < 8 then
+    raise exception 'A password needs at least 8 characters' using errcode = 'SF422';
+  end if;
+  begin
+    insert into ops_private.users (username, role, password_hash, display_name)
+    values (lower(username), full_role,
+            case when password is null then null else public.crypt(password, public.gen_salt('bf', 8)) end,
+            coalesce(display_name, ''))
+    returning id into new_id;
+  exception
+    when unique_violation then
+      raise exception 'User % already exists', lower(username) using errcode = 'SF409';
+    when check_violation then
+      raise exception 'Invalid user: username must be lower-case letters, digits, dot, dash or underscore; role one of operator, supervisor, planner, integration, admin'
+        using errcode = 'SF422';
+  end;
+  perform ops.audit('create_user', 'user', lower(username), jsonb_build_object('role', full_role));
+  return new_id;
+end
+$$;
+comment on function ops.create_user(text, text, text, text) is 'Creates a user (admin). role: operator, supervisor, planner, integration or admin. Returns its id.';
+
+create or replace function ops.set_user_password(username text, password text) returns void
+language plpgsql volatile strict security definer
+set search_path = pg_catalog, public
+as $$
+begin
+  if length(password) < 8 then
+    raise exception 'A password needs at least 8 characters' using errcode = 'SF422';
+  end if;
+  update ops_private.users u set password_hash = public.crypt(password, public.gen_salt('bf', 8))
+   where u.username = lower(set_user_password.username);
+  if not found then
+    raise exception 'User % does not exist', lower(username) using errcode = 'SF404';
+  end if;
+  perform ops.audit('set_user_password', 'user', lower(username));
+end
+$$;
+
+create or replace function ops.disable_user(username text) returns void
+language plpgsql volatile strict security definer
+set search_path = pg_catalog, public
+as $$
+begin
+  update ops_private.users u set disabled_at = coalesce(u.disabled_at, now())
+   where u.username = lower(disable_user.username);
+  if not found then
+    raise exception 'User % does not exist', lower(username) using errcode = 'SF404';
+  end if;
+  perform ops.audit('disable_user', 'user', lower(username));
+end
+$$;
+
+------------------------------------------------------------------------------
+-- GraphQL shape and grants
+------------------------------------------------------------------------------
+
+comment on table ops.messages is E'@behavior -insert -update -delete\nMessages for operators (the Messages page). Written by modules through ops.post_message.';
+comment on table ops.watcher_events is E'@behavior -insert -update -delete\nWhat the folder watchers saw (diagnostics).';
+comment on table ops.audit_log is E'@behavior -insert -update -delete\nWho did what, when, to what.';
+comment on table ops.settings is E'@behavior -insert -update -delete\nPlant settings; change them with setSetting (admin).';
+
+grant usage on schema ops to shopfloor_anonymous, shopfloor_operator, shopfloor_integration;
+grant execute on function ops.login(text, text) to shopfloor_anonymous, shopfloor_operator, shopfloor_integration;
+grant execute on function ops.current_actor(), ops.plant_now(), ops.plant_today(),
+  ops.setting(text), ops.setting_text(text, text), ops.setting_numeric(text, numeric),
+  ops.setting_boolean(text, boolean), ops.setting_interval(text, interval)
+  to shopfloor_operator, shopfloor_integration;
+
+grant select on ops.messages, ops.settings to shopfloor_operator, shopfloor_integration;
+grant execute on function ops.acknowledge_message(bigint), ops.acknowledge_messages(text),
+  ops.unread_message_count(text) to shopfloor_operator;
+grant execute on function ops.post_message(text, text, text, text, jsonb) to shopfloor_integration, shopfloor_supervisor;
+
+grant select on ops.audit_log to shopfloor_supervisor;
+grant select on ops.watcher_events to shopfloor_supervisor;
+
+grant execute on function ops.set_setting(text, jsonb, text), ops.create_user(text, text, text, text),
+  ops.set_user_password(text, text), ops.disable_user(text) to shopfloor_admin;

@@ -1,0 +1,50 @@
+// What a client sees of an error. Our own refusals (SQLSTATE class SF) pass
+// through with their code, message, detail and hint; a permission error
+// becomes SF403; everything else is masked and logged with an id the client
+// also gets, so support can find it.
+import { randomBytes } from "node:crypto";
+import { isSafeError } from "postgraphile/grafast";
+import { GraphQLError } from "postgraphile/graphql";
+import type { Logger } from "../log.ts";
+
+interface CodedError {
+  code?: unknown;
+  message: string;
+  detail?: unknown;
+  hint?: unknown;
+}
+
+const SF_CODE = /^SF[0-9A-Z]{3}$/;
+
+export function makeMaskError(log: Logger) {
+  return function maskError(error: GraphQLError): GraphQLError {
+    const original = error.originalError as (Error & CodedError) | undefined;
+    const keep = (message: string, extensions: Record<string, unknown>) =>
+      new GraphQLError(message, {
+        nodes: error.nodes,
+        source: error.source,
+        positions: error.positions,
+        path: error.path,
+        originalError: original,
+        extensions,
+      });
+
+    // GraphQL's own errors (validation, non-null violations) are safe as they are.
+    if (!original || original instanceof GraphQLError) return error;
+    if (isSafeError(original)) return keep(original.message, { ...(original.extensions ?? {}) });
+
+    const code = typeof original.code === "string" ? original.code : undefined;
+    if (code && SF_CODE.test(code)) {
+      const extensions: Record<string, unknown> = { code };
+      if (original.detail) extensions.detail = original.detail;
+      if (original.hint) extensions.hint = original.hint;
+      return keep(original.message, extensions);
+    }
+    if (code === "42501") {
+      return keep("Permission denied: your role may not do this", { code: "SF403" });
+    }
+    const errorId = randomBytes(6).toString("hex");
+    log.error({ err: original, errorId, path: error.path?.join(".") }, "masked GraphQL error");
+    return keep(`An unexpected error occurred (error id ${errorId})`, { code: "INTERNAL", errorId });
+  };
+}

@@ -1,0 +1,96 @@
+// One Shopfloor process: opens the database (embedded when DATABASE_URL is
+// unset), migrates it, then runs the roles asked for: api, worker, watch.
+// stop() shuts the parts down in reverse order and stops the embedded server last.
+import type pg from "pg";
+import { startApi, type Api } from "./api/server.ts";
+import { resolveJwtSecret } from "./auth/jwt.ts";
+import type { Config } from "./config.ts";
+import { openDatabase, type Database } from "./db/index.ts";
+import { migrateDatabase } from "./db/migrate.ts";
+import { createPool } from "./db/pool.ts";
+import { Health } from "./health.ts";
+import type { Logger } from "./log.ts";
+import { startWatchers, type Watchers } from "./watchers/index.ts";
+import { folderWatches } from "./watchers/registry.ts";
+import { startWorker, type Worker } from "./worker.ts";
+
+export type Role = "api" | "worker" | "watch";
+export const ALL_ROLES: Role[] = ["api", "worker", "watch"];
+
+export interface App {
+  db: Database;
+  pool: pg.Pool;
+  api: Api | undefined;
+  worker: Worker | undefined;
+  watchers: Watchers | undefined;
+  health: Health;
+  stop(): Promise<void>;
+}
+
+/** Keeps the plant time zone setting in step with PLANT_TIMEZONE. */
+async function syncSettings(pool: pg.Pool, config: Config) {
+  await pool.query(
+    `update ops.settings set value = to_jsonb($1::text), updated_at = now(), updated_by = 'PLANT_TIMEZONE'
+      where key = 'plant.timezone' and value is distinct from to_jsonb($1::text)`,
+    [config.plantTimezone],
+  );
+}
+
+export async function startApp(config: Config, log: Logger, roles: Role[]): Promise<App> {
+  const jwtSecret = roles.includes("api") ? resolveJwtSecret(config) : "";
+  const db = await openDatabase(config, log);
+  const parts: { name: string; stop: () => Promise<void> }[] = [];
+  const stopAll = async () => {
+    for (const p of parts.reverse().splice(0)) {
+      try {
+        await p.stop();
+      } catch (err) {
+        log.warn({ err, part: p.name }, "error while stopping");
+      }
+    }
+    await db.stop();
+  };
+  try {
+    await migrateDatabase({ url: db.url, rootUrl: db.rootUrl, log });
+    const pool = createPool(db.url, { max: config.dbPoolMax, log, name: roles.join("+") });
+    parts.push({ name: "pool", stop: () => pool.end() });
+    await syncSettings(pool, config);
+    const health = new Health(pool);
+    const app: App = { db, pool, api: undefined, worker: undefined, watchers: undefined, health, stop: stopAll };
+
+    if (roles.includes("worker")) {
+      const worker = await startWorker({
+        pool,
+        concurrency: config.workerConcurrency,
+        pollInterval: config.workerPollIntervalMs,
+        log,
+      });
+      parts.push({ name: "worker", stop: () => worker.stop() });
+      health.register("worker", () => worker.health());
+      app.worker = worker;
+    }
+    if (roles.includes("watch")) {
+      const watchers = startWatchers(folderWatches(config), { url: db.url, log, lockRetryMs: config.watchLockRetryMs });
+      parts.push({ name: "watchers", stop: () => watchers.stop() });
+      health.register("watchers", () => watchers.health());
+      app.watchers = watchers;
+    }
+    if (roles.includes("api")) {
+      const api = await startApi({
+        pool,
+        port: config.port,
+        host: config.host,
+        jwtSecret,
+        jwtExpiresIn: config.jwtExpiresIn,
+        health,
+        log,
+      });
+      parts.push({ name: "api", stop: () => api.stop() });
+      app.api = api;
+    }
+    return app;
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+}

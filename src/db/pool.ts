@@ -1,0 +1,19 @@
+// Connection pools. keepAlive so that dead peers are noticed; pool errors
+// (a connection dropped while idle) are logged instead of crashing the process.
+import pg from "pg";
+import type { Logger } from "../log.ts";
+
+export function createPool(url: string, opts: { max: number; log: Logger; name: string }): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.max,
+    keepAlive: true,
+    application_name: `shopfloor-${opts.name}`,
+    connectionTimeoutMillis: 10_000,
+  });
+  pool.on("error", (err) => opts.log.warn({ err, pool: opts.name }, "idle database connection failed"));
+  // A checked-out client whose connection drops emits 'error' too; without a
+  // listener that would crash the process instead of failing one query.
+  pool.on("connect", (client) => client.on("error", (err) => opts.log.warn({ err, pool: opts.name }, "database connection failed")));
+  return pool;
+}

@@ -1,0 +1,81 @@
+// A database of one's own for each test file, cloned from the migrated
+// template that scripts/test.ts prepared.
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { withDatabase } from "../../src/db/embedded.ts";
+import { createLogger, type Logger } from "../../src/log.ts";
+
+export const ROOT_URL = process.env.SHOPFLOOR_TEST_ROOT_URL ?? "";
+const TEMPLATE = process.env.SHOPFLOOR_TEST_TEMPLATE ?? "";
+const RUN_ID = process.env.SHOPFLOOR_TEST_RUN_ID ?? "";
+
+export const testLog: Logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? "silent", pretty: false, fd: 2 });
+
+export interface TestDb {
+  name: string;
+  url: string;
+  /** Superuser pool, as a DBA or the Node process connects. */
+  pool: pg.Pool;
+  query<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+  /** Runs fn in a transaction as `role`, with the token claims the API would set. */
+  asRole<T>(role: string, fn: (c: pg.PoolClient) => Promise<T>, username?: string): Promise<T>;
+  drop(): Promise<void>;
+}
+
+async function adminQuery(text: string) {
+  const c = new pg.Client({ connectionString: ROOT_URL });
+  await c.connect();
+  try {
+    await c.query(text);
+  } finally {
+    await c.end();
+  }
+}
+
+export async function createTestDatabase(): Promise<TestDb> {
+  if (!ROOT_URL || !TEMPLATE) throw new Error("Run the tests with `npm test` (scripts/test.ts prepares the database).");
+  const name = `sft_${RUN_ID}_${randomBytes(4).toString("hex")}`;
+  await adminQuery(`create database "${name}" template "${TEMPLATE}"`);
+  const url = withDatabase(ROOT_URL, name);
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  pool.on("error", () => {});
+  return {
+    name,
+    url,
+    pool,
+    query: (text, values) => pool.query(text, values),
+    async asRole(role, fn, username) {
+      const c = await pool.connect();
+      try {
+        await c.query("begin");
+        await c.query("select set_config('role', $1, true), set_config('jwt.claims.username', $2, true)", [
+          role,
+          username ?? `test-${role.replace(/^shopfloor_/, "")}`,
+        ]);
+        const result = await fn(c);
+        await c.query("commit");
+        return result;
+      } catch (e) {
+        await c.query("rollback").catch(() => {});
+        throw e;
+      } finally {
+        c.release();
+      }
+    },
+    async drop() {
+      await pool.end();
+      await adminQuery(`drop database if exists "${name}" with (force)`);
+    },
+  };
+}
+
+/** Resolves when `check` returns a truthy value; fails after timeoutMs. */
+export async function eventually<T>(check: () => Promise<T | undefined | null | false>, timeoutMs = 5000, stepMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
