@@ -8,6 +8,7 @@ import { SafeError } from "postgraphile/grafast";
 import { AuthError, bearerToken, JWT_AUDIENCE, JWT_ISSUER, pgSettingsForToken } from "../auth/jwt.ts";
 import type { Logger } from "../log.ts";
 import { makeMaskError } from "./errors.ts";
+import { ShopfloorInflectionPlugin } from "./plugins/inflection.ts";
 import { MessagesSubscriptionPlugin } from "./plugins/messages.ts";
 
 /** Schemas PostGraphile exposes; each module adds its own. */
@@ -23,7 +24,7 @@ export interface PresetOptions {
 export function makePreset(opts: PresetOptions): GraphileConfig.Preset {
   return {
     extends: [PostGraphileAmberPreset],
-    plugins: [PgJWTPlugin, MessagesSubscriptionPlugin],
+    plugins: [PgJWTPlugin, ShopfloorInflectionPlugin, MessagesSubscriptionPlugin],
     pgServices: [makePgService({ pool: opts.pool, schemas: EXPOSED_SCHEMAS, pubsub: true })],
     gather: {
       pgJwtTypes: "ops.jwt_token",

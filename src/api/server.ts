@@ -5,6 +5,7 @@ import type { Socket } from "node:net";
 import type pg from "pg";
 import { postgraphile } from "postgraphile";
 import { grafserv } from "postgraphile/grafserv/node";
+import { AuthError, bearerToken, pgSettingsForToken } from "../auth/jwt.ts";
 import type { Health } from "../health.ts";
 import type { Logger } from "../log.ts";
 import { makePreset } from "./preset.ts";
@@ -42,6 +43,17 @@ export async function startApi(opts: ApiOptions): Promise<Api> {
         if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
       });
       return;
+    }
+    // Refuse a bad token before GraphQL runs, with 401 and our code (a
+    // refusal from inside grafserv's context would lose both).
+    if (url.pathname === "/graphql") {
+      try {
+        pgSettingsForToken(bearerToken(req.headers.authorization), opts.jwtSecret);
+      } catch (e) {
+        if (!(e instanceof AuthError)) throw e;
+        sendJson(res, 401, { errors: [{ message: e.message, extensions: { code: e.code } }] });
+        return;
+      }
     }
     if (url.pathname === "/") {
       res.writeHead(302, { location: "/graphiql" }).end();
@@ -83,6 +95,9 @@ export async function startApi(opts: ApiOptions): Promise<Api> {
       for (const s of sockets) s.destroy();
       await closed;
       await pgl.release(); // releases grafserv too
+      // ...but not the pg services: release them so the LISTEN client of the
+      // subscriber goes back to the pool.
+      for (const service of pgl.getResolvedPreset().pgServices ?? []) await service.release?.();
       log.info("API stopped");
     },
   };

@@ -1,10 +1,13 @@
 // ops schema: messages, NOTIFY per statement, acknowledgement, settings, audit.
 import test from "ava";
 import pg from "pg";
-import { createTestDatabase, eventually } from "../helpers/db.ts";
+import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
 
-const db = await createTestDatabase();
-test.after.always(() => db.drop());
+let db: TestDb;
+test.before(async () => {
+  db = await createTestDatabase();
+});
+test.after.always(() => db?.drop());
 
 test.serial("post_message stores a message and one NOTIFY reports a multi-row insert", async (t) => {
   const listener = new pg.Client({ connectionString: db.url });
