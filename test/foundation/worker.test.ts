@@ -1,0 +1,64 @@
+// graphile-worker: a row inserted by plain SQL fires a trigger whose task runs
+// within a second; a burst collapses into one job; housekeeping prunes.
+import test from "ava";
+import { createPool } from "../../src/db/pool.ts";
+import { startWorker, type Worker } from "../../src/worker.ts";
+import { createTestDatabase, eventually, testLog, type TestDb } from "../helpers/db.ts";
+
+let db: TestDb;
+let worker: Worker;
+test.before(async () => {
+  db = await createTestDatabase();
+  const pool = createPool(db.url, { max: 4, log: testLog, name: "test-worker" });
+  worker = await startWorker({ pool, concurrency: 2, pollInterval: 1000, log: testLog });
+  const stop = worker.stop;
+  worker.stop = async () => {
+    await stop();
+    await pool.end();
+  };
+});
+test.after.always(async () => {
+  await worker?.stop();
+  await db?.drop();
+});
+
+test.serial("a message inserted by plain SQL is logged by the worker within a second", async (t) => {
+  // Let the worker's LISTEN settle so we measure the trigger path, not polling.
+  await eventually(async () => worker.health().listening);
+  const started = Date.now();
+  const { rows } = await db.query<{ id: string }>(
+    `insert into ops.messages (source, severity, title) values ('worker-test', 'error', 'Grundner did not answer') returning id`,
+  );
+  const logged = await eventually(async () => {
+    const r = await db.query<{ logged_at: Date | null }>(`select logged_at from ops.messages where id = $1`, [rows[0].id]);
+    return r.rows[0].logged_at;
+  }, 1000, 10);
+  const ms = Date.now() - started;
+  t.truthy(logged);
+  t.true(ms < 1000, `took ${ms} ms`);
+  t.log(`trigger → task → logged_at in ${ms} ms`);
+});
+
+test.serial("a burst of messages is handled by one job, each message logged once", async (t) => {
+  await db.query(`insert into ops.messages (source, title) select 'burst', 'm' || g from generate_series(1, 1200) g`);
+  await eventually(async () => {
+    const r = await db.query<{ n: number }>(`select count(*)::int as n from ops.messages where source = 'burst' and logged_at is null`);
+    return r.rows[0].n === 0;
+  }, 5000);
+  const jobs = await db.query<{ n: number }>(`select count(*)::int as n from graphile_worker.jobs where task_identifier = 'ops_log_messages'`);
+  t.is(jobs.rows[0].n, 0, "no job left behind");
+  t.true(worker.health().ok);
+});
+
+test.serial("housekeeping prunes watcher events older than the setting", async (t) => {
+  await db.query(`
+    insert into ops.watcher_events (watcher, event, path, at) values
+      ('w', 'add', '/old', now() - interval '40 days'),
+      ('w', 'add', '/new', now() - interval '1 day')`);
+  await db.query(`select graphile_worker.add_job('ops_housekeeping')`);
+  await eventually(async () => {
+    const r = await db.query(`select path from ops.watcher_events where watcher = 'w' order by path`);
+    return r.rows.length === 1 && r.rows[0].path === "/new";
+  }, 5000);
+  t.pass();
+});
