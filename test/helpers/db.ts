@@ -7,7 +7,7 @@ import { createLogger, type Logger } from "../../src/log.ts";
 
 export const ROOT_URL = process.env.SHOPFLOOR_TEST_ROOT_URL ?? "";
 const TEMPLATE = process.env.SHOPFLOOR_TEST_TEMPLATE ?? "";
-const RUN_ID = process.env.SHOPFLOOR_TEST_RUN_ID ?? "";
+const PREFIX = process.env.SHOPFLOOR_TEST_PREFIX ?? "sft_";
 
 export const testLog: Logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? "silent", pretty: false, fd: 2 });
 
@@ -34,7 +34,7 @@ async function adminQuery(text: string) {
 
 export async function createTestDatabase(): Promise<TestDb> {
   if (!ROOT_URL || !TEMPLATE) throw new Error("Run the tests with `npm test` (scripts/test.ts prepares the database).");
-  const name = `sft_${RUN_ID}_${randomBytes(4).toString("hex")}`;
+  const name = `${PREFIX}${randomBytes(4).toString("hex")}`;
   await adminQuery(`create database "${name}" template "${TEMPLATE}"`);
   const url = withDatabase(ROOT_URL, name);
   const pool = new pg.Pool({ connectionString: url, max: 10 });
