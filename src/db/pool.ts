@@ -11,9 +11,11 @@ export function createPool(url: string, opts: { max: number; log: Logger; name: 
     application_name: `shopfloor-${opts.name}`,
     connectionTimeoutMillis: 10_000,
   });
-  pool.on("error", (err) => opts.log.warn({ err, pool: opts.name }, "idle database connection failed"));
+  // During shutdown the server closing our connections is expected.
+  const level = () => (pool.ending ? "debug" : "warn");
+  pool.on("error", (err) => opts.log[level()]({ err, pool: opts.name }, "idle database connection failed"));
   // A checked-out client whose connection drops emits 'error' too; without a
   // listener that would crash the process instead of failing one query.
-  pool.on("connect", (client) => client.on("error", (err) => opts.log.warn({ err, pool: opts.name }, "database connection failed")));
+  pool.on("connect", (client) => client.on("error", (err) => opts.log[level()]({ err, pool: opts.name }, "database connection failed")));
   return pool;
 }

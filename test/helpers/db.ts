@@ -16,7 +16,7 @@ export interface TestDb {
   url: string;
   /** Superuser pool, as a DBA or the Node process connects. */
   pool: pg.Pool;
-  query<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+  query<R extends pg.QueryResultRow = any>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
   /** Runs fn in a transaction as `role`, with the token claims the API would set. */
   asRole<T>(role: string, fn: (c: pg.PoolClient) => Promise<T>, username?: string): Promise<T>;
   drop(): Promise<void>;
