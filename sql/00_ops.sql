@@ -31,70 +31,55 @@ as $$
   select value from ops.settings where key = p_key
 $$;
 
-create or replace function ops.setting_text(p_key text, p_default text default null) returns text
+-- The setting's value when it has the expected JSON type; null when absent.
+create or replace function ops.setting_checked(p_key text, p_json_type text, p_what text) returns jsonb
 language plpgsql stable
 as $$
 declare
   v jsonb := ops.setting(p_key);
 begin
   if v is null or v = 'null'::jsonb then
-    return p_default;
-  elsif jsonb_typeof(v) <> 'string' then
-    raise exception 'Setting % is not text: %', p_key, v using errcode = 'SF422';
+    return null;
+  elsif jsonb_typeof(v) <> p_json_type then
+    raise exception 'Setting % is not %: %', p_key, p_what, v using errcode = 'SF422';
   end if;
-  return v #>> '{}';
+  return v;
 end
+$$;
+
+create or replace function ops.setting_text(p_key text, p_default text default null) returns text
+language sql stable
+as $$
+  select coalesce(ops.setting_checked(p_key, 'string', 'text') #>> '{}', p_default)
 $$;
 
 create or replace function ops.setting_numeric(p_key text, p_default numeric default null) returns numeric
-language plpgsql stable
+language sql stable
 as $$
-declare
-  v jsonb := ops.setting(p_key);
-begin
-  if v is null or v = 'null'::jsonb then
-    return p_default;
-  elsif jsonb_typeof(v) <> 'number' then
-    raise exception 'Setting % is not a number: %', p_key, v using errcode = 'SF422';
-  end if;
-  return v::numeric;
-end
+  select coalesce(ops.setting_checked(p_key, 'number', 'a number')::numeric, p_default)
 $$;
 
 create or replace function ops.setting_boolean(p_key text, p_default boolean default null) returns boolean
-language plpgsql stable
+language sql stable
 as $$
-declare
-  v jsonb := ops.setting(p_key);
-begin
-  if v is null or v = 'null'::jsonb then
-    return p_default;
-  elsif jsonb_typeof(v) <> 'boolean' then
-    raise exception 'Setting % is not true or false: %', p_key, v using errcode = 'SF422';
-  end if;
-  return v::boolean;
-end
+  select coalesce(ops.setting_checked(p_key, 'boolean', 'true or false')::boolean, p_default)
 $$;
 
 create or replace function ops.setting_interval(p_key text, p_default interval default null) returns interval
 language plpgsql stable
 as $$
 declare
-  v jsonb := ops.setting(p_key);
+  v text := ops.setting_checked(p_key, 'string', 'an interval') #>> '{}';
 begin
-  if v is null or v = 'null'::jsonb then
-    return p_default;
-  end if;
-  begin
-    return (v #>> '{}')::interval;
-  exception when others then
-    raise exception 'Setting % is not an interval: %', p_key, v using errcode = 'SF422',
-      hint = 'Use a PostgreSQL interval such as "30 days" or "5 minutes".';
-  end;
+  return coalesce(v::interval, p_default);
+exception when invalid_datetime_format or datetime_field_overflow or interval_field_overflow then
+  raise exception 'Setting % is not an interval: %', p_key, v using errcode = 'SF422',
+    hint = 'Use a PostgreSQL interval such as "30 days" or "5 minutes".';
 end
 $$;
 
 comment on function ops.setting(text) is E'@behavior -queryField';
+comment on function ops.setting_checked(text, text, text) is E'@behavior -queryField';
 comment on function ops.setting_text(text, text) is E'@behavior -queryField';
 comment on function ops.setting_numeric(text, numeric) is E'@behavior -queryField';
 comment on function ops.setting_boolean(text, boolean) is E'@behavior -queryField';
@@ -386,7 +371,7 @@ comment on table ops.settings is E'@behavior -insert -update -delete\nPlant sett
 grant usage on schema ops to shopfloor_anonymous, shopfloor_operator, shopfloor_integration;
 grant execute on function ops.login(text, text) to shopfloor_anonymous, shopfloor_operator, shopfloor_integration;
 grant execute on function ops.current_actor(), ops.plant_now(), ops.plant_today(),
-  ops.setting(text), ops.setting_text(text, text), ops.setting_numeric(text, numeric),
+  ops.setting(text), ops.setting_checked(text, text, text), ops.setting_text(text, text), ops.setting_numeric(text, numeric),
   ops.setting_boolean(text, boolean), ops.setting_interval(text, interval)
   to shopfloor_operator, shopfloor_integration;
 

@@ -44,8 +44,14 @@ function errorLine(text: string, err: pg.DatabaseError): number | undefined {
     const at = text.indexOf(err.internalQuery);
     if (at >= 0) return lineAt(text, at + Number(err.internalPosition));
   }
-  // plpgsql compile errors say "compilation of PL/pgSQL function ... near line N";
-  // we cannot map N without knowing where the body starts, so report the file.
+  // PL/pgSQL compile errors say 'compilation of PL/pgSQL function "name" near
+  // line N': N counts from the line where the body's opening $$ stands.
+  const m = /function "([^"]+)" near line (\d+)/.exec(err.where ?? "");
+  if (m) {
+    const fn = new RegExp(`function\\s+(?:\\w+\\.)?"?${m[1]}"?\\s*\\(`, "i").exec(text);
+    const body = fn ? text.indexOf("$$", fn.index) : -1;
+    if (body >= 0) return lineAt(text, body + 1) + Number(m[2]) - 1;
+  }
   return undefined;
 }
 

@@ -116,3 +116,10 @@ test("audit rows name the database user when there is no token", async (t) => {
   const { rows: me } = await db.query(`select session_user::text as u`);
   t.is(rows[0].actor, me[0].u);
 });
+
+test("an interval setting that does not parse is refused clearly", async (t) => {
+  await db.query(`select ops.set_setting('test.bad_interval', '"every now and then"')`);
+  const err = await t.throwsAsync(db.query(`select ops.setting_interval('test.bad_interval')`));
+  t.is((err as pg.DatabaseError).code, "SF422");
+  t.regex(err!.message, /test\.bad_interval is not an interval/);
+});

@@ -69,3 +69,28 @@ test("two processes migrating at once both succeed", async (t) => {
   const { rows } = await db.query(`select count(*)::int as n from graphile_migrate.migrations`);
   t.is(rows[0].n, committed.length, "each migration applied once");
 });
+
+test("a PL/pgSQL compile error points at its line in the file", async (t) => {
+  const dir = sqlDir({
+    "10_plpgsql.sql": [
+      "-- header",
+      "create or replace function public.sql_layer_plpgsql() returns int",
+      "language plpgsql as $$",
+      "begin",
+      "  return 1;",
+      "exception when no_such_condition then",
+      "  return 2;",
+      "end",
+      "$$;",
+      "",
+    ].join("\n"),
+  });
+  const c = await db.pool.connect();
+  try {
+    const err = await t.throwsAsync(applySqlLayer(c, dir), { instanceOf: SqlLayerError });
+    t.is(err!.line, 6);
+    t.regex(err!.message, /10_plpgsql\.sql:6: unrecognized exception condition "no_such_condition"/);
+  } finally {
+    c.release();
+  }
+});
