@@ -147,14 +147,18 @@ comment on function ops.audit(text, text, text, jsonb) is E'@behavior -mutationF
 -- add_job needs the worker schema owner's rights, so it is wrapped here.
 -- Payloads carry ids, not rows. A job_key collapses a burst into one job
 -- (job_key_mode: replace debounces, preserve_run_at throttles,
--- unsafe_dedupe only de-duplicates).
+-- unsafe_dedupe only de-duplicates). Jobs of one named queue run one at a time.
+-- Earlier signatures, dropped so that calls stay unambiguous.
+drop function if exists ops_private.enqueue(text, jsonb, text, timestamptz, int);
+drop function if exists ops_private.enqueue(text, jsonb, text, timestamptz, int, text);
 create or replace function ops_private.enqueue(
   p_task text,
   p_payload jsonb default '{}',
   p_job_key text default null,
   p_run_at timestamptz default null,
   p_max_attempts int default null,
-  p_job_key_mode text default 'replace'
+  p_job_key_mode text default 'replace',
+  p_queue_name text default null
 ) returns void
 language plpgsql volatile security definer
 set search_path = pg_catalog, public
@@ -166,7 +170,8 @@ begin
     run_at := p_run_at,
     job_key := p_job_key,
     max_attempts := p_max_attempts,
-    job_key_mode := p_job_key_mode
+    job_key_mode := p_job_key_mode,
+    queue_name := p_queue_name
   );
 end
 $$;

@@ -61,6 +61,7 @@ export async function startApp(config: Config, log: Logger, roles: Role[]): Prom
     if (roles.includes("worker")) {
       const worker = await startWorker({
         pool,
+        config,
         concurrency: config.workerConcurrency,
         pollInterval: config.workerPollIntervalMs,
         log,

@@ -1,7 +1,10 @@
 // The worker process: graphile-worker running the tasks in workers/ and the
 // crontab. Tasks do only what needs the filesystem or the process log.
-import { fileURLToPath } from "node:url";
-import { Logger as WorkerLogger, run, type Runner } from "graphile-worker";
+import { readdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { Logger as WorkerLogger, run, type Runner, type Task, type TaskList } from "graphile-worker";
+import type { Config } from "./config.ts";
 import type pg from "pg";
 import type { PartHealth } from "./health.ts";
 import type { Logger } from "./log.ts";
@@ -9,8 +12,30 @@ import type { Logger } from "./log.ts";
 export const TASK_DIR = fileURLToPath(new URL("../workers/", import.meta.url));
 export const CRONTAB_FILE = fileURLToPath(new URL("../crontab", import.meta.url));
 
+/** What a task may need from the process beyond its payload. */
+export interface WorkerContext {
+  config: Config;
+  log: Logger;
+}
+
+/**
+ * A task file in workers/ exports either a plain task (default) or
+ * `makeTask(ctx)`, for tasks that need the process's configuration (folders).
+ */
+export async function loadTasks(ctx: WorkerContext, dir = TASK_DIR): Promise<TaskList> {
+  const tasks: TaskList = {};
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(".ts")).sort()) {
+    const mod = (await import(pathToFileURL(path.join(dir, file)).href)) as { default?: Task; makeTask?: (c: WorkerContext) => Task };
+    const task = mod.makeTask ? mod.makeTask(ctx) : mod.default;
+    if (typeof task !== "function") throw new Error(`workers/${file} exports neither a default task nor makeTask`);
+    tasks[file.slice(0, -3)] = task;
+  }
+  return tasks;
+}
+
 export interface WorkerOptions {
   pool: pg.Pool;
+  config: Config;
   concurrency: number;
   pollInterval: number;
   log: Logger;
@@ -34,7 +59,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   let lastError: string | undefined;
   const runner: Runner = await run({
     pgPool: opts.pool,
-    taskDirectory: TASK_DIR,
+    taskList: await loadTasks({ config: opts.config, log }),
     crontabFile: CRONTAB_FILE,
     concurrency: opts.concurrency,
     pollInterval: opts.pollInterval,

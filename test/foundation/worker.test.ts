@@ -1,6 +1,7 @@
 // graphile-worker: a row inserted by plain SQL fires a trigger whose task runs
 // within a second; a burst collapses into one job; housekeeping prunes.
 import test from "ava";
+import { loadConfig } from "../../src/config.ts";
 import { createPool } from "../../src/db/pool.ts";
 import { startWorker, type Worker } from "../../src/worker.ts";
 import { createTestDatabase, eventually, testLog, type TestDb } from "../helpers/db.ts";
@@ -10,7 +11,7 @@ let worker: Worker;
 test.before(async () => {
   db = await createTestDatabase();
   const pool = createPool(db.url, { max: 4, log: testLog, name: "test-worker" });
-  worker = await startWorker({ pool, concurrency: 2, pollInterval: 1000, log: testLog });
+  worker = await startWorker({ pool, config: loadConfig({}), concurrency: 2, pollInterval: 1000, log: testLog });
   const stop = worker.stop;
   worker.stop = async () => {
     await stop();
