@@ -269,7 +269,7 @@ begin
 end
 $$;
 comment on function approval.approve_job(bigint, boolean) is
-  'Approves a draft job and reserves its BOM. Blocked (SF409) only when the job was fulfillable when the editor opened (wasFulfillable) and is not now; the shortages are in the error''s hint as JSON.';
+  E'@name approve_job\nApproves a draft job and reserves its BOM. Blocked (SF409) only when the job was fulfillable when the editor opened (wasFulfillable) and is not now; the shortages are in the error''s hint as JSON.';
 
 ------------------------------------------------------------------------------
 -- Other status changes (they release or keep the reservation via the trigger)
@@ -414,8 +414,11 @@ comment on table approval.inventory_items is E'@name ApprovalInventoryItem\n@beh
 comment on table approval.jobs is E'@name ApprovalJob\n@behavior -insert -update -delete\nJobs that need approval against inventory.';
 comment on table approval.job_bom is E'@name ApprovalJobBomLine\n@behavior -insert -update -delete\nA job''s bill of materials: one line per item.';
 comment on function approval.recompute_reserved() is E'@behavior -queryField -mutationField\nRebuilds inventory_items.reserved from the BOM lines (admin repair tool).';
-comment on function approval.job_shortfall(bigint) is 'One row per BOM line of the job: needed, on hand, reserved by other jobs, available and shortfall.';
-comment on function approval.job_is_fulfillable(bigint) is 'True when the job''s total shortfall is zero.';
+-- The contract's GraphQL names (approveJob, jobShortfall, jobIsFulfillable)
+-- need @name: functions outside the first exposed schema get a schema prefix
+-- (approvalStartJob...), which the other functions keep.
+comment on function approval.job_shortfall(bigint) is E'@name job_shortfall\nOne row per BOM line of the job: needed, on hand, reserved by other jobs, available and shortfall.';
+comment on function approval.job_is_fulfillable(bigint) is E'@name job_is_fulfillable\nTrue when the job''s total shortfall is zero.';
 
 grant usage on schema approval to shopfloor_operator, shopfloor_integration;
 grant select on approval.inventory_items, approval.jobs, approval.job_bom to shopfloor_operator, shopfloor_integration;
