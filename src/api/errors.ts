@@ -1,6 +1,7 @@
 // What a client sees of an error. Our own refusals (SQLSTATE class SF) pass
-// through with their code, message, detail and hint; a permission error
-// becomes SF403; everything else is masked and logged with an id the client
+// through with their code, message, detail and hint, and are logged at info
+// (a JSON hint, such as a blocked approval's shortages, is logged parsed); a
+// permission error becomes SF403; everything else is masked and logged with an id the client
 // also gets, so support can find it.
 import { randomBytes } from "node:crypto";
 import { isSafeError } from "postgraphile/grafast";
@@ -38,6 +39,9 @@ export function makeMaskError(log: Logger) {
       const extensions: Record<string, unknown> = { code };
       if (original.detail) extensions.detail = original.detail;
       if (original.hint) extensions.hint = original.hint;
+      // Every refusal is logged at info with what the client got: a blocked
+      // approval (SF409) logs its per-item shortages, which are in the hint.
+      log.info({ code, detail: original.detail, hint: parseHint(original.hint), path: error.path?.join(".") }, original.message);
       return keep(original.message, extensions);
     }
     if (code === "42501") {
@@ -47,4 +51,14 @@ export function makeMaskError(log: Logger) {
     log.error({ err: original, errorId, path: error.path?.join(".") }, "masked GraphQL error");
     return keep(`An unexpected error occurred (error id ${errorId})`, { code: "INTERNAL", errorId });
   };
+}
+
+/** A hint that is JSON (e.g. approve_job's shortage list) is logged as data. */
+function parseHint(hint: unknown): unknown {
+  if (typeof hint !== "string" || !/^\s*[[{]/.test(hint)) return hint;
+  try {
+    return JSON.parse(hint);
+  } catch {
+    return hint;
+  }
 }

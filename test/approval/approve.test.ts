@@ -1,0 +1,194 @@
+// approve_job through SQL: the spec's four scenarios, reserved-quantity
+// bookkeeping under every status change, and bad input.
+import test from "ava";
+import { createTestDatabase, type TestDb } from "../helpers/db.ts";
+import { item, job, reserved, reservedDrift, status, type PgError } from "./helpers.ts";
+
+let db: TestDb;
+test.before(async () => {
+  db = await createTestDatabase();
+});
+test.after.always(() => db?.drop());
+
+const DETAIL = "Inventory was reduced or reserved by another operation while you were editing this job, and it can no longer be fulfilled.";
+
+async function fulfillable(jobId: number): Promise<boolean> {
+  const { rows } = await db.query<{ ok: boolean }>(`select approval.job_is_fulfillable($1) as ok`, [jobId]);
+  return rows[0].ok;
+}
+const approve = (jobId: number, was: boolean) =>
+  db.asRole("shopfloor_supervisor", (c) => c.query(`select * from approval.approve_job($1, $2)`, [jobId, was]), "sam");
+
+test("TEST 1: reseeding resolves a shortage, approval succeeds", async (t) => {
+  const x = await item(db, 2);
+  const j = await job(db, [[x, 5]]);
+  const lines = (await db.query(`select * from approval.job_shortfall($1)`, [j])).rows;
+  t.is(lines.length, 1);
+  t.like(lines[0], { item_id: String(x), qty_needed: "5", on_hand: "2", reserved: "0", available: "2", shortfall: "3" });
+  const was = await fulfillable(j);
+  t.false(was);
+  await db.query(`select approval.set_on_hand($1, 10)`, [x]);
+  const res = await approve(j, was);
+  t.is(res.rows[0].status, "approved");
+  t.is(res.rows[0].approved_by, "sam");
+  t.truthy(res.rows[0].approved_at);
+  t.is(await reserved(db, x), 5);
+  const audit = await db.query(`select actor, details from ops.audit_log where action = 'approve_job' and entity_id = $1`, [String(j)]);
+  t.is(audit.rows.length, 1);
+  t.is(audit.rows[0].actor, "sam");
+  t.like(audit.rows[0].details, { was_fulfillable: false, is_fulfillable: true });
+});
+
+test("TEST 2: an inventory reduction causes a regression, approval blocked with the shortages", async (t) => {
+  const x = await item(db, 10, "T2-X");
+  const y = await item(db, 10, "T2-Y");
+  const j = await job(db, [[y, 2], [x, 8]]);
+  t.true(await fulfillable(j));
+  await db.query(`select approval.set_on_hand($1, 3)`, [x]);
+  const err = await t.throwsAsync<PgError>(() => approve(j, true));
+  t.is(err.code, "SF409");
+  t.is(err.message, "Inventory changed during job approval");
+  t.is(err.detail, DETAIL);
+  t.deepEqual(JSON.parse(err.hint!), [
+    { item_id: x, sku: "T2-X", needed: 8, available: 3, shortfall: 5, reason: "Insufficient inventory" },
+  ]);
+  t.is(await status(db, j), "draft");
+  t.is(await reserved(db, x), 0, "nothing reserved by a blocked approval");
+  t.is(await reserved(db, y), 0);
+});
+
+test("TEST 3: concurrent user conflict, the second approval is blocked", async (t) => {
+  const x = await item(db, 5);
+  const a = await job(db, [[x, 4]]);
+  const b = await job(db, [[x, 4]]);
+  const wasA = await fulfillable(a);
+  const wasB = await fulfillable(b);
+  t.true(wasA && wasB);
+  await approve(b, wasB);
+  t.is(await reserved(db, x), 4);
+  const err = await t.throwsAsync<PgError>(() => approve(a, wasA));
+  t.is(err.code, "SF409");
+  t.like(JSON.parse(err.hint!)[0], { item_id: x, needed: 4, available: 1, shortfall: 3 });
+  t.is(await status(db, a), "draft");
+  // The job editor reopening now sees it is not fulfillable; approving anyway is allowed (never was).
+  t.false(await fulfillable(a));
+  await approve(a, false);
+  t.is(await reserved(db, x), 8);
+});
+
+test("TEST 4: an unrelated item change does not block", async (t) => {
+  const x = await item(db, 10);
+  const y = await item(db, 10);
+  const j = await job(db, [[x, 5]]);
+  t.true(await fulfillable(j));
+  await db.query(`select approval.set_on_hand($1, 0)`, [y]);
+  const res = await approve(j, true);
+  t.is(res.rows[0].status, "approved");
+});
+
+test("an increase or a smaller shortage never blocks; never-fulfillable jobs approve as the spec says", async (t) => {
+  const x = await item(db, 1);
+  const j = await job(db, [[x, 5]]);
+  await db.query(`select approval.set_on_hand($1, 3)`, [x]); // partial reseed: still short
+  const res = await approve(j, false);
+  t.is(res.rows[0].status, "approved");
+  t.is(await reserved(db, x), 5, "reserved may exceed on hand when a short job is approved knowingly");
+});
+
+test("job_shortfall shows what other jobs hold, also for an approved job", async (t) => {
+  const x = await item(db, 10);
+  const a = await job(db, [[x, 3]]);
+  const b = await job(db, [[x, 4]]);
+  await approve(a, true);
+  await approve(b, true);
+  const rows = (await db.query(`select * from approval.job_shortfall($1)`, [b])).rows;
+  t.like(rows[0], { qty_needed: "4", on_hand: "10", reserved: "3", available: "7", shortfall: "0" });
+  const operatorView = await db.asRole("shopfloor_operator", (c) => c.query(`select approval.job_is_fulfillable($1) as ok`, [b]));
+  t.true(operatorView.rows[0].ok, "operators may read shortfalls");
+});
+
+test("reserved stays right under every status change", async (t) => {
+  const x = await item(db, 100);
+  const y = await item(db, 100);
+  const j = await job(db, [[x, 10], [y, 20]]);
+  const k = await job(db, [[x, 1]]);
+  const sup = (sql: string, id: number) => db.asRole("shopfloor_supervisor", (c) => c.query(sql, [id]));
+  await approve(j, true);
+  await approve(k, true);
+  t.deepEqual([await reserved(db, x), await reserved(db, y)], [11, 20]);
+  await sup(`select approval.start_job($1)`, j);
+  t.deepEqual([await reserved(db, x), await reserved(db, y)], [11, 20], "in progress keeps the reservation");
+  await sup(`select approval.complete_job($1)`, j);
+  t.deepEqual([await reserved(db, x), await reserved(db, y)], [1, 0], "completion releases it");
+  await sup(`select approval.cancel_job($1)`, k);
+  t.is(await reserved(db, x), 0, "cancellation releases it");
+  // A DBA's plain UPDATE or DELETE is also accounted for.
+  const m = await job(db, [[y, 7]]);
+  await db.query(`update approval.jobs set status = 'approved' where id = $1`, [m]);
+  t.is(await reserved(db, y), 7);
+  await db.query(`delete from approval.jobs where id = $1`, [m]);
+  t.is(await reserved(db, y), 0);
+  t.is(await reservedDrift(db), 0);
+  const n = await db.query(`select approval.recompute_reserved() as n`);
+  t.is(n.rows[0].n, 0, "the repair tool finds nothing to fix");
+});
+
+test("the BOM of an approved job cannot change", async (t) => {
+  const x = await item(db, 100);
+  const y = await item(db, 100);
+  const j = await job(db, [[x, 1]]);
+  await approve(j, true);
+  for (const sql of [
+    `insert into approval.job_bom (job_id, item_id, qty_planned) values (${j}, ${y}, 1)`,
+    `update approval.job_bom set qty_planned = 50 where job_id = ${j}`,
+    `delete from approval.job_bom where job_id = ${j}`,
+  ]) {
+    const err = await t.throwsAsync<PgError>(() => db.query(sql));
+    t.is(err.code, "SF409", sql);
+  }
+  t.is(await reserved(db, x), 1);
+});
+
+test("bad input: unknown job, empty BOM, wrong status, wrong role, nulls", async (t) => {
+  let err = await t.throwsAsync<PgError>(() => approve(987654321, true));
+  t.is(err.code, "SF404");
+  t.is(err.message, "Job 987654321 does not exist");
+  err = await t.throwsAsync<PgError>(() => db.query(`select * from approval.job_shortfall(987654321)`));
+  t.is(err.code, "SF404");
+
+  const empty = await job(db, []);
+  t.true(await fulfillable(empty));
+  t.is((await approve(empty, true)).rows[0].status, "approved", "a job with no BOM lines is approvable");
+
+  const x = await item(db, 10);
+  const j = await job(db, [[x, 4]]);
+  await approve(j, true);
+  err = await t.throwsAsync<PgError>(() => approve(j, true));
+  t.is(err.code, "SF412");
+  t.is(err.message, `Job ${j} is approved and cannot be approved`);
+  t.is(await reserved(db, x), 4, "approving twice never reserves twice");
+  await db.asRole("shopfloor_supervisor", (c) => c.query(`select approval.cancel_job($1)`, [j]));
+  err = await t.throwsAsync<PgError>(() => approve(j, false));
+  t.is(err.code, "SF412");
+  t.is(err.message, `Job ${j} is cancelled and cannot be approved`);
+  err = await t.throwsAsync<PgError>(() => db.asRole("shopfloor_supervisor", (c) => c.query(`select approval.start_job($1)`, [j])));
+  t.is(err.code, "SF412");
+
+  const d = await job(db, [[x, 1]]);
+  for (const role of ["shopfloor_operator", "shopfloor_planner", "shopfloor_integration"]) {
+    err = await t.throwsAsync<PgError>(() => db.asRole(role, (c) => c.query(`select approval.approve_job($1, true)`, [d])));
+    t.is(err.code, "42501", role);
+  }
+  t.is(await status(db, d), "draft");
+  const admin = await db.asRole("shopfloor_admin", (c) => c.query(`select status from approval.approve_job($1, true)`, [d]));
+  t.is(admin.rows[0].status, "approved", "an admin may approve");
+
+  err = await t.throwsAsync<PgError>(() => approve(null as unknown as number, true));
+  t.is(err.code, "SF422");
+  err = await t.throwsAsync<PgError>(() => approve(d, null as unknown as boolean));
+  t.is(err.code, "SF422");
+  err = await t.throwsAsync<PgError>(() => db.query(`select approval.create_job('bad', '[{"item_id": ${x}, "qty_planned": 0}]')`));
+  t.is(err.code, "SF422");
+  err = await t.throwsAsync<PgError>(() => db.query(`select approval.create_job('bad', '[{"item_id": 99999999, "qty_planned": 1}]')`));
+  t.is(err.code, "SF422");
+});
