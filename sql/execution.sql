@@ -103,7 +103,7 @@ begin
       v_key := format('pa:asm:%s:%s', p_token_id, v_line.code);
       v_res := pool.post_event('POOL_ALLOCATE', v_ticket.id_product, v_ticket.bom_version_id, v_line.code,
                                -v_line.qty, v_key, 'ASSEMBLY_ALLOCATE', p_token_id, p_worker_id, 'cut_ready');
-      v_lines := v_lines || jsonb_build_object('component_code', v_line.code) || v_res;
+      v_lines := v_lines || jsonb_build_array(jsonb_build_object('component_code', v_line.code) || v_res);
       if v_res ->> 'status' = 'rejected' then
         v_ok := false;
       end if;
