@@ -197,7 +197,7 @@ begin
 end
 $$;
 comment on function execution.handle_single_piece_start(bigint, bigint, text) is
-  'Starts a token for a worker (status active, an open work session). For behavior ASSEMBLY it also books one POOL_ALLOCATE per required component of the pinned snapshot; pool problems never stop the start (LAW-02) and come back as allocation_ok, allocation_skipped, reason and warnings.';
+  E'@name handle_single_piece_start\nStarts a token for a worker (status active, an open work session). For behavior ASSEMBLY it also books one POOL_ALLOCATE per required component of the pinned snapshot; pool problems never stop the start (LAW-02) and come back as allocation_ok, allocation_skipped, reason and warnings.';
 
 ------------------------------------------------------------------------------
 -- GraphQL shape and grants

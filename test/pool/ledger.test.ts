@@ -111,7 +111,7 @@ test("only cut_ready exists, and invalid events are refused with SF422 or SF404"
   t.is((await db.query(`select count(*)::int as n from pool.events where product_model_id = $1`, [p])).rows[0].n, 0);
 });
 
-test("the ledger is append-only: UPDATE, DELETE and TRUNCATE are refused, even for a superuser", async (t) => {
+test.serial("the ledger is append-only: UPDATE, DELETE and TRUNCATE are refused, even for a superuser", async (t) => {
   const p = newProduct();
   const r = await receive(db, p, 1, "EDGE", 1, "ao-1");
   for (const sql of [
