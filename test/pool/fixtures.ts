@@ -7,7 +7,8 @@ export interface Requirement {
   is_required?: unknown;
 }
 
-type Queryable = { query: pg.Pool["query"] } | pg.Client | pg.PoolClient;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Queryable = { query(text: string, values?: unknown[]): Promise<pg.QueryResult<any>> };
 
 let nextProduct = 1000;
 /** A product model id no other test in the file uses. */

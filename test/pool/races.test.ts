@@ -50,7 +50,7 @@ test.serial("50 concurrent assembly starts against 10 units: exactly 10 allocate
 
   // What the responses claim is what the ledger holds.
   const ev = await db.query(`select token_id::int, balance_after::text from pool.events where product_model_id = $1 and pool_mode = 'allocate'`, [p]);
-  t.deepEqual(ev.rows.map((r) => r.token_id).sort((a, b) => a - b), applied.map((r) => r.token_id).sort((a, b) => a - b));
+  t.deepEqual(ev.rows.map((r) => r.token_id as number).sort((a, b) => a - b), applied.map((r) => r.token_id).sort((a, b) => a - b));
   t.deepEqual(ev.rows.map((r) => r.balance_after).sort(), ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"].map((n) => `${n}.000000`));
   const sessions = await db.query(`select count(*)::int as n from execution.work_sessions s join execution.tokens t on t.id = s.token_id
                                     where t.job_ticket_id = (select job_ticket_id from execution.tokens where id = $1)`, [tokenIds[0]]);
