@@ -2,7 +2,7 @@
 // graphile-worker schema is installed, then the sql/ layer (behaviour) is
 // re-applied. One process at a time: a session advisory lock serialises
 // processes that start together.
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as gm from "graphile-migrate";
 // Not part of graphile-migrate's documented API, but the only way to close its
@@ -113,4 +113,5 @@ export async function commitMigration(target: MigrateTarget, message?: string): 
   } finally {
     closeMigratePools();
   }
+  writeFileSync(`${ROOT}migrations/current.sql`, ""); // main keeps it empty
 }

@@ -64,7 +64,7 @@ test("a failing handler is recorded and the watcher carries on", async (t) => {
     await watchers.flush();
     const { rows } = await db.query(`select details from ops.watcher_events where watcher = 'failing-test' and event = 'handler_error'`);
     t.is(rows.length, 1);
-    t.is(rows[0].details.message, "cannot parse bad.csv");
+    t.is((rows[0].details as { message: string }).message, "cannot parse bad.csv");
     t.is(watchers.states()["failing-test"], "watching");
   } finally {
     await watchers.stop();
