@@ -56,7 +56,7 @@ async function scan(code: string, operations: unknown, at = "2026-11-20T11:00:00
   return Number(rows[0].scan_id);
 }
 async function ops(jobId: string) {
-  const { rows } = await db.query<{ operations: Record<string, boolean> }>(`select operations from tracking.jobs where job_id = $1`, [jobId]);
+  const { rows } = await db.query<{ operations: Record<string, boolean | undefined> }>(`select operations from tracking.jobs where job_id = $1`, [jobId]);
   return rows[0].operations;
 }
 async function process(source = "both") {
@@ -64,7 +64,7 @@ async function process(source = "both") {
   return rows[0].r;
 }
 async function jobOp(jobId: string, op: string) {
-  const { rows } = await db.query(`select status, completed_by, source_id, notes from tracking.job_operations where job_id = $1 and operation_id = $2`, [jobId, op]);
+  const { rows } = await db.query<{ status: string; completed_by: string; source_id: string; notes: string }>(`select status, completed_by, source_id, notes from tracking.job_operations where job_id = $1 and operation_id = $2`, [jobId, op]);
   return rows[0];
 }
 
@@ -186,7 +186,7 @@ test.serial("missing data is reported, never stops the stream, and is retried up
   t.is(r.print_os_processed, 3);
   t.is(r.scanner_processed, 2);
   t.like(await ops("m3_3"), { print: true, coating: true }, "good records applied despite bad ones");
-  const issues = await db.query(
+  const issues = await db.query<{ source_type: string; source_id: number }>(
     `select source_type, source_id::int, kind, subject, attempts from tracking.processing_issues where (source_type = 'print_os' and source_id = any($1::bigint[])) or (source_type = 'scanner' and source_id = any($2::bigint[])) order by source_type, source_id, kind`,
     [[unknownImp, badFiles, good], [unknownCode, unknownOp]],
   );
@@ -198,7 +198,7 @@ test.serial("missing data is reported, never stops the stream, and is retried up
     { source_type: "scanner", source_id: unknownOp, kind: "unknown_operation", subject: "laminate", attempts: 1 },
   ]);
   t.false(issues.rows.some((x) => x.source_id === good && x.source_type === "print_os"));
-  const msg = await db.query(`select count(*)::int as n from ops.messages where source = 'tracking'`);
+  const msg = await db.query<{ n: number }>(`select count(*)::int as n from ops.messages where source = 'tracking'`);
   t.true(msg.rows[0].n >= 1, "operators are told");
 
   // The missing job arrives: the retry applies it and resolves the issue.
