@@ -86,20 +86,20 @@ test.serial("the printer posts, processing runs, the job status shows it", async
 test.serial("GraphQL: job status, jobs and issues", async (t) => {
   const token = api.tokenForRole("shopfloor_operator");
   const r = await api.graphql(
-    `query { jobStatus(jobId: "4604_5889") allPrintJobs { nodes { jobId operations } } allTrackingIssues { totalCount } parseFileId(fileId: "FILE_2_Labex_1_2_3") { version jobId } }`,
+    `query { trackingJobStatus(jobId: "4604_5889") allPrintJobs { nodes { jobId operations } } allTrackingIssues { totalCount } trackingParseFileId(fileId: "FILE_2_Labex_1_2_3") { version jobId } }`,
     {},
     token,
   );
   t.falsy(r.errors, JSON.stringify(r.errors));
-  t.is(r.data!.jobStatus.current_status.print, true);
+  t.is(r.data!.trackingJobStatus.current_status.print, true);
   t.deepEqual(r.data!.allPrintJobs.nodes, [{ jobId: "4604_5889", operations: { print: true } }]);
   t.is(r.data!.allTrackingIssues.totalCount, 0);
-  t.deepEqual(r.data!.parseFileId, { version: "2", jobId: "1_2" });
+  t.deepEqual(r.data!.trackingParseFileId, { version: "2", jobId: "1_2" });
   const m = await api.graphql(
-    `mutation { processStatusUpdates(input: { pSource: "scanner" }) { result } }`,
+    `mutation { trackingProcessStatusUpdates(input: { source: "scanner" }) { result } }`,
     {},
     api.tokenForRole("shopfloor_supervisor"),
   );
   t.falsy(m.errors, JSON.stringify(m.errors));
-  t.is(m.data!.processStatusUpdates.result.scanner_processed, 0);
+  t.is(m.data!.trackingProcessStatusUpdates.result.scanner_processed, 0);
 });
