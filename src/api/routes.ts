@@ -1,11 +1,17 @@
 // The few REST routes the specs name, beside GraphQL. A module adds its
 // routes to this table; /healthz is the foundation's.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type pg from "pg";
 import type { Health } from "../health.ts";
+import { trackingRoutes } from "./tracking.ts";
 
 export interface RouteContext {
   url: URL;
   health: Health;
+  pool: pg.Pool;
+  jwtSecret: string;
+  /** Values of `:name` segments in the route's path. */
+  params: Record<string, string>;
 }
 
 export interface Route {
@@ -29,8 +35,32 @@ export const routes: Route[] = [
       sendJson(res, report.ok ? 200 : 503, report);
     },
   },
+  ...trackingRoutes,
 ];
 
-export function findRoute(method: string | undefined, pathname: string): Route | undefined {
-  return routes.find((r) => r.method === method && r.path === pathname);
+function match(pattern: string, pathname: string): Record<string, string> | undefined {
+  const want = pattern.split("/");
+  const got = pathname.split("/");
+  if (want.length !== got.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < want.length; i++) {
+    if (want[i].startsWith(":")) {
+      if (got[i] === "") return undefined;
+      try {
+        params[want[i].slice(1)] = decodeURIComponent(got[i]);
+      } catch {
+        return undefined;
+      }
+    } else if (want[i] !== got[i]) return undefined;
+  }
+  return params;
+}
+
+export function findRoute(method: string | undefined, pathname: string): { route: Route; params: Record<string, string> } | undefined {
+  for (const route of routes) {
+    if (route.method !== method) continue;
+    const params = match(route.path, pathname);
+    if (params) return { route, params };
+  }
+  return undefined;
 }

@@ -36,9 +36,10 @@ export async function startApi(opts: ApiOptions): Promise<Api> {
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
-    const route = findRoute(req.method, url.pathname);
-    if (route) {
-      Promise.resolve(route.handler(req, res, { url, health: opts.health })).catch((err) => {
+    const found = findRoute(req.method, url.pathname);
+    if (found) {
+      const ctx = { url, health: opts.health, pool: opts.pool, jwtSecret: opts.jwtSecret, params: found.params };
+      Promise.resolve(found.route.handler(req, res, ctx)).catch((err) => {
         log.error({ err, path: url.pathname }, "route failed");
         if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
       });

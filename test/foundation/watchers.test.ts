@@ -62,7 +62,7 @@ test("a failing handler is recorded and the watcher carries on", async (t) => {
     writeFileSync(path.join(folder, "good.csv"), "y");
     await eventually(async () => calls >= 2);
     await watchers.flush();
-    const { rows } = await db.query(`select details from ops.watcher_events where watcher = 'failing-test' and event = 'handler_error'`);
+    const { rows } = await db.query<{ details: { message: string } }>(`select details from ops.watcher_events where watcher = 'failing-test' and event = 'handler_error'`);
     t.is(rows.length, 1);
     t.is((rows[0].details as { message: string }).message, "cannot parse bad.csv");
     t.is(watchers.states()["failing-test"], "watching");

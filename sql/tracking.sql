@@ -1,0 +1,638 @@
+-- tracking: print OS and scanner records drive job status (issue 5).
+-- Re-applied after every migrate: everything is create or replace.
+--
+-- Processing is set-based: each run takes every new record (marker or scan_id
+-- above the stored marker) plus records with open issues (up to the retry
+-- limit), works on them as sets in temp tables, and moves the marker in the
+-- same transaction. The marker row is locked FOR UPDATE first, so two runners
+-- queue behind each other and never process a record twice.
+--
+-- Errors: SF404 unknown job (job_status), SF409 duplicate print OS marker,
+-- SF422 invalid input (bad source, unparseable file id, bad pattern setting).
+
+------------------------------------------------------------------------------
+-- File ids
+------------------------------------------------------------------------------
+
+-- The setting tracking.file_id_pattern is a regex with named groups
+-- (?<version>...) and (?<job_id>...). PostgreSQL regexes have no named
+-- groups, so the pattern is translated: the names are removed and their
+-- capture-group numbers remembered.
+create or replace function tracking.file_id_regex(
+  out pattern text, out version_group int, out job_group int)
+language plpgsql stable
+set search_path = pg_catalog, public
+as $$
+declare
+  p text := ops.setting_text('tracking.file_id_pattern', '^FILE_(?<version>[^_]+)_Labex_(?<job_id>[^_]+_[^_]+)(?:_.*)?$');
+  i int := 1;
+  j int;
+  n int := 0;
+  c text;
+  gname text;
+begin
+  pattern := '';
+  while i <= length(p) loop
+    c := substr(p, i, 1);
+    if c = '\' then
+      pattern := pattern || substr(p, i, 2);
+      i := i + 2;
+      continue;
+    elsif c = '[' then
+      j := i + 1;
+      if substr(p, j, 1) = '^' then j := j + 1; end if;
+      if substr(p, j, 1) = ']' then j := j + 1; end if;
+      while j <= length(p) and substr(p, j, 1) <> ']' loop j := j + 1; end loop;
+      pattern := pattern || substr(p, i, j - i + 1);
+      i := j + 1;
+      continue;
+    elsif c = '(' then
+      if substr(p, i + 1, 2) = '?<' and substr(p, i + 3, 1) not in ('=', '!') then
+        gname := substring(substr(p, i + 3) from '^([A-Za-z_][A-Za-z0-9_]*)>');
+        if gname is null then
+          raise exception 'tracking.file_id_pattern: bad group name at position %', i using errcode = 'SF422';
+        end if;
+        n := n + 1;
+        if gname = 'version' then version_group := n; elsif gname = 'job_id' then job_group := n; end if;
+        pattern := pattern || '(';
+        i := i + 4 + length(gname);
+        continue;
+      elsif substr(p, i + 1, 1) <> '?' then
+        n := n + 1;
+      end if;
+    end if;
+    pattern := pattern || c;
+    i := i + 1;
+  end loop;
+  if job_group is null then
+    raise exception 'tracking.file_id_pattern has no (?<job_id>...) group' using errcode = 'SF422', detail = p;
+  end if;
+  begin
+    perform regexp_match('', pattern);
+  exception when invalid_regular_expression then
+    raise exception 'tracking.file_id_pattern is not a valid regex' using errcode = 'SF422', detail = p;
+  end;
+end
+$$;
+comment on function tracking.file_id_regex() is E'@behavior -queryField\nThe file-id pattern setting translated to a PostgreSQL regex and its group numbers.';
+
+-- Parses a file id. A file id that does not match is reported (SF422), never guessed.
+create or replace function tracking.parse_file_id(file_id text, out version text, out job_id text)
+language plpgsql stable
+set search_path = pg_catalog, public
+as $$
+declare
+  r record := tracking.file_id_regex();
+  m text[] := regexp_match(file_id, r.pattern);
+begin
+  if m is null or m[r.job_group] is null or m[r.job_group] = '' then
+    raise exception 'File id % does not match the file id pattern', coalesce(file_id, '(null)') using errcode = 'SF422',
+      hint = 'Check the setting tracking.file_id_pattern.';
+  end if;
+  job_id := m[r.job_group];
+  version := case when r.version_group is null then null else m[r.version_group] end;
+end
+$$;
+comment on function tracking.parse_file_id(text) is 'Version and job id of a file id (FILE_1_Labex_4604_5889_80 → 1, 4604_5889), by the pattern in the setting tracking.file_id_pattern. SF422 when it does not match.';
+
+-- Fills version/job_id of mapping rows (statement-level, one translation of the pattern).
+create or replace function tracking.reparse_file_ids() returns integer
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  n int;
+begin
+  with r as (select * from tracking.file_id_regex()),
+  parsed as (
+    select m.imposition_id, m.file_id, x[r.version_group] as version, nullif(x[r.job_group], '') as job_id
+      from tracking.imposition_file_mapping m, r, lateral (select regexp_match(m.file_id, r.pattern) as x) mm
+  ), changed as (
+    update tracking.imposition_file_mapping m set version = p.version, job_id = p.job_id
+      from parsed p
+     where (m.imposition_id, m.file_id) = (p.imposition_id, p.file_id)
+       and (m.version, m.job_id) is distinct from (p.version, p.job_id)
+    returning 1
+  )
+  select count(*)::int into n from changed;
+  perform ops.audit('reparse_file_ids', 'setting', 'tracking.file_id_pattern', jsonb_build_object('changed', n));
+  return n;
+end
+$$;
+comment on function tracking.reparse_file_ids() is 'Re-parses every file id in imposition_file_mapping after tracking.file_id_pattern changed (admin). Returns how many rows changed.';
+
+create or replace function tracking.mapping_parse_new() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, public
+as $$
+begin
+  if pg_trigger_depth() > 1 then
+    return null; -- our own update below
+  end if;
+  with r as (select * from tracking.file_id_regex())
+  update tracking.imposition_file_mapping m
+     set version = x[r.version_group], job_id = nullif(x[r.job_group], '')
+    from new_rows n, r, lateral (select regexp_match(n.file_id, r.pattern) as x) mm
+   where (m.imposition_id, m.file_id) = (n.imposition_id, n.file_id)
+     and (m.version, m.job_id) is distinct from (x[r.version_group], nullif(x[r.job_group], ''));
+  return null;
+end
+$$;
+
+create or replace trigger mapping_parse_inserted
+  after insert on tracking.imposition_file_mapping
+  referencing new table as new_rows
+  for each statement execute function tracking.mapping_parse_new();
+create or replace trigger mapping_parse_updated
+  after update on tracking.imposition_file_mapping
+  referencing new table as new_rows
+  for each statement execute function tracking.mapping_parse_new();
+
+------------------------------------------------------------------------------
+-- Lookups
+------------------------------------------------------------------------------
+
+create or replace function tracking.jobs_from_imposition(imposition_id text) returns setof text
+language sql stable
+set search_path = pg_catalog, public
+as $$
+  select distinct m.job_id from tracking.imposition_file_mapping m
+   where m.imposition_id = jobs_from_imposition.imposition_id and m.job_id is not null
+   order by 1
+$$;
+comment on function tracking.jobs_from_imposition(text) is 'The job ids whose files are on an imposition (parsed from its file ids).';
+
+create or replace function tracking.job_status(p_job_id text) returns jsonb
+language plpgsql stable security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  j tracking.jobs;
+begin
+  select * into j from tracking.jobs where job_id = p_job_id;
+  if not found then
+    raise exception 'Job % does not exist', p_job_id using errcode = 'SF404';
+  end if;
+  return jsonb_build_object(
+    'job_id', j.job_id,
+    'version_tag', j.version_tag,
+    'current_status', (select coalesce(jsonb_object_agg(c.name, coalesce((j.operations ->> c.name)::boolean, false)), '{}')
+                         from tracking.operation_catalogue c) || j.operations,
+    'update_history', coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'update_id', u.update_id, 'operation_type', u.operation, 'status', u.status,
+               'source_type', u.source_type, 'source_id', u.source_id, 'event_at', u.event_at,
+               'updated_at', u.created_at, 'notes', u.notes) order by u.event_at, u.update_id)
+        from tracking.job_status_updates u where u.job_id = j.job_id), '[]'));
+end
+$$;
+comment on function tracking.job_status(text) is 'A job''s operations (current_status) and its status update history. SF404 for an unknown job.';
+
+------------------------------------------------------------------------------
+-- Issues: records that could not be (fully) applied
+------------------------------------------------------------------------------
+
+-- Upserts the issues found in this run (temp table _issues) for the records
+-- of this run (ids), resolves the ones that are gone, posts one message.
+create or replace function tracking.record_issues(p_source_type text, p_ids bigint[]) returns integer
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  new_count int;
+begin
+  with up as (
+    insert into tracking.processing_issues as i (source_type, source_id, kind, subject, reason)
+    select distinct on (source_id, kind, subject) p_source_type, source_id, kind, subject, reason from _issues
+    on conflict (source_type, source_id, kind, subject) do update
+      set attempts = i.attempts + 1, last_seen_at = now(), resolved_at = null, reason = excluded.reason
+    returning (xmax = 0) as inserted
+  )
+  select count(*) filter (where inserted)::int into new_count from up;
+  update tracking.processing_issues i set resolved_at = now()
+   where i.source_type = p_source_type and i.resolved_at is null and i.source_id = any (p_ids)
+     and not exists (select 1 from _issues x where x.source_id = i.source_id and x.kind = i.kind and x.subject = i.subject);
+  if new_count > 0 then
+    perform ops.post_message('tracking', 'warning',
+      format('%s %s record(s) could not be fully applied', new_count, p_source_type),
+      'See tracking.processing_issues; they are retried on later runs.',
+      jsonb_build_object('source_type', p_source_type));
+  end if;
+  return new_count;
+end
+$$;
+comment on function tracking.record_issues(text, bigint[]) is E'@behavior -queryField -mutationField';
+
+------------------------------------------------------------------------------
+-- Print OS
+------------------------------------------------------------------------------
+
+create or replace function tracking.process_print_os(p_force boolean default false) returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  v_last bigint;
+  v_max bigint;
+  v_limit int := ops.setting_numeric('tracking.issue_retry_limit', 5)::int;
+  v_op text;
+  v_count int;
+  v_retried int;
+  v_jobs int;
+  v_ids bigint[];
+begin
+  select last_processed_id into v_last from tracking.processing_markers where marker_type = 'print_os' for update;
+  select operation_id into v_op from tracking.operation_catalogue where name = 'print';
+
+  drop table if exists _pos, _pos_files, _pjob_state, _issues;
+  create temp table _pos on commit drop as
+    select p.id, p.name as imposition_id, p.status, p.marker, coalesce(p.job_complete_time, p.created_at) as event_at
+      from tracking."print OS" p
+     where coalesce(p_force, false) or p.marker > v_last
+        or p.id in (select source_id from tracking.processing_issues
+                     where source_type = 'print_os' and resolved_at is null and attempts < v_limit);
+  select count(*) filter (where coalesce(p_force, false) or marker > v_last)::int, count(*)::int, max(marker), array_agg(id)
+    into v_count, v_retried, v_max, v_ids from _pos;
+  v_retried := v_retried - v_count;
+  if v_count + v_retried = 0 then
+    return jsonb_build_object('processed_count', 0, 'retried_count', 0, 'jobs_updated', 0, 'last_marker', v_last);
+  end if;
+
+  create temp table _pos_files on commit drop as
+    select r.id, r.imposition_id, r.status, r.event_at, m.file_id, m.job_id, (j.job_id is not null) as job_known
+      from _pos r
+      join tracking.imposition_file_mapping m on m.imposition_id = r.imposition_id
+      left join tracking.jobs j on j.job_id = m.job_id;
+
+  create temp table _issues on commit drop as
+    select r.id as source_id, 'unknown_imposition'::text as kind, r.imposition_id as subject,
+           format('imposition %s has no file mapping', r.imposition_id) as reason
+      from _pos r where not exists (select 1 from tracking.imposition_file_mapping m where m.imposition_id = r.imposition_id)
+    union all
+    select f.id, 'unparseable_file_id', f.file_id, format('file id %s does not match tracking.file_id_pattern', f.file_id)
+      from _pos_files f where f.job_id is null
+    union all
+    select f.id, 'unknown_job', f.job_id, format('job %s (file %s) is not in tracking.jobs', f.job_id, f.file_id)
+      from _pos_files f where f.job_id is not null and not f.job_known;
+
+  -- Per file: the latest outcome by event time.
+  insert into tracking.file_print_status as s (imposition_id, file_id, job_id, status, source_id, event_at)
+  select distinct on (imposition_id, file_id) imposition_id, file_id, job_id, lower(status), id, event_at
+    from _pos_files
+   order by imposition_id, file_id, event_at desc, id desc
+  on conflict (imposition_id, file_id) do update
+    set status = excluded.status, source_id = excluded.source_id, event_at = excluded.event_at, job_id = excluded.job_id
+    where (excluded.event_at, excluded.source_id) > (s.event_at, s.source_id);
+
+  -- Per job: all of its files across all impositions.
+  create temp table _pjob_state on commit drop as
+    select a.job_id, a.event_at, a.source_id, t.total, t.printed, t.aborted,
+           case when t.printed = t.total then 'completed'
+                when t.printed > 0 then 'partial'
+                when t.aborted = t.total then 'aborted'
+                else 'partial' end as status,
+           case when t.printed = t.total then format('all %s file(s) printed', t.total)
+                when t.aborted = t.total then format('all %s file(s) aborted', t.total)
+                else format('%s of %s file(s) printed, %s aborted', t.printed, t.total, t.aborted) end as note
+      from (select job_id, max(event_at) as event_at, (array_agg(id order by event_at desc, id desc))[1] as source_id
+              from _pos_files where job_known group by job_id) a
+      cross join lateral (
+        select count(*)::int as total,
+               count(*) filter (where s.status = 'printed')::int as printed,
+               count(*) filter (where s.status = 'aborted')::int as aborted
+          from tracking.imposition_file_mapping m
+          left join tracking.file_print_status s on (s.imposition_id, s.file_id) = (m.imposition_id, m.file_id)
+         where m.job_id = a.job_id) t;
+
+  -- Lock the jobs in a fixed order (a scanner run may touch the same jobs).
+  perform 1 from tracking.jobs j where j.job_id in (select job_id from _pjob_state) order by j.job_id for update;
+
+  update tracking.jobs j
+     set operations = j.operations || jsonb_build_object('print', s.status = 'completed'),
+         operation_times = j.operation_times || jsonb_build_object('print', s.event_at),
+         updated_at = now()
+    from _pjob_state s
+   where j.job_id = s.job_id
+     and coalesce((j.operation_times ->> 'print')::timestamptz, '-infinity') <= s.event_at
+     and ((j.operations -> 'print') is distinct from to_jsonb(s.status = 'completed')
+          or (j.operation_times ->> 'print')::timestamptz is distinct from s.event_at);
+
+  update tracking.job_operations o
+     set completed_at = s.event_at, completed_by = 'print_os', source_id = s.source_id, status = s.status, notes = s.note
+    from _pjob_state s join tracking.jobs j on j.job_id = s.job_id
+   where o.job_id = s.job_id and o.version_tag is not distinct from j.version_tag and o.operation_id = v_op
+     and (o.completed_at is null or o.completed_at <= s.event_at)
+     and (o.completed_at, o.completed_by, o.source_id, o.status, o.notes)
+         is distinct from (s.event_at, 'print_os', s.source_id, s.status, s.note);
+
+  update tracking.imposition_operations o
+     set completed_at = r.event_at, completed_by = 'print_os', source_id = r.id,
+         status = case r.status when 'PRINTED' then 'completed' else 'aborted' end, notes = null
+    from (select distinct on (imposition_id) imposition_id, id, status, event_at from _pos
+           order by imposition_id, event_at desc, id desc) r
+   where o.imposition_id = r.imposition_id and o.operation_id = v_op
+     and (o.completed_at is null or o.completed_at <= r.event_at)
+     and (o.completed_at, o.completed_by, o.source_id, o.status)
+         is distinct from (r.event_at, 'print_os', r.id, case r.status when 'PRINTED' then 'completed' else 'aborted' end);
+
+  with ins as (
+    insert into tracking.job_status_updates (job_id, operation, status, source_type, source_id, event_at, notes)
+    select distinct f.job_id, 'print', case f.status when 'PRINTED' then 'completed' else 'aborted' end,
+           'print_os', f.id, f.event_at, format('imposition %s; job: %s', f.imposition_id, s.note)
+      from _pos_files f join _pjob_state s on s.job_id = f.job_id
+    on conflict (source_type, source_id, job_id, operation) do nothing
+    returning job_id
+  )
+  select count(distinct job_id)::int into v_jobs from ins;
+
+  perform tracking.record_issues('print_os', v_ids);
+
+  v_max := greatest(v_last, v_max);
+  update tracking.processing_markers
+     set last_processed_id = v_max, last_processed_at = now(), updated_at = now()
+   where marker_type = 'print_os' and last_processed_id < v_max;
+
+  return jsonb_build_object('processed_count', v_count, 'retried_count', v_retried, 'jobs_updated', v_jobs, 'last_marker', v_max);
+end
+$$;
+comment on function tracking.process_print_os(boolean) is 'Applies new print OS records (marker above the stored marker; all with force) to file, job and imposition print status. Returns {processed_count, jobs_updated, last_marker}. Safe to run twice or concurrently.';
+
+------------------------------------------------------------------------------
+-- Scanner
+------------------------------------------------------------------------------
+
+create or replace function tracking.process_scanned_codes() returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  v_last bigint;
+  v_max bigint;
+  v_limit int := ops.setting_numeric('tracking.issue_retry_limit', 5)::int;
+  v_count int;
+  v_retried int;
+  v_jobs int;
+  v_ids bigint[];
+begin
+  select last_processed_id into v_last from tracking.processing_markers where marker_type = 'scanned_codes' for update;
+
+  drop table if exists _scans, _scan_ops, _scan_job, _scan_imps, _scan_files, _scan_jobs, _eff, _issues;
+  create temp table _scans on commit drop as
+    select s.scan_id, s.code_text, s.scanned_at as event_at, s.operations, s.machine_id
+      from tracking.scanned_codes s
+     where s.scan_id > v_last
+        or s.scan_id in (select source_id from tracking.processing_issues
+                          where source_type = 'scanner' and resolved_at is null and attempts < v_limit);
+  select count(*) filter (where scan_id > v_last)::int, count(*)::int, max(scan_id), array_agg(scan_id)
+    into v_count, v_retried, v_max, v_ids from _scans;
+  v_retried := v_retried - v_count;
+  if v_count + v_retried = 0 then
+    return jsonb_build_object('processed_count', 0, 'retried_count', 0, 'jobs_updated', 0, 'last_marker', v_last);
+  end if;
+
+  -- Operation names: ["coating", ...], {"coating": true, ...} or "coating".
+  create temp table _scan_ops on commit drop as
+    select distinct s.scan_id, op.name, c.operation_id
+      from _scans s
+      cross join lateral (
+        select e as name from jsonb_array_elements_text(case jsonb_typeof(s.operations) when 'array' then s.operations else '[]' end) e
+        union all
+        select k from jsonb_each(case jsonb_typeof(s.operations) when 'object' then s.operations else '{}' end) kv(k, v) where v = 'true'::jsonb
+        union all
+        select s.operations #>> '{}' where jsonb_typeof(s.operations) = 'string'
+      ) op
+      left join tracking.operation_catalogue c on c.name = op.name;
+
+  -- A job scan (job_id_version_tag, or the job id alone) unless the code is a runlist.
+  create temp table _scan_job on commit drop as
+    select s.scan_id, coalesce(
+             (select j.job_id from tracking.jobs j where j.job_id = s.code_text),
+             (select j.job_id from tracking.jobs j where j.job_id = substring(s.code_text from '^(.*)_[^_]*$'))) as job_id,
+           exists (select 1 from tracking.production_planner_paths p where p.runlist_id = s.code_text) as is_runlist
+      from _scans s;
+
+  -- Impositions of the runlist: scanned directly, or the runlists holding a scanned job.
+  create temp table _scan_imps on commit drop as
+    select distinct s.scan_id, p.runlist_id, p.imposition_id
+      from _scans s join _scan_job sj using (scan_id)
+      join tracking.production_planner_paths p on p.runlist_id = s.code_text
+     where sj.is_runlist
+    union
+    select sj.scan_id, p.runlist_id, p.imposition_id
+      from _scan_job sj
+      join tracking.production_planner_paths p
+        on p.runlist_id in (select p2.runlist_id from tracking.imposition_file_mapping m
+                              join tracking.production_planner_paths p2 on p2.imposition_id = m.imposition_id
+                             where m.job_id = sj.job_id)
+     where not sj.is_runlist and sj.job_id is not null;
+
+  create temp table _scan_files on commit drop as
+    select i.scan_id, i.imposition_id, m.file_id, m.job_id, (j.job_id is not null) as job_known
+      from _scan_imps i
+      join tracking.imposition_file_mapping m on m.imposition_id = i.imposition_id
+      left join tracking.jobs j on j.job_id = m.job_id;
+
+  create temp table _scan_jobs on commit drop as
+    select distinct scan_id, job_id, 'runlist'::text as via from _scan_files where job_known
+    union
+    select sj.scan_id, sj.job_id, 'job' from _scan_job sj
+     where not sj.is_runlist and sj.job_id is not null
+       and not exists (select 1 from _scan_imps i where i.scan_id = sj.scan_id);
+
+  create temp table _issues on commit drop as
+    select s.scan_id as source_id, 'unknown_code'::text as kind, s.code_text as subject,
+           format('code %s is neither a runlist nor a known job', s.code_text) as reason
+      from _scans s join _scan_job sj using (scan_id) where not sj.is_runlist and sj.job_id is null
+    union all
+    select o.scan_id, 'unknown_operation', o.name, format('operation %s is not in tracking.operation_catalogue', o.name)
+      from _scan_ops o where o.operation_id is null
+    union all
+    select i.scan_id, 'unknown_imposition', i.imposition_id, format('imposition %s (runlist %s) has no file mapping', i.imposition_id, i.runlist_id)
+      from _scan_imps i where not exists (select 1 from tracking.imposition_file_mapping m where m.imposition_id = i.imposition_id)
+    union all
+    select f.scan_id, 'unparseable_file_id', f.file_id, format('file id %s does not match tracking.file_id_pattern', f.file_id)
+      from _scan_files f where f.job_id is null
+    union all
+    select f.scan_id, 'unknown_job', f.job_id, format('job %s (file %s) is not in tracking.jobs', f.job_id, f.file_id)
+      from _scan_files f where f.job_id is not null and not f.job_known;
+
+  create temp table _eff on commit drop as
+    select sj.scan_id, sj.job_id, sj.via, o.name, o.operation_id, s.event_at, s.code_text, s.machine_id
+      from _scan_jobs sj join _scans s using (scan_id) join _scan_ops o using (scan_id)
+     where o.operation_id is not null;
+
+  perform 1 from tracking.jobs j where j.job_id in (select job_id from _eff) order by j.job_id for update;
+
+  with latest as (
+    select distinct on (e.job_id, e.name) e.job_id, e.name, e.event_at
+      from _eff e order by e.job_id, e.name, e.event_at desc, e.scan_id desc
+  ), applicable as (
+    select l.* from latest l join tracking.jobs j on j.job_id = l.job_id
+     where coalesce((j.operation_times ->> l.name)::timestamptz, '-infinity') <= l.event_at
+       and ((j.operations -> l.name) is distinct from 'true'::jsonb
+            or (j.operation_times ->> l.name)::timestamptz is distinct from l.event_at)
+  ), agg as (
+    select job_id, jsonb_object_agg(name, true) as ops, jsonb_object_agg(name, event_at) as times
+      from applicable group by job_id
+  )
+  update tracking.jobs j
+     set operations = j.operations || agg.ops, operation_times = j.operation_times || agg.times, updated_at = now()
+    from agg where j.job_id = agg.job_id;
+
+  update tracking.job_operations o
+     set completed_at = e.event_at, completed_by = 'scanner', source_id = e.scan_id, status = 'completed',
+         notes = format('scan %s on %s', e.code_text, coalesce(e.machine_id, 'unknown machine'))
+    from (select distinct on (job_id, operation_id) * from _eff order by job_id, operation_id, event_at desc, scan_id desc) e
+    join tracking.jobs j on j.job_id = e.job_id
+   where o.job_id = e.job_id and o.version_tag is not distinct from j.version_tag and o.operation_id = e.operation_id
+     and (o.completed_at is null or o.completed_at <= e.event_at)
+     and (o.completed_at, o.completed_by, o.source_id, o.status) is distinct from (e.event_at, 'scanner', e.scan_id, 'completed');
+
+  update tracking.imposition_operations o
+     set completed_at = e.event_at, completed_by = 'scanner', source_id = e.scan_id, status = 'completed',
+         notes = format('runlist %s', e.runlist_id)
+    from (select distinct on (i.imposition_id, op.operation_id) i.imposition_id, i.runlist_id, op.operation_id, s.scan_id, s.event_at
+            from _scan_imps i join _scans s using (scan_id) join _scan_ops op using (scan_id)
+           where op.operation_id is not null
+           order by i.imposition_id, op.operation_id, s.event_at desc, s.scan_id desc) e
+   where o.imposition_id = e.imposition_id and o.operation_id = e.operation_id
+     and (o.completed_at is null or o.completed_at <= e.event_at)
+     and (o.completed_at, o.completed_by, o.source_id, o.status) is distinct from (e.event_at, 'scanner', e.scan_id, 'completed');
+
+  with ins as (
+    insert into tracking.job_status_updates (job_id, operation, status, source_type, source_id, event_at, notes)
+    select e.job_id, e.name, 'completed', 'scanner', e.scan_id, e.event_at,
+           format('%s scan %s on %s', e.via, e.code_text, coalesce(e.machine_id, 'unknown machine'))
+      from _eff e
+    on conflict (source_type, source_id, job_id, operation) do nothing
+    returning job_id
+  )
+  select count(distinct job_id)::int into v_jobs from ins;
+
+  perform tracking.record_issues('scanner', v_ids);
+
+  v_max := greatest(v_last, v_max);
+  update tracking.processing_markers
+     set last_processed_id = v_max, last_processed_at = now(), updated_at = now()
+   where marker_type = 'scanned_codes' and last_processed_id < v_max;
+
+  return jsonb_build_object('processed_count', v_count, 'retried_count', v_retried, 'jobs_updated', v_jobs, 'last_marker', v_max);
+end
+$$;
+comment on function tracking.process_scanned_codes() is 'Applies new scans (scan_id above the stored marker) to job and imposition operations. Returns {processed_count, jobs_updated, last_marker}. Safe to run twice or concurrently.';
+
+create or replace function tracking.process_status_updates(p_source text default 'both') returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  p jsonb := '{}';
+  s jsonb := '{}';
+begin
+  if p_source is null or p_source not in ('both', 'print_os', 'scanner') then
+    raise exception 'source must be both, print_os or scanner, not %', coalesce(p_source, '(null)') using errcode = 'SF422';
+  end if;
+  -- print OS first, then scans: always the same order of marker locks.
+  if p_source in ('both', 'print_os') then p := tracking.process_print_os(false); end if;
+  if p_source in ('both', 'scanner') then s := tracking.process_scanned_codes(); end if;
+  return jsonb_build_object(
+    'print_os_processed', coalesce((p ->> 'processed_count')::int, 0),
+    'scanner_processed', coalesce((s ->> 'processed_count')::int, 0),
+    'jobs_updated', coalesce((p ->> 'jobs_updated')::int, 0) + coalesce((s ->> 'jobs_updated')::int, 0));
+end
+$$;
+comment on function tracking.process_status_updates(text) is 'Runs print OS and/or scanner processing (source: both, print_os, scanner). Returns {print_os_processed, scanner_processed, jobs_updated}.';
+
+------------------------------------------------------------------------------
+-- The printer feed
+------------------------------------------------------------------------------
+
+create or replace function tracking.record_print_os(
+  p_name text, p_status text, p_marker bigint,
+  p_job_name text default null, p_item_id text default null, p_job_complete_time timestamptz default null,
+  p_copies integer default null, p_payload jsonb default '{}'
+) returns tracking."print OS"
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  result tracking."print OS";
+begin
+  if coalesce(p_name, '') = '' then
+    raise exception 'name (the imposition id) is required' using errcode = 'SF422';
+  end if;
+  if p_status is null or upper(p_status) not in ('PRINTED', 'ABORTED') then
+    raise exception 'status must be PRINTED or ABORTED' using errcode = 'SF422';
+  end if;
+  if p_marker is null then
+    raise exception 'marker is required' using errcode = 'SF422';
+  end if;
+  begin
+    insert into tracking."print OS" (name, status, marker, job_name, item_id, job_complete_time, copies, payload)
+    values (p_name, upper(p_status), p_marker, p_job_name, p_item_id, p_job_complete_time, p_copies, coalesce(p_payload, '{}'))
+    returning * into result;
+  exception when unique_violation then
+    raise exception 'A print OS record with marker % already exists', p_marker using errcode = 'SF409';
+  end;
+  return result;
+end
+$$;
+comment on function tracking.record_print_os(text, text, bigint, text, text, timestamptz, integer, jsonb) is 'Records one print OS record from the printer feed. SF409 when its marker is already recorded.';
+
+------------------------------------------------------------------------------
+-- Triggers: new records → one debounced worker job
+------------------------------------------------------------------------------
+
+create or replace function tracking.records_added() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, public
+as $$
+begin
+  if exists (select 1 from new_rows) then
+    perform ops_private.enqueue('tracking_process_status_updates', '{}', 'tracking_process_status_updates');
+  end if;
+  return null;
+end
+$$;
+
+create or replace trigger print_os_added
+  after insert on tracking."print OS"
+  referencing new table as new_rows
+  for each statement execute function tracking.records_added();
+create or replace trigger scanned_codes_added
+  after insert on tracking.scanned_codes
+  referencing new table as new_rows
+  for each statement execute function tracking.records_added();
+
+------------------------------------------------------------------------------
+-- GraphQL shape and grants
+------------------------------------------------------------------------------
+
+comment on table tracking."print OS" is E'@name PrintOsRecord\n@behavior -update -delete\nThe printer feed: one row per imposition printed or aborted.';
+comment on table tracking.scanned_codes is E'@name ScannedCode\n@behavior -update -delete\nScans from the overhead scanners on the machines.';
+comment on table tracking.processing_markers is E'@name TrackingMarker\n@behavior -insert -update -delete\nHow far processing has come, per source.';
+comment on table tracking.operation_catalogue is E'@name TrackingOperation\nOperation names to operation ids (admins edit).';
+comment on table tracking.jobs is E'@name PrintJob\nJobs and their operations status.';
+comment on table tracking.job_operations is E'@name PrintJobOperation';
+comment on table tracking.imposition_operations is E'@name ImpositionOperation';
+comment on table tracking.imposition_file_mapping is E'@name ImpositionFile\nFiles on each imposition; version and job_id are parsed from file_id.';
+comment on table tracking.production_planner_paths is E'@name ProductionPlannerPath\nImpositions of each runlist.';
+comment on table tracking.file_print_status is E'@name FilePrintStatus\n@behavior -insert -update -delete\nThe latest print outcome per file and imposition.';
+comment on table tracking.job_status_updates is E'@name JobStatusUpdate\n@behavior -insert -update -delete\nOne row per job, operation and source record.';
+comment on table tracking.processing_issues is E'@name TrackingIssue\n@behavior -insert -update -delete\nRecords that could not be fully applied, with the reason; retried up to tracking.issue_retry_limit.';
+comment on function tracking.mapping_parse_new() is E'@behavior -queryField -mutationField';
+comment on function tracking.records_added() is E'@behavior -queryField -mutationField';
+
+grant usage on schema tracking to shopfloor_operator, shopfloor_integration;
+grant select on all tables in schema tracking to shopfloor_operator, shopfloor_integration;
+grant insert on tracking."print OS", tracking.scanned_codes to shopfloor_integration;
+grant insert, update, delete on tracking.jobs, tracking.job_operations, tracking.imposition_operations,
+  tracking.imposition_file_mapping, tracking.production_planner_paths to shopfloor_planner, shopfloor_integration;
+grant insert, update, delete on tracking.operation_catalogue to shopfloor_admin;
+
+grant execute on function tracking.file_id_regex(), tracking.parse_file_id(text), tracking.jobs_from_imposition(text),
+  tracking.job_status(text) to shopfloor_operator, shopfloor_integration;
+grant execute on function tracking.process_print_os(boolean), tracking.process_scanned_codes(),
+  tracking.process_status_updates(text) to shopfloor_supervisor, shopfloor_integration;
+grant execute on function tracking.record_print_os(text, text, bigint, text, text, timestamptz, integer, jsonb) to shopfloor_integration;
+grant execute on function tracking.reparse_file_ids() to shopfloor_admin;

@@ -1,0 +1,105 @@
+// Tracking through the API: the spec's REST routes (validation, tokens, roles)
+// and GraphQL.
+import test from "ava";
+import { startTestApi, type TestApi } from "../helpers/api.ts";
+import { createTestDatabase, type TestDb } from "../helpers/db.ts";
+
+let db: TestDb;
+let api: TestApi;
+test.before(async () => {
+  db = await createTestDatabase();
+  api = await startTestApi(db);
+  await db.query(`insert into tracking.jobs (job_id, version_tag) values ('4604_5889', '1')`);
+  await db.query(`insert into tracking.imposition_file_mapping (imposition_id, file_id) values ('IMP-1', 'FILE_1_Labex_4604_5889_80')`);
+});
+test.after.always(async () => {
+  await api?.stop();
+  await db?.drop();
+});
+
+async function call(method: string, path: string, body?: unknown, token?: string) {
+  const res = await fetch(`${api.url}${path}`, {
+    method,
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+test.serial("POST /api/print-os validates the body with field errors", async (t) => {
+  const token = api.tokenForRole("shopfloor_integration");
+  const bad = await call("POST", "/api/print-os", { name: "", status: "DONE", marker: -1 }, token);
+  t.is(bad.status, 400);
+  t.is(bad.body.code, "SF422");
+  t.deepEqual(Object.keys(bad.body.fieldErrors).sort(), ["marker", "name", "status"]);
+  const notJson = await call("POST", "/api/print-os", "{nope", token);
+  t.is(notJson.status, 400);
+});
+
+test.serial("REST routes need a token, and the right role", async (t) => {
+  const none = await call("POST", "/api/print-os", { name: "IMP-1", status: "PRINTED", marker: 1 });
+  t.is(none.status, 401);
+  t.is(none.body.code, "SF401");
+  const forged = await call("GET", "/api/job-status/4604_5889", undefined, "not-a-token");
+  t.is(forged.status, 401);
+  const operator = await call("POST", "/api/print-os", { name: "IMP-1", status: "PRINTED", marker: 1 }, api.tokenForRole("shopfloor_operator"));
+  t.is(operator.status, 403, "operators read; integration accounts post");
+  t.is(operator.body.code, "SF403");
+});
+
+test.serial("the printer posts, processing runs, the job status shows it", async (t) => {
+  const integration = api.tokenForRole("shopfloor_integration", "printer");
+  const posted = await call(
+    "POST",
+    "/api/print-os",
+    { name: "IMP-1", status: "printed", marker: 12345, job_complete_time: "2026-11-20T10:30:00Z", copies: 500, payload: { press: "HP" } },
+    integration,
+  );
+  t.is(posted.status, 201);
+  t.is(posted.body.status, "PRINTED");
+  const dup = await call("POST", "/api/print-os", { name: "IMP-1", status: "PRINTED", marker: 12345 }, integration);
+  t.is(dup.status, 409);
+  t.is(dup.body.code, "SF409");
+
+  const processed = await call("POST", "/api/process-print-os", { force: false }, integration);
+  t.is(processed.status, 200);
+  // The worker is not running here, so this call does the work.
+  t.deepEqual(processed.body, { processed_count: 1, retried_count: 0, jobs_updated: 1, last_marker: 12345 });
+
+  const both = await call("POST", "/api/process-status-updates", { source: "both" }, api.tokenForRole("shopfloor_supervisor"));
+  t.deepEqual(both.body, { print_os_processed: 0, scanner_processed: 0, jobs_updated: 0 });
+  const badSource = await call("POST", "/api/process-status-updates", { source: "fax" }, integration);
+  t.is(badSource.status, 400);
+  t.truthy(badSource.body.fieldErrors.source);
+
+  const status = await call("GET", "/api/job-status/4604_5889", undefined, api.tokenForRole("shopfloor_operator"));
+  t.is(status.status, 200);
+  t.is(status.body.job_id, "4604_5889");
+  t.is(status.body.current_status.print, true);
+  t.is(status.body.update_history.length, 1);
+  t.like(status.body.update_history[0], { operation_type: "print", status: "completed", source_type: "print_os" });
+  const missing = await call("GET", "/api/job-status/nope", undefined, api.tokenForRole("shopfloor_operator"));
+  t.is(missing.status, 404);
+  t.is(missing.body.code, "SF404");
+});
+
+test.serial("GraphQL: job status, jobs and issues", async (t) => {
+  const token = api.tokenForRole("shopfloor_operator");
+  const r = await api.graphql(
+    `query { trackingJobStatus(jobId: "4604_5889") allPrintJobs { nodes { jobId operations } } allTrackingIssues { totalCount } trackingParseFileId(fileId: "FILE_2_Labex_1_2_3") { version jobId } }`,
+    {},
+    token,
+  );
+  t.falsy(r.errors, JSON.stringify(r.errors));
+  t.is(r.data!.trackingJobStatus.current_status.print, true);
+  t.deepEqual(r.data!.allPrintJobs.nodes, [{ jobId: "4604_5889", operations: { print: true } }]);
+  t.is(r.data!.allTrackingIssues.totalCount, 0);
+  t.deepEqual(r.data!.trackingParseFileId, { version: "2", jobId: "1_2" });
+  const m = await api.graphql(
+    `mutation { trackingProcessStatusUpdates(input: { source: "scanner" }) { result } }`,
+    {},
+    api.tokenForRole("shopfloor_supervisor"),
+  );
+  t.falsy(m.errors, JSON.stringify(m.errors));
+  t.is(m.data!.trackingProcessStatusUpdates.result.scanner_processed, 0);
+});

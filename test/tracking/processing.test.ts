@@ -1,0 +1,252 @@
+// Tracking: print OS and scans drive job status: the spec's rules, idempotency,
+// missing data, and two runners racing on real connections.
+import test from "ava";
+import pg from "pg";
+import { createTestDatabase, type TestDb } from "../helpers/db.ts";
+
+let db: TestDb;
+test.before(async () => {
+  db = await createTestDatabase();
+});
+test.after.always(() => db?.drop());
+
+/** Each test uses its own prefix so that tests can share the database. */
+async function fixture(p: string) {
+  // jobs A (2 files on imp1, 1 on imp2), B (1 file on imp1), C (1 file on imp3, not in a runlist)
+  await db.query(
+    `insert into tracking.jobs (job_id, version_tag) values ($1 || '1_1', 'v1'), ($1 || '2_2', 'v1'), ($1 || '3_3', 'v1')`,
+    [p],
+  );
+  await db.query(
+    `insert into tracking.imposition_file_mapping (imposition_id, file_id) values
+       ($1 || 'imp1', 'FILE_1_Labex_' || $1 || '1_1_a'), ($1 || 'imp1', 'FILE_1_Labex_' || $1 || '1_1_b'),
+       ($1 || 'imp2', 'FILE_1_Labex_' || $1 || '1_1_c'), ($1 || 'imp1', 'FILE_2_Labex_' || $1 || '2_2_80'),
+       ($1 || 'imp3', 'FILE_1_Labex_' || $1 || '3_3_80')`,
+    [p],
+  );
+  await db.query(
+    `insert into tracking.production_planner_paths (runlist_id, imposition_id) values ($1 || 'RL', $1 || 'imp1'), ($1 || 'RL', $1 || 'imp2')`,
+    [p],
+  );
+  await db.query(
+    `insert into tracking.job_operations (job_operation_id, job_id, version_tag, operation_id, sequence_order)
+     select j || '-' || o, j, 'v1', o, 1 from unnest(array[$1 || '1_1', $1 || '2_2', $1 || '3_3']) j, unnest(array['op001', 'op003', 'op006']) o`,
+    [p],
+  );
+  await db.query(
+    `insert into tracking.imposition_operations (imposition_operation_id, imposition_id, operation_id)
+     select i || '-' || o, i, o from unnest(array[$1 || 'imp1', $1 || 'imp2', $1 || 'imp3']) i, unnest(array['op001', 'op003']) o`,
+    [p],
+  );
+}
+
+let marker = 1000;
+async function printOs(imposition: string, status: "PRINTED" | "ABORTED", at = "2026-11-20T10:00:00Z") {
+  const { rows } = await db.query<{ id: string }>(
+    `insert into tracking."print OS" (name, status, marker, job_complete_time) values ($1, $2, $3, $4) returning id`,
+    [imposition, status, ++marker, at],
+  );
+  return Number(rows[0].id);
+}
+async function scan(code: string, operations: unknown, at = "2026-11-20T11:00:00Z") {
+  const { rows } = await db.query<{ scan_id: string }>(
+    `insert into tracking.scanned_codes (code_text, operations, scanned_at, machine_id) values ($1, $2, $3, 'm1') returning scan_id`,
+    [code, JSON.stringify(operations), at],
+  );
+  return Number(rows[0].scan_id);
+}
+async function ops(jobId: string) {
+  const { rows } = await db.query<{ operations: Record<string, boolean | undefined> }>(`select operations from tracking.jobs where job_id = $1`, [jobId]);
+  return rows[0].operations;
+}
+async function process(source = "both") {
+  const { rows } = await db.query<{ r: any }>(`select tracking.process_status_updates($1) as r`, [source]);
+  return rows[0].r;
+}
+async function jobOp(jobId: string, op: string) {
+  const { rows } = await db.query<{ status: string; completed_by: string; source_id: string; notes: string }>(`select status, completed_by, source_id, notes from tracking.job_operations where job_id = $1 and operation_id = $2`, [jobId, op]);
+  return rows[0];
+}
+
+// The tests run serially: processing takes every pending record of every test.
+test.serial("parse_file_id follows the pattern setting; a non-matching id is refused", async (t) => {
+  const { rows } = await db.query(`select * from tracking.parse_file_id('FILE_1_Labex_4604_5889_80')`);
+  t.deepEqual(rows[0], { version: "1", job_id: "4604_5889" });
+  const err = await t.throwsAsync(db.query(`select * from tracking.parse_file_id('scan-0001.pdf')`));
+  t.is((err as any).code, "SF422");
+});
+
+test.serial("all files printed → print true; partial → false with a note; multi-imposition job", async (t) => {
+  await fixture("p");
+  await printOs("pimp1", "PRINTED");
+  const r1 = await process("print_os");
+  t.is(r1.print_os_processed, 1);
+  t.is(r1.jobs_updated, 2, "jobs p1_1 and p2_2");
+  t.is((await ops("p2_2")).print, true, "the job's only file is printed");
+  t.is((await ops("p1_1")).print, false, "2 of 3 files: imp2 not printed yet");
+  const partial = await jobOp("p1_1", "op001");
+  t.is(partial.status, "partial");
+  t.regex(partial.notes, /2 of 3 file\(s\) printed/);
+  const imp = await db.query(`select status, completed_by from tracking.imposition_operations where imposition_id = 'pimp1' and operation_id = 'op001'`);
+  t.deepEqual(imp.rows[0], { status: "completed", completed_by: "print_os" });
+
+  await printOs("pimp2", "PRINTED", "2026-11-20T10:05:00Z");
+  await process("print_os");
+  t.is((await ops("p1_1")).print, true, "all files across both impositions printed");
+  t.is((await jobOp("p1_1", "op001")).status, "completed");
+  const st = await db.query<{ s: any }>(`select tracking.job_status('p1_1') as s`);
+  t.is(st.rows[0].s.current_status.print, true);
+  t.is(st.rows[0].s.current_status.coating, false);
+  t.is(st.rows[0].s.update_history.length, 2);
+  t.is(st.rows[0].s.update_history[0].source_type, "print_os");
+});
+
+test.serial("all aborted → print false with an abort note", async (t) => {
+  await fixture("a");
+  await printOs("aimp3", "ABORTED");
+  await process("print_os");
+  t.is((await ops("a3_3")).print, false);
+  const op = await jobOp("a3_3", "op001");
+  t.is(op.status, "aborted");
+  t.regex(op.notes, /all 1 file\(s\) aborted/);
+  const u = await db.query(`select status from tracking.job_status_updates where job_id = 'a3_3'`);
+  t.deepEqual(u.rows, [{ status: "aborted" }]);
+});
+
+test.serial("a runlist scan updates every job of the runlist and its impositions", async (t) => {
+  await fixture("r");
+  const id = await scan("rRL", ["coating", "kiss_cut"]);
+  const r = await process("scanner");
+  t.is(r.scanner_processed, 1);
+  t.is(r.jobs_updated, 2);
+  t.like(await ops("r1_1"), { coating: true, kiss_cut: true });
+  t.like(await ops("r2_2"), { coating: true, kiss_cut: true });
+  t.deepEqual(await ops("r3_3"), {}, "job outside the runlist untouched");
+  t.like(await jobOp("r2_2", "op006"), { status: "completed", completed_by: "scanner", source_id: String(id) });
+  const imps = await db.query(`select imposition_id from tracking.imposition_operations where operation_id = 'op003' and source_id = $1 order by 1`, [id]);
+  t.deepEqual(imps.rows.map((x) => x.imposition_id), ["rimp1", "rimp2"]);
+});
+
+test.serial("a job scan resolves to its runlist; a job outside any runlist updates alone", async (t) => {
+  await fixture("j");
+  await scan("j2_2_v1", { coating: true, backscore: false });
+  await scan("j3_3_v1", ["slitter"]);
+  await process("scanner");
+  t.like(await ops("j1_1"), { coating: true }, "same runlist as j2_2");
+  t.is((await ops("j1_1")).backscore, undefined, "false in an object means not done");
+  t.deepEqual(await ops("j3_3"), { slitter: true });
+  const imp3 = await db.query(`select completed_at from tracking.imposition_operations where imposition_id = 'jimp3'`);
+  t.true(imp3.rows.every((x) => x.completed_at === null), "a single-job scan touches no imposition");
+});
+
+test.serial("when print OS and a scan speak of the same operation, the later event time wins", async (t) => {
+  await fixture("c");
+  // The scanner says printed at 12:00; a print OS abort from 11:00 arrives later: the scan stays.
+  await scan("c3_3", ["print"], "2026-11-20T12:00:00Z");
+  await process("scanner");
+  await printOs("cimp3", "ABORTED", "2026-11-20T11:00:00Z");
+  await process("print_os");
+  t.is((await ops("c3_3")).print, true, "older print OS event does not override");
+  // A newer abort wins.
+  await printOs("cimp3", "ABORTED", "2026-11-20T13:00:00Z");
+  await process("print_os");
+  t.is((await ops("c3_3")).print, false);
+});
+
+test.serial("processing twice, or forced reprocessing, changes nothing", async (t) => {
+  await fixture("i");
+  await printOs("iimp1", "PRINTED");
+  await scan("iRL", ["coating"]);
+  await process();
+  const snapshot = async () =>
+    (await db.query(`select
+       (select jsonb_agg(j order by job_id) from tracking.jobs j) as jobs,
+       (select jsonb_agg(o order by job_operation_id) from tracking.job_operations o) as jops,
+       (select jsonb_agg(o order by imposition_operation_id) from tracking.imposition_operations o) as iops,
+       (select count(*) from tracking.job_status_updates) as updates,
+       (select jsonb_agg(m order by marker_id) from tracking.processing_markers m) as markers`)).rows[0];
+  const before = await snapshot();
+  const again = await process();
+  t.deepEqual(again, { print_os_processed: 0, scanner_processed: 0, jobs_updated: 0 });
+  const forced = await db.query<{ r: any }>(`select tracking.process_print_os(true) as r`);
+  t.true(forced.rows[0].r.processed_count > 0, "force takes every record again");
+  t.is(forced.rows[0].r.jobs_updated, 0, "no duplicate updates");
+  t.deepEqual(await snapshot(), before);
+});
+
+test.serial("missing data is reported, never stops the stream, and is retried up to the limit", async (t) => {
+  await fixture("m");
+  await db.query(`insert into tracking.imposition_file_mapping (imposition_id, file_id) values ('mimp9', 'weird-file.pdf'), ('mimp9', 'FILE_1_Labex_m9_9_1')`);
+  const unknownImp = await printOs("mnowhere", "PRINTED");
+  const badFiles = await printOs("mimp9", "PRINTED");
+  const good = await printOs("mimp3", "PRINTED");
+  const unknownCode = await scan("mnosuchcode", ["coating"]);
+  const unknownOp = await scan("m3_3", ["laminate", "coating"]);
+  const r = await process();
+  t.is(r.print_os_processed, 3);
+  t.is(r.scanner_processed, 2);
+  t.like(await ops("m3_3"), { print: true, coating: true }, "good records applied despite bad ones");
+  const issues = await db.query<{ source_type: string; source_id: number }>(
+    `select source_type, source_id::int, kind, subject, attempts from tracking.processing_issues where (source_type = 'print_os' and source_id = any($1::bigint[])) or (source_type = 'scanner' and source_id = any($2::bigint[])) order by source_type, source_id, kind`,
+    [[unknownImp, badFiles, good], [unknownCode, unknownOp]],
+  );
+  t.deepEqual(issues.rows, [
+    { source_type: "print_os", source_id: unknownImp, kind: "unknown_imposition", subject: "mnowhere", attempts: 1 },
+    { source_type: "print_os", source_id: badFiles, kind: "unknown_job", subject: "m9_9", attempts: 1 },
+    { source_type: "print_os", source_id: badFiles, kind: "unparseable_file_id", subject: "weird-file.pdf", attempts: 1 },
+    { source_type: "scanner", source_id: unknownCode, kind: "unknown_code", subject: "mnosuchcode", attempts: 1 },
+    { source_type: "scanner", source_id: unknownOp, kind: "unknown_operation", subject: "laminate", attempts: 1 },
+  ]);
+  t.false(issues.rows.some((x) => x.source_id === good && x.source_type === "print_os"));
+  const msg = await db.query<{ n: number }>(`select count(*)::int as n from ops.messages where source = 'tracking'`);
+  t.true(msg.rows[0].n >= 1, "operators are told");
+
+  // The missing job arrives: the retry applies it and resolves the issue.
+  await db.query(`insert into tracking.jobs (job_id) values ('m9_9')`);
+  await process();
+  t.is((await ops("m9_9")).print, true);
+  const resolved = await db.query(`select resolved_at from tracking.processing_issues where kind = 'unknown_job' and subject = 'm9_9'`);
+  t.truthy(resolved.rows[0].resolved_at);
+
+  // Retries stop at the limit.
+  await db.query(`select ops.set_setting('tracking.issue_retry_limit', '3')`);
+  for (let i = 0; i < 4; i++) await process();
+  const capped = await db.query(`select attempts from tracking.processing_issues where kind = 'unknown_imposition' and subject = 'mnowhere'`);
+  t.is(capped.rows[0].attempts, 3);
+  await db.query(`select ops.set_setting('tracking.issue_retry_limit', '5')`);
+});
+
+test.serial("process_status_updates refuses an unknown source; job_status an unknown job", async (t) => {
+  const e1 = await t.throwsAsync(db.query(`select tracking.process_status_updates('fax')`));
+  t.is((e1 as any).code, "SF422");
+  const e2 = await t.throwsAsync(db.query(`select tracking.job_status('no-such-job')`));
+  t.is((e2 as any).code, "SF404");
+});
+
+test.serial("two runners racing on real connections never process a record twice", async (t) => {
+  await fixture("x");
+  await db.query(`insert into tracking.jobs (job_id) select 'x9_' || g from generate_series(1, 200) g`);
+  await db.query(`insert into tracking.imposition_file_mapping (imposition_id, file_id) select 'xbatch' || g, 'FILE_1_Labex_x9_' || g || '_1' from generate_series(1, 200) g`);
+  await db.query(`insert into tracking."print OS" (name, status, marker) select 'xbatch' || g, 'PRINTED', 100000 + g from generate_series(1, 200) g`);
+  await db.query(`insert into tracking.scanned_codes (code_text, operations) select 'x9_' || g, '["coating"]' from generate_series(1, 200) g`);
+  const clients = await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      return c;
+    }),
+  );
+  try {
+    const results = await Promise.all(
+      clients.map((c, i) => c.query<{ r: any }>(i % 2 ? `select tracking.process_status_updates('both') as r` : `select tracking.process_status_updates('print_os') as r`)),
+    );
+    const printTotal = results.reduce((s, x) => s + x.rows[0].r.print_os_processed, 0);
+    const scanTotal = results.reduce((s, x) => s + x.rows[0].r.scanner_processed, 0);
+    t.is(printTotal, 200, "each print OS record processed by exactly one runner");
+    t.is(scanTotal, 200, "each scan processed by exactly one runner");
+    const dup = await db.query(`select count(*)::int as n from tracking.job_status_updates where job_id like 'x9\\_%'`);
+    t.is(dup.rows[0].n, 400, "one update per job and operation");
+  } finally {
+    await Promise.all(clients.map((c) => c.end()));
+  }
+});
