@@ -12,7 +12,7 @@ import { ShopfloorInflectionPlugin } from "./plugins/inflection.ts";
 import { MessagesSubscriptionPlugin } from "./plugins/messages.ts";
 
 /** Schemas PostGraphile exposes; each module adds its own. */
-export const EXPOSED_SCHEMAS = ["ops"];
+export const EXPOSED_SCHEMAS = ["ops", "planning"];
 
 export interface PresetOptions {
   pool: pg.Pool;
