@@ -32,6 +32,7 @@ create or replace function planning.past_allowed() returns boolean
 language sql stable as $$
   select coalesce(current_setting('planning.allow_past', true), '') = 'on'
      and coalesce((select rolsuper from pg_catalog.pg_roles where rolname = session_user), false)
+     and coalesce((select rolsuper from pg_catalog.pg_roles where rolname = current_user), false)
 $$;
 comment on function planning.past_allowed() is E'@behavior -queryField';
 
