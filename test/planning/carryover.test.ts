@@ -13,7 +13,7 @@ test.before(async () => {
   db = await createTestDatabase();
   plant = await seedPlant(db);
   T = await today(db);
-  P = (await db.query(`select planning.previous_working_date($1)::text as d`, [T])).rows[0].d;
+  P = (await db.query<{ d: string }>(`select planning.previous_working_date($1)::text as d`, [T])).rows[0].d;
 });
 test.after.always(() => db?.drop());
 

@@ -134,7 +134,7 @@ test("random concurrent planning keeps the plan clean and fully logged", async (
   }
   t.log(JSON.stringify({ ...counts, byKind }));
   t.true(counts.ok > 100, "most actions went through");
-  const planned = await db.query(`select count(*)::int as n from planning.planning_log`);
+  const planned = await db.query<{ n: number }>(`select count(*)::int as n from planning.planning_log`);
   t.true(planned.rows[0].n > 50, "the plan changed a lot");
   t.is((await db.query(`select count(*)::int as n from planning.operations`)).rows[0].n, 40, "nothing ever leaves operations");
 });

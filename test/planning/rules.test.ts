@@ -189,7 +189,7 @@ test("save_sequence refuses operations planned elsewhere that date, duplicates, 
 
 test("available_jobs lists pending operations (paused included) not in that date's plan, filtered by item and lot", async (t) => {
   const d = await addDays(db, T, 9);
-  const widgets = (await db.query(`insert into planning.wip_items (item_name) values ('Widget Z') returning item_id::text`)).rows[0].item_id;
+  const widgets = (await db.query<{ item_id: string }>(`insert into planning.wip_items (item_name) values ('Widget Z') returning item_id::text`)).rows[0].item_id;
   const [a, b, c, e] = await createOps(db, widgets, 4, { lotPrefix: "WZ-77-" });
   await db.query(`update planning.operations set op_status = 6 where op_id = $1`, [b]);
   await db.query(`update planning.operations set op_status = 10 where op_id = $1`, [c]);

@@ -27,7 +27,7 @@ test("the planning_cleanup task removes stale plan rows and pauses their operati
   t.regex(readFileSync(new URL("../../crontab", import.meta.url), "utf8"), /^5 \* \* \* \* planning_cleanup$/m);
   const plant = await seedPlant(db);
   const T = await today(db);
-  const P = (await db.query(`select planning.previous_working_date($1)::text as d`, [T])).rows[0].d;
+  const P = (await db.query<{ d: string }>(`select planning.previous_working_date($1)::text as d`, [T])).rows[0].d;
   const [stale, waiting] = await createOps(db, plant.items["Housing"], 2);
   await insertPastRows(db, [
     { op: stale, machine: plant.machines[0], shift: plant.dayShift, date: await addDays(db, P, -3), seq: 1 },
