@@ -506,8 +506,8 @@ set search_path = pg_catalog, public
 as $$
   select o.*
     from planning.operations o
-   where o.op_status in (select code from planning.op_statuses
-                          where not is_terminal and (may_be_planned or code = planning.paused_status()))
+   where o.op_status = any (array(select code from planning.op_statuses
+                                  where not is_terminal and (may_be_planned or code = planning.paused_status())))
      and not exists (select 1 from planning.mach_planning mp
                       where mp.mp_op_id = o.op_id and mp.mp_op_proddate = p_date)
      and (p_item is null or p_item = '' or o.op_item_id in
