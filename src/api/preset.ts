@@ -12,7 +12,7 @@ import { ShopfloorInflectionPlugin } from "./plugins/inflection.ts";
 import { MessagesSubscriptionPlugin } from "./plugins/messages.ts";
 
 /** Schemas PostGraphile exposes; each module adds its own. */
-export const EXPOSED_SCHEMAS = ["ops", "approval", "execution", "pool", "tracking"];
+export const EXPOSED_SCHEMAS = ["ops", "approval", "execution", "pool", "tracking", "planning"];
 
 export interface PresetOptions {
   pool: pg.Pool;

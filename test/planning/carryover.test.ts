@@ -1,0 +1,133 @@
+// The supervisor's carryover and the daily cleanup: the previous working
+// date's unfinished rows wait for a decision (carry or reject, all at once);
+// older past rows are cleaned up and their operations paused.
+import test from "ava";
+import { createTestDatabase, type TestDb } from "../helpers/db.ts";
+import { addDays, code, createOps, insertPastRows, seedPlant, today, type Plant } from "./fixture.ts";
+
+let db: TestDb;
+let plant: Plant;
+let T: string; // today, in the plant's time zone
+let P: string; // the previous working date
+test.before(async () => {
+  db = await createTestDatabase();
+  plant = await seedPlant(db);
+  T = await today(db);
+  P = (await db.query<{ d: string }>(`select planning.previous_working_date($1)::text as d`, [T])).rows[0].d;
+});
+test.after.always(() => db?.drop());
+
+const status = async (op: string) => (await db.query(`select op_status from planning.operations where op_id = $1`, [op])).rows[0].op_status as number;
+const rowsOf = async (op: string) =>
+  (await db.query(`select mp_op_proddate::text as date, mp_sequence as seq from planning.mach_planning where mp_op_id = $1 order by 1`, [op])).rows;
+
+test.serial("the full carryover flow: cleanup, blocking gate, partial decision refused, carry and reject", async (t) => {
+  t.truthy(P);
+  const [o1, o2, o3, o4, o5, o6, o7] = await createOps(db, plant.items["Housing"], 7);
+  const [M1, M2] = plant.machines;
+  const A = plant.dayShift;
+  const tomorrow = await addDays(db, T, 1);
+  const older = await addDays(db, P, -7);
+
+  // today's plan and tomorrow's exist before the carryover appears
+  await db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [M1, A, T, [o4]]);
+  await db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [M2, A, tomorrow, [o6]]);
+  // yesterday's (the previous working date's) plan and an older one, left behind
+  const [r1, r2, r3] = await insertPastRows(db, [
+    { op: o1, machine: M1, shift: A, date: P, seq: 1 },
+    { op: o2, machine: M1, shift: A, date: P, seq: 2 },
+    { op: o3, machine: M2, shift: A, date: P, seq: 1 },
+    { op: o5, machine: M1, shift: A, date: older, seq: 1 },
+    { op: o6, machine: M1, shift: A, date: older, seq: 2 },
+    { op: o7, machine: M1, shift: A, date: older, seq: 3 },
+  ]);
+  await db.query(`update planning.operations set op_status = 5 where op_id = $1`, [o7]);
+  // an operator starts o2 before anyone decides: the past row follows the status
+  await db.query(`update planning.operations set op_status = 5 where op_id = $1`, [o2]);
+  t.is((await db.query(`select mp_op_status from planning.mach_planning where mp_id = $1`, [r2])).rows[0].mp_op_status, 5);
+
+  // the gate: today's plan is frozen until the supervisor decides; other dates are not
+  const gated = await t.throwsAsync(db.asRole("shopfloor_planner", (c) =>
+    c.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [M1, A, T, [o4]])));
+  t.is(code(gated), "SF428");
+  t.regex(gated!.message, /carryover .* is pending/);
+  await db.asRole("shopfloor_planner", (c) => c.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [M2, A, tomorrow, [o6]]));
+
+  // login: the cleanup runs, then the pending rows come back
+  const login = await db.asRole("shopfloor_supervisor", (c) =>
+    c.query(`select mp_id::text, mp_op_proddate::text as date from planning.supervisor_login($1)`, [T]), "sam");
+  t.deepEqual(login.rows.map((r) => r.mp_id).sort(), [r1, r2, r3].sort());
+  t.true(login.rows.every((r) => r.date === P));
+  t.is(await status(o5), 6, "an old unexecuted row pauses its operation");
+  t.is(await status(o7), 6, "even one that had started");
+  t.is(await status(o6), 1, "an operation still planned for tomorrow keeps its status");
+  t.deepEqual(await rowsOf(o6), [{ date: tomorrow, seq: 1 }]);
+  t.deepEqual(await rowsOf(o5), []);
+  const cleanupLog = await db.query(`select count(*)::int as n from planning.planning_log where reason = 'cleanup' and operation = 'delete' and actor = 'sam'`);
+  t.is(cleanupLog.rows[0].n, 3);
+  t.is((await db.query(`select planning.cleanup($1) as n`, [T])).rows[0].n, 0, "the cleanup is idempotent");
+
+  // all or nothing
+  const partial = await t.throwsAsync(db.asRole("shopfloor_supervisor", (c) =>
+    c.query(`select * from planning.resolve_carryover($1, $2)`, [T, JSON.stringify([{ mp_id: Number(r1), decision: "carry" }])])));
+  t.is(code(partial), "SF428");
+  t.regex(partial!.message, /needs a decision/);
+  t.is((await db.query(`select count(*)::int as n from planning.pending_carryover($1)`, [T])).rows[0].n, 3, "nothing changed");
+  const bad = await t.throwsAsync(db.query(`select * from planning.resolve_carryover($1, $2)`,
+    [T, JSON.stringify([r1, r2, r3].map((id) => ({ mp_id: Number(id), decision: "maybe" })))]));
+  t.is(code(bad), "SF422");
+  const stranger = await t.throwsAsync(db.query(`select * from planning.resolve_carryover($1, $2)`,
+    [T, JSON.stringify([r1, r2, r3, "424242"].map((id) => ({ mp_id: Number(id), decision: "carry" })))]));
+  t.is(code(stranger), "SF422");
+  const planner = await t.throwsAsync(db.asRole("shopfloor_planner", (c) =>
+    c.query(`select * from planning.resolve_carryover($1, '[]')`, [T])));
+  t.is(code(planner), "42501", "planners do not resolve carryovers");
+
+  const decided = await db.asRole("shopfloor_supervisor", (c) =>
+    c.query(`select reason, operation, mp_id::text from planning.resolve_carryover($1, $2)`, [T, JSON.stringify([
+      { mp_id: Number(r1), decision: "carry" },
+      { mp_id: Number(r3), decision: "reject" },
+      { mp_id: Number(r2), decision: "carry" },
+    ])]), "sam");
+  t.deepEqual(decided.rows, [
+    { reason: "carryover:carry", operation: "update", mp_id: r1 },
+    { reason: "carryover:carry", operation: "update", mp_id: r2 },
+    { reason: "carryover:reject", operation: "delete", mp_id: r3 },
+  ]);
+  t.deepEqual(await rowsOf(o1), [{ date: T, seq: 2 }], "carried after today's sequence");
+  t.deepEqual(await rowsOf(o2), [{ date: T, seq: 3 }]);
+  t.is(await status(o2), 5, "a carried operation keeps its status");
+  t.deepEqual(await rowsOf(o3), []);
+  t.is(await status(o3), 6, "a rejected operation is paused, and stays in operations");
+  t.is((await db.query(`select count(*)::int as n from planning.pending_carryover($1)`, [T])).rows[0].n, 0);
+
+  // the gate opens
+  const saved = await db.asRole("shopfloor_planner", (c) =>
+    c.query(`select mp_op_id::text from planning.save_sequence($1, $2, $3, $4::bigint[])`, [M1, A, T, [o2, o1, o4, o3]]));
+  t.deepEqual(saved.rows.map((r) => r.mp_op_id), [o2, o1, o4, o3]);
+  t.is(await status(o3), 0, "the rejected operation is planned again");
+  const audit = await db.query(`select count(*)::int as n from ops.audit_log where action = 'resolve_carryover' and actor = 'sam'`);
+  t.is(audit.rows[0].n, 1);
+});
+
+test.serial("carrying an operation already in today's plan just removes the old row; a future 'today' is refused", async (t) => {
+  const [o] = await createOps(db, plant.items["Bracket A"], 1);
+  const [M1, , M3] = plant.machines;
+  await db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [M3, plant.nightShift, T, [o]]);
+  const [r] = await insertPastRows(db, [{ op: o, machine: M1, shift: plant.nightShift, date: P, seq: 1 }]);
+  const log = await db.query(`select reason, operation from planning.resolve_carryover($1, $2)`, [T, JSON.stringify([{ mp_id: Number(r), decision: "carry" }])]);
+  t.deepEqual(log.rows, [{ reason: "carryover:carry (already planned today)", operation: "delete" }]);
+  t.deepEqual(await rowsOf(o), [{ date: T, seq: 1 }]);
+  const future = await t.throwsAsync(db.query(`select planning.cleanup($1)`, [await addDays(db, T, 1)]));
+  t.is(code(future), "SF422");
+});
+
+test.serial("no decision needed: completed operations leave the plan at once, so the previous day's complete work is not pending", async (t) => {
+  const [o] = await createOps(db, plant.items["Bracket B"], 1);
+  await insertPastRows(db, [{ op: o, machine: plant.machines[1], shift: plant.nightShift, date: P, seq: 7 }]);
+  t.is((await db.query(`select count(*)::int as n from planning.pending_carryover($1)`, [T])).rows[0].n, 1);
+  await db.query(`update planning.operations set op_status = 10 where op_id = $1`, [o]);
+  t.is((await db.query(`select count(*)::int as n from planning.pending_carryover($1)`, [T])).rows[0].n, 0);
+  const empty = await db.query(`select * from planning.resolve_carryover($1, '[]')`, [T]);
+  t.is(empty.rows.length, 0, "an empty decision list is fine when nothing is pending");
+});
