@@ -555,8 +555,8 @@ begin
   create temp table if not exists stock_in (like nesting.grundner) on commit drop;
   truncate stock_in;
   insert into stock_in
-  select * from jsonb_populate_recordset(null::nesting.grundner, p_rows);
-  update stock_in set synced_at = now();
+  select * from jsonb_populate_recordset(null::nesting.grundner,
+    (select coalesce(jsonb_agg(r || jsonb_build_object('synced_at', now())), '[]') from jsonb_array_elements(p_rows) r));
 
   select array_agg(s.type_data order by s.type_data) into appeared
     from stock_in s where not exists (select 1 from nesting.grundner g where g.type_data = s.type_data);
