@@ -748,3 +748,12 @@ grant select on nesting.jobs, nesting.grundner, nesting.grundner_requests, nesti
 grant execute on function nesting.reserve_job(text), nesting.unreserve_job(text), nesting.lock_jobs(text[]),
   nesting.unlock_jobs(text[], text, text), nesting.request_stock(text) to shopfloor_operator;
 grant execute on function nesting.cancel_request(bigint, text) to shopfloor_admin;
+
+-- Clean GraphQL names (nesting is not the first exposed schema, so its
+-- functions would otherwise carry a "nesting" prefix).
+comment on function nesting.reserve_job(text) is E'@name reserve_job\nReserves a PENDING job''s board (pre_reserved). Idempotent.';
+comment on function nesting.unreserve_job(text) is E'@name unreserve_job\nDrops a job''s reservation. Idempotent.';
+comment on function nesting.lock_jobs(text[]) is E'@name lock_jobs\nQueues one order_saw.csv for the whole batch; returns the request id. The jobs lock when Grundner acknowledges.';
+comment on function nesting.unlock_jobs(text[], text, text) is E'@name unlock_jobs\nQueues one get_production.csv for all the jobs; returns the request id. Jobs release when Grundner answers.';
+comment on function nesting.request_stock(text) is E'@name request_grundner_stock\nQueues a stock request (or returns the one already waiting).';
+comment on function nesting.cancel_request(bigint, text) is E'@name cancel_grundner_request\nGives up on a queued request, or one the storage took but never answered (admin).';
