@@ -23,6 +23,7 @@ async function main(server: ScratchServer): Promise<number> {
       SHOPFLOOR_TEST_ROOT_URL: server.rootUrl,
       SHOPFLOOR_TEST_TEMPLATE: `${server.prefix}template`,
       SHOPFLOOR_TEST_PREFIX: server.prefix,
+      GRAPHILE_ENV: process.env.GRAPHILE_ENV ?? "production",
     },
   });
   const forward = (sig: NodeJS.Signals) => ava.kill(sig);

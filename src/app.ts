@@ -71,7 +71,7 @@ export async function startApp(config: Config, log: Logger, roles: Role[]): Prom
       app.worker = worker;
     }
     if (roles.includes("watch")) {
-      const watchers = startWatchers(folderWatches(config), { url: db.url, log, lockRetryMs: config.watchLockRetryMs });
+      const watchers = startWatchers(folderWatches(config, pool), { url: db.url, log, lockRetryMs: config.watchLockRetryMs });
       parts.push({ name: "watchers", stop: () => watchers.stop() });
       health.register("watchers", () => watchers.health());
       app.watchers = watchers;

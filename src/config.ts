@@ -67,6 +67,8 @@ const schema = z.object({
     .regex(/^\d+\s*(s|m|h|d)$/, "expected a duration such as 12h, 30m or 7d")
     .default("12h"),
   GRUNDNER_DIR: z.string().min(1).optional(),
+  GRUNDNER_ARCHIVE_DIR: z.string().min(1).optional(),
+  GRUNDNER_QUARANTINE_DIR: z.string().min(1).optional(),
   READY_DIRS: folderList.optional(),
   PROCESSED_ROOT: z.string().min(1).optional(),
   WATCH_POLLING: bool.default(false),
@@ -100,6 +102,8 @@ export interface Config {
   jwtSecret: string | undefined;
   jwtExpiresIn: string;
   grundnerDir: string;
+  grundnerArchiveDir: string;
+  grundnerQuarantineDir: string;
   readyDirs: string[];
   processedRoot: string;
   watchPolling: boolean;
@@ -168,6 +172,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     jwtSecret: raw.JWT_SECRET,
     jwtExpiresIn: raw.JWT_EXPIRES_IN,
     grundnerDir: underData(raw.GRUNDNER_DIR, "grundner"),
+    grundnerArchiveDir: underData(raw.GRUNDNER_ARCHIVE_DIR, "grundner-archive"),
+    grundnerQuarantineDir: underData(raw.GRUNDNER_QUARANTINE_DIR, "grundner-quarantine"),
     readyDirs: (raw.READY_DIRS && raw.READY_DIRS.length > 0 ? raw.READY_DIRS : [path.join(dataDir, "ready")]).map(
       (d) => path.resolve(cwd, d),
     ),

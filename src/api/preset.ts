@@ -10,9 +10,10 @@ import type { Logger } from "../log.ts";
 import { makeMaskError } from "./errors.ts";
 import { ShopfloorInflectionPlugin } from "./plugins/inflection.ts";
 import { MessagesSubscriptionPlugin } from "./plugins/messages.ts";
+import { NestingSubscriptionPlugin } from "./plugins/nesting.ts";
 
 /** Schemas PostGraphile exposes; each module adds its own. */
-export const EXPOSED_SCHEMAS = ["ops", "approval", "execution", "pool", "tracking", "planning"];
+export const EXPOSED_SCHEMAS = ["ops", "nesting", "approval", "execution", "pool", "tracking", "planning"];
 
 export interface PresetOptions {
   pool: pg.Pool;
@@ -24,7 +25,7 @@ export interface PresetOptions {
 export function makePreset(opts: PresetOptions): GraphileConfig.Preset {
   return {
     extends: [PostGraphileAmberPreset],
-    plugins: [PgJWTPlugin, ShopfloorInflectionPlugin, MessagesSubscriptionPlugin],
+    plugins: [PgJWTPlugin, ShopfloorInflectionPlugin, MessagesSubscriptionPlugin, NestingSubscriptionPlugin],
     pgServices: [makePgService({ pool: opts.pool, schemas: EXPOSED_SCHEMAS, pubsub: true })],
     gather: {
       pgJwtTypes: "ops.jwt_token",

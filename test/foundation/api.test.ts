@@ -178,5 +178,5 @@ test("messageAdded refuses an anonymous subscriber", async (t) => {
   await sub.ready;
   const err = await Promise.race([sub.next("error"), sub.next("next")]);
   sub.ws.close();
-  t.regex(JSON.stringify(err.payload), /Log in to receive messages/);
+  t.regex(JSON.stringify(err.payload), /Log in to receive live updates/);
 });

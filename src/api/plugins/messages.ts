@@ -9,11 +9,12 @@ import { ANONYMOUS_ROLE } from "../../auth/jwt.ts";
 
 export const MESSAGE_ADDED_TOPIC = "ops_message_added";
 
-function requireLogin(pgSettings: Record<string, string | undefined> | null) {
+/** The topic, for a logged-in subscriber; anonymous subscribers are refused. */
+export function requireLogin(pgSettings: Record<string, string | undefined> | null, topic: string) {
   if (!pgSettings || !pgSettings.role || pgSettings.role === ANONYMOUS_ROLE) {
-    throw new SafeError("Log in to receive messages", { code: "SF401" });
+    throw new SafeError("Log in to receive live updates", { code: "SF401" });
   }
-  return MESSAGE_ADDED_TOPIC;
+  return topic;
 }
 
 export const MessagesSubscriptionPlugin = extendSchema((build) => {
@@ -37,7 +38,7 @@ export const MessagesSubscriptionPlugin = extendSchema((build) => {
         plans: {
           messageAdded: {
             subscribePlan() {
-              const $topic = lambda(context().get("pgSettings"), requireLogin);
+              const $topic = lambda(context().get("pgSettings"), (s) => requireLogin(s, MESSAGE_ADDED_TOPIC));
               return listen(context().get("pgSubscriber"), $topic, jsonParse);
             },
             plan($event) {

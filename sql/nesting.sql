@@ -1,0 +1,759 @@
+-- nesting: NC jobs reserve, lock and release boards in the Grundner sheet
+-- store. The database decides every outcome; the worker (src/grundner/) only
+-- moves files: it sends what the outbox says and hands each parsed reply to
+-- one apply_* function here.
+--
+-- Request life: queued -> sending -> sent -> acknowledged (lock) | answered |
+-- partial (release) | answered (stock); or failed, timed_out, cancelled.
+-- One request per file name is in flight (sending/sent) at a time, enforced
+-- by a unique index; the next waits as queued.
+
+------------------------------------------------------------------------------
+-- Helpers
+------------------------------------------------------------------------------
+
+create or replace function nesting.to_base36(p_n bigint) returns text
+language plpgsql immutable strict
+as $$
+declare
+  digits constant text := '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+  result text := '';
+  n bigint := p_n;
+begin
+  loop
+    result := substr(digits, (n % 36)::int + 1, 1) || result;
+    n := n / 36;
+    exit when n = 0;
+  end loop;
+  return result;
+end
+$$;
+
+-- The Grundner job number: the NC base name when it fits the gateway's
+-- 8 printable ASCII characters and is free, a generated J0000001 otherwise.
+create or replace function nesting.assign_grundner_job_no() returns trigger
+language plpgsql
+as $$
+declare
+  base text := regexp_replace(new.ncfile, '\.[^.]*$', '');
+begin
+  if new.grundner_job_no is null then
+    if base ~ '^[!-:<-~]{1,8}$' and not exists (select 1 from nesting.jobs where grundner_job_no = base) then
+      new.grundner_job_no := base;
+    else
+      new.grundner_job_no := 'J' || lpad(nesting.to_base36(nextval('nesting.grundner_job_no_seq')), 7, '0');
+    end if;
+  end if;
+  new.updated_at := now();
+  return new;
+end
+$$;
+
+create or replace trigger jobs_assign_grundner_job_no
+  before insert or update on nesting.jobs
+  for each row execute function nesting.assign_grundner_job_no();
+
+create or replace function nesting.job_event(p_key text, p_event text, p_details jsonb default '{}') returns void
+language sql volatile
+as $$
+  insert into nesting.job_events (job_key, event, details, actor) values (p_key, p_event, p_details, ops.current_actor())
+$$;
+
+-- The Grundner board type of a job's material token: a type number, or else
+-- a customer ID from the stock.
+create or replace function nesting.material_type(p_material text) returns integer
+language sql stable
+as $$
+  select coalesce(
+    (select type_data from nesting.grundner where p_material ~ '^\d{1,4}$' and type_data = p_material::int),
+    (select min(type_data) from nesting.grundner where customer_id <> '' and customer_id = p_material))
+$$;
+
+-- Refuses a value the gateway cannot take: a separator or line break inside a
+-- field, or a character outside Windows-1252.
+create or replace function nesting.check_field(p_value text, p_what text) returns text
+language plpgsql immutable
+as $$
+begin
+  if p_value ~ '[;,\t\r\n]' then
+    raise exception '% "%" contains a separator or line break, which the Grundner gateway cannot take', p_what, p_value
+      using errcode = 'SF422';
+  end if;
+  begin
+    perform convert_to(p_value, 'WIN1252');
+  exception when untranslatable_character or character_not_in_repertoire then
+    raise exception '% "%" has characters outside Windows-1252', p_what, p_value using errcode = 'SF422';
+  end;
+  return p_value;
+end
+$$;
+
+-- Lock requests not yet finished hold boards Grundner does not count yet.
+create or replace function nesting.pending_lock_count(p_type integer) returns integer
+language sql stable
+as $$
+  select count(*)::int
+    from nesting.grundner_requests r, jsonb_array_elements(r.items) i
+   where r.kind = 'lock' and r.status in ('queued', 'sending', 'sent') and (i ->> 'type')::int = p_type
+$$;
+
+create or replace function nesting.open_request_for(p_key text, p_kind text) returns bigint
+language sql stable
+as $$
+  select r.id from nesting.grundner_requests r
+   where r.kind = p_kind and r.status in ('queued', 'sending', 'sent')
+     and r.items @> jsonb_build_array(jsonb_build_object('key', p_key))
+   limit 1
+$$;
+
+-- Locks the named jobs in key order (the fixed order keeps two callers from
+-- deadlocking) and refuses, naming them, any key that does not exist.
+create or replace function nesting.lock_job_rows(p_keys text[]) returns setof nesting.jobs
+language plpgsql volatile
+as $$
+declare
+  missing text[];
+begin
+  return query select * from nesting.jobs where key = any(p_keys) order by key for update;
+  select array_agg(k order by k) into missing
+    from unnest(p_keys) k where not exists (select 1 from nesting.jobs j where j.key = k);
+  if missing is not null then
+    raise exception 'Unknown job(s): %', array_to_string(missing, ', ') using errcode = 'SF404';
+  end if;
+end
+$$;
+
+------------------------------------------------------------------------------
+-- Reserve
+------------------------------------------------------------------------------
+
+create or replace function nesting.reserve_job(p_key text) returns nesting.jobs
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  j nesting.jobs;
+begin
+  select * into j from nesting.lock_job_rows(array[p_key]);
+  if j.is_locked then
+    raise exception 'Job % is locked at Grundner already', p_key using errcode = 'SF409';
+  elsif j.status <> 'PENDING' then
+    raise exception 'Job % is %, only PENDING jobs can be reserved', p_key, j.status using errcode = 'SF409';
+  elsif j.pre_reserved then
+    return j; -- reserving twice changes nothing
+  end if;
+  update nesting.jobs set pre_reserved = true where key = p_key returning * into j;
+  perform nesting.job_event(p_key, 'reserved');
+  perform ops.audit('reserve_job', 'nesting_job', p_key);
+  return j;
+end
+$$;
+
+create or replace function nesting.unreserve_job(p_key text) returns nesting.jobs
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  j nesting.jobs;
+begin
+  select * into j from nesting.lock_job_rows(array[p_key]);
+  if not j.pre_reserved then
+    return j;
+  end if;
+  update nesting.jobs set pre_reserved = false where key = p_key returning * into j;
+  perform nesting.job_event(p_key, 'unreserved');
+  perform ops.audit('unreserve_job', 'nesting_job', p_key);
+  return j;
+end
+$$;
+
+------------------------------------------------------------------------------
+-- Lock: one order_saw.csv for the whole batch
+------------------------------------------------------------------------------
+
+create or replace function nesting.lock_jobs(p_keys text[]) returns bigint
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  keys text[] := (select array_agg(distinct k order by k) from unnest(p_keys) k where k is not null);
+  machine int := ops.setting_numeric('nesting.saw_machine', 1)::int;
+  bad text;
+  short text;
+  request_id bigint;
+begin
+  if keys is null then
+    raise exception 'No jobs to lock' using errcode = 'SF422';
+  end if;
+  create temp table if not exists lock_batch (key text, job_no text, material text, type int, problem text) on commit drop;
+  truncate lock_batch;
+  insert into lock_batch
+  select j.key, j.grundner_job_no, j.material, nesting.material_type(j.material),
+         case
+           when j.is_locked then 'already locked'
+           when j.status not in ('PENDING', 'STAGED') then 'status ' || j.status
+           when nesting.open_request_for(j.key, 'lock') is not null then 'a lock is already under way'
+           when nesting.open_request_for(j.key, 'release') is not null then 'a release is under way'
+         end
+    from nesting.lock_job_rows(keys) j;
+
+  update lock_batch set problem = coalesce(problem, format('material %s is unknown to Grundner', coalesce(material, '(none)')))
+   where type is null;
+  select string_agg(format('%s (%s)', key, problem), ', ' order by key) into bad from lock_batch where problem is not null;
+  if bad is not null then
+    raise exception 'Cannot lock: %', bad using errcode = 'SF409';
+  end if;
+
+  -- Boards: lock the stock rows in type order, then compare what the batch
+  -- needs with what Grundner has available less the locks still under way.
+  perform 1 from nesting.grundner g where g.type_data in (select type from lock_batch) order by g.type_data for update;
+  select string_agg(format('type %s needs %s, %s available (%s)', t.type, t.needed, t.available, t.jobs), '; ' order by t.type)
+    into short
+    from (select b.type, count(*) as needed, string_agg(b.key, ', ' order by b.key) as jobs,
+                 g.stock_available - nesting.pending_lock_count(b.type) as available
+            from lock_batch b join nesting.grundner g on g.type_data = b.type
+           group by b.type, g.stock_available) t
+   where t.needed > t.available;
+  if short is not null then
+    raise exception 'Not enough boards: %', short using errcode = 'SF409';
+  end if;
+
+  insert into nesting.grundner_requests (kind, file_name, lines, items, requested_by)
+  select 'lock', 'order_saw',
+         -- job-no;type;quantity;rotation;machine;priority;info;label;JobAddition;RunInfo
+         array_agg(format('%s;%s;1;0;%s;0;0;0;;', nesting.check_field(job_no, 'Job number'), type, machine) order by key),
+         jsonb_agg(jsonb_build_object('key', key, 'job_no', job_no, 'type', type) order by key),
+         ops.current_actor()
+    from lock_batch
+  returning id into request_id;
+
+  insert into nesting.job_events (job_key, event, details, actor)
+  select key, 'lock_requested', jsonb_build_object('request_id', request_id), ops.current_actor() from lock_batch;
+  perform ops.audit('lock_jobs', 'grundner_request', request_id::text, jsonb_build_object('jobs', keys));
+  return request_id;
+end
+$$;
+
+------------------------------------------------------------------------------
+-- Release: one get_production.csv for all of them
+------------------------------------------------------------------------------
+
+create or replace function nesting.unlock_jobs(p_keys text[], p_source text default 'user', p_reason text default '')
+returns bigint
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  keys text[] := (select array_agg(distinct k order by k) from unnest(p_keys) k where k is not null);
+  machine int := ops.setting_numeric('nesting.saw_machine', 1)::int;
+  bad text;
+  request_id bigint;
+begin
+  if keys is null then
+    raise exception 'No jobs to release' using errcode = 'SF422';
+  end if;
+  select string_agg(format('%s (%s)', j.key, case when not j.is_locked then 'not locked' else 'a release is already under way' end),
+                    ', ' order by j.key)
+    into bad
+    from nesting.lock_job_rows(keys) j
+   where not j.is_locked or nesting.open_request_for(j.key, 'release') is not null;
+  if bad is not null then
+    raise exception 'Cannot release: %', bad using errcode = 'SF409';
+  end if;
+
+  insert into nesting.grundner_requests (kind, file_name, lines, items, source, reason, requested_by)
+  select 'release', 'get_production',
+         array_agg(format('%s;%s', j.grundner_job_no, machine) order by j.key),
+         jsonb_agg(jsonb_build_object('key', j.key, 'job_no', j.grundner_job_no, 'type', nesting.material_type(j.material))
+                   order by j.key),
+         coalesce(nullif(p_source, ''), 'user'), coalesce(p_reason, ''), ops.current_actor()
+    from nesting.jobs j where j.key = any(keys)
+  returning id into request_id;
+
+  insert into nesting.job_events (job_key, event, details, actor)
+  select k, 'release_requested', jsonb_build_object('request_id', request_id, 'source', p_source, 'reason', p_reason),
+         ops.current_actor()
+    from unnest(keys) k;
+  perform ops.audit('unlock_jobs', 'grundner_request', request_id::text, jsonb_build_object('jobs', keys, 'source', p_source));
+  return request_id;
+end
+$$;
+
+------------------------------------------------------------------------------
+-- Stock sync
+------------------------------------------------------------------------------
+
+-- Queues a stock request unless one is already waiting or under way.
+create or replace function nesting.request_stock(p_source text default 'user') returns bigint
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  request_id bigint;
+begin
+  perform pg_advisory_xact_lock(hashtext('nesting.request_stock'));
+  select id into request_id from nesting.grundner_requests
+   where kind = 'stock' and status in ('queued', 'sending', 'sent') order by id limit 1;
+  if request_id is null then
+    insert into nesting.grundner_requests (kind, file_name, lines, source, requested_by)
+    values ('stock', 'stock_request', array['0', '!E'], p_source, ops.current_actor())
+    returning id into request_id;
+  end if;
+  return request_id;
+end
+$$;
+
+-- The periodic sync: a stock request when the last answer is older than the setting.
+create or replace function nesting.request_stock_if_due() returns bigint
+language sql volatile security definer
+set search_path = pg_catalog, public
+as $$
+  select nesting.request_stock('schedule')
+   where coalesce((select max(finished_at) from nesting.grundner_requests where kind = 'stock' and status = 'answered'),
+                  '-infinity') < now() - ops.setting_interval('nesting.stock_sync_interval', interval '5 minutes')
+$$;
+
+------------------------------------------------------------------------------
+-- What the worker calls: sending, timeouts, and applying replies
+------------------------------------------------------------------------------
+
+-- The requests to write now: for each file name with nothing in flight, the
+-- oldest queued one, marked 'sending' (so a crash mid-write is recovered by
+-- looking at the share, never by writing twice).
+create or replace function nesting.claim_requests_to_send() returns setof nesting.grundner_requests
+language sql volatile
+as $$
+  update nesting.grundner_requests r set status = 'sending'
+   where r.id in (
+     select distinct on (q.file_name) q.id from nesting.grundner_requests q
+      where q.status = 'queued'
+        and not exists (select 1 from nesting.grundner_requests f
+                         where f.file_name = q.file_name and f.status in ('sending', 'sent'))
+      order by q.file_name, q.id)
+  returning r.*
+$$;
+
+create or replace function nesting.requests_in_flight() returns setof nesting.grundner_requests
+language sql stable
+as $$
+  select * from nesting.grundner_requests where status in ('sending', 'sent') order by id
+$$;
+
+create or replace function nesting.mark_request_sent(p_request_id bigint) returns nesting.grundner_requests
+language plpgsql volatile
+as $$
+declare
+  r nesting.grundner_requests;
+begin
+  update nesting.grundner_requests
+     set status = 'sent', sent_at = coalesce(sent_at, now()),
+         deadline = coalesce(deadline, now() + ops.setting_interval('nesting.request_timeout', interval '60 seconds'))
+   where id = p_request_id and status in ('sending', 'sent')
+  returning * into r;
+  if not found then
+    raise exception 'Request % is not being sent', p_request_id using errcode = 'SF409';
+  end if;
+  -- Look again when the deadline passes.
+  perform ops_private.enqueue('nesting_grundner', '{}', null, r.deadline + interval '1 second', null, 'replace', 'nesting_grundner');
+  return r;
+end
+$$;
+
+create or replace function nesting.finish_request(p_request_id bigint, p_status text, p_answer jsonb default null, p_error text default null)
+returns void
+language sql volatile
+as $$
+  update nesting.grundner_requests
+     set status = p_status, finished_at = now(), answer = coalesce(p_answer, answer), error = p_error
+   where id = p_request_id
+$$;
+
+create or replace function nesting.request_label(r nesting.grundner_requests) returns text
+language sql immutable
+as $$
+  select format('%s.csv (request %s)', r.file_name, r.id)
+$$;
+
+-- The deadline passed. p_withdrawn: the worker took the request file back
+-- (so the storage never saw it); otherwise the storage had already taken it
+-- and its acknowledgement is still awaited.
+create or replace function nesting.time_out_request(p_request_id bigint, p_withdrawn boolean) returns text
+language plpgsql volatile
+as $$
+declare
+  r nesting.grundner_requests;
+begin
+  select * into r from nesting.grundner_requests where id = p_request_id for update;
+  if r.status is distinct from 'sent' then
+    return 'already';
+  end if;
+  if p_withdrawn then
+    perform nesting.finish_request(r.id, 'timed_out', null, 'Grundner did not take the file before the deadline; it was taken back');
+    insert into nesting.job_events (job_key, event, details)
+    select i ->> 'key', r.kind || '_timed_out', jsonb_build_object('request_id', r.id) from jsonb_array_elements(r.items) i;
+    perform ops.post_message('grundner', 'error',
+      format('Grundner did not take %s in time; it was taken back and nothing changed', nesting.request_label(r)),
+      case r.kind when 'lock' then 'The jobs stay unlocked. Check the storage system, then lock them again.'
+                  when 'release' then 'The jobs stay locked. Check the storage system, then release them again.'
+                  else 'The stock was not refreshed; the next sync will try again.' end,
+      jsonb_build_object('request_id', r.id, 'jobs', (select jsonb_agg(i -> 'key') from jsonb_array_elements(r.items) i)));
+    return 'timed_out';
+  elsif r.error is null then
+    update nesting.grundner_requests set error = 'Taken by the storage; waiting for its acknowledgement' where id = r.id;
+    perform ops.post_message('grundner', 'warning',
+      format('Grundner took %s but has not answered yet', nesting.request_label(r)),
+      'The answer will still be applied when it arrives. Requests of the same file wait until then.',
+      jsonb_build_object('request_id', r.id));
+  end if;
+  return 'waiting';
+end
+$$;
+
+-- order_saw.erl: the storage's copy of what it took. The same lines lock the
+-- jobs; different lines fail the request and lock nothing.
+create or replace function nesting.apply_order_saw_ack(p_request_id bigint, p_lines text[]) returns jsonb
+language plpgsql volatile
+as $$
+declare
+  r nesting.grundner_requests;
+  keys text[];
+begin
+  select * into r from nesting.grundner_requests where id = p_request_id for update;
+  if not found or r.kind <> 'lock' then
+    raise exception 'Request % is not a lock request', p_request_id using errcode = 'SF404';
+  elsif r.status not in ('sending', 'sent') then
+    return jsonb_build_object('outcome', 'already', 'status', r.status);
+  end if;
+  select array_agg(i ->> 'key' order by i ->> 'key') into keys from jsonb_array_elements(r.items) i;
+
+  if p_lines is distinct from r.lines then
+    perform nesting.finish_request(r.id, 'failed', jsonb_build_object('erl', p_lines),
+      'order_saw.erl does not match the request');
+    perform ops.post_message('grundner', 'error',
+      format('Grundner acknowledged %s with different content; no job was locked', nesting.request_label(r)),
+      format('Sent: %s. Acknowledged: %s. The .erl file was quarantined.',
+             array_to_string(r.lines, ' | '), array_to_string(p_lines, ' | ')),
+      jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(keys)));
+    insert into nesting.job_events (job_key, event, details)
+    select k, 'lock_failed', jsonb_build_object('request_id', r.id) from unnest(keys) k;
+    return jsonb_build_object('outcome', 'mismatch');
+  end if;
+
+  perform 1 from nesting.jobs where key = any(keys) order by key for update;
+  update nesting.jobs
+     set is_locked = true, pre_reserved = false, allocated_at = now(), locked_by = r.requested_by
+   where key = any(keys);
+  perform nesting.finish_request(r.id, 'acknowledged');
+  insert into nesting.job_events (job_key, event, details)
+  select k, 'locked', jsonb_build_object('request_id', r.id) from unnest(keys) k;
+  return jsonb_build_object('outcome', 'acknowledged', 'jobs', to_jsonb(keys));
+end
+$$;
+
+-- productionLIST_del.csv: the orders the storage deleted. p_rows:
+-- [{job_no, type, quantity, ...}]. A job missing from it stays locked (its
+-- board is on the way to the saw); a job answered with another type or
+-- quantity is released with a warning; orders we did not ask for are
+-- reported, never applied.
+create or replace function nesting.apply_release_answer(p_request_id bigint, p_rows jsonb) returns jsonb
+language plpgsql volatile
+as $$
+declare
+  r nesting.grundner_requests;
+  by_removal boolean;
+  released text[];
+  mismatched text[];
+  missing text[];
+  unrequested text[];
+  result jsonb;
+begin
+  select * into r from nesting.grundner_requests where id = p_request_id for update;
+  if not found or r.kind <> 'release' then
+    raise exception 'Request % is not a release request', p_request_id using errcode = 'SF404';
+  elsif r.status not in ('sending', 'sent') then
+    return jsonb_build_object('outcome', 'already', 'status', r.status);
+  end if;
+  -- A release caused by the job going away also drops its reservation.
+  by_removal := r.source in ('jobs-ingest', 'stage-sanity', 'ready-delete');
+
+  with asked as (
+    select i ->> 'key' as key, i ->> 'job_no' as job_no, (i ->> 'type')::int as type from jsonb_array_elements(r.items) i
+  ), answered as (
+    select a ->> 'job_no' as job_no, (a ->> 'type')::int as type, (a ->> 'quantity')::int as quantity
+      from jsonb_array_elements(p_rows) a
+  )
+  select array_agg(asked.key order by asked.key) filter (where answered.job_no is not null),
+         array_agg(asked.key order by asked.key) filter (where answered.job_no is not null
+                                                          and (answered.type is distinct from asked.type or answered.quantity is distinct from 1)),
+         array_agg(asked.key order by asked.key) filter (where answered.job_no is null)
+    into released, mismatched, missing
+    from asked left join answered on answered.job_no = asked.job_no;
+  select array_agg(distinct a ->> 'job_no') into unrequested
+    from jsonb_array_elements(p_rows) a
+   where not exists (select 1 from jsonb_array_elements(r.items) i where i ->> 'job_no' = a ->> 'job_no');
+
+  perform 1 from nesting.jobs where key = any(released) order by key for update;
+  update nesting.jobs
+     set is_locked = false, allocated_at = null, locked_by = null,
+         pre_reserved = case when by_removal then false else pre_reserved end
+   where key = any(released);
+  insert into nesting.job_events (job_key, event, details)
+  select k, 'released', jsonb_build_object('request_id', r.id, 'source', r.source, 'reason', r.reason) from unnest(released) k;
+  insert into nesting.job_events (job_key, event, details)
+  select k, 'release_refused', jsonb_build_object('request_id', r.id) from unnest(missing) k;
+
+  result := jsonb_build_object('outcome', case when missing is null then 'answered' else 'partial' end,
+    'released', coalesce(to_jsonb(released), '[]'), 'mismatched', coalesce(to_jsonb(mismatched), '[]'),
+    'still_locked', coalesce(to_jsonb(missing), '[]'), 'unrequested', coalesce(to_jsonb(unrequested), '[]'));
+  perform nesting.finish_request(r.id, case when missing is null then 'answered' else 'partial' end,
+    result || jsonb_build_object('rows', p_rows));
+
+  if released is not null and r.source <> 'user' then
+    perform ops.post_message(r.source, 'info',
+      format('Released %s from Grundner%s', array_to_string(released, ', '),
+             case when r.reason <> '' then ' (' || r.reason || ')' else '' end),
+      '', jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(released)));
+  end if;
+  if mismatched is not null then
+    perform ops.post_message('grundner', 'warning',
+      format('Released %s although Grundner answered with another board type or quantity', array_to_string(mismatched, ', ')),
+      'Check the storage''s production list for these orders.', jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(mismatched)));
+  end if;
+  if missing is not null then
+    perform ops.post_message('grundner', 'warning',
+      format('Grundner kept %s: the board is already on its way to the saw', array_to_string(missing, ', ')),
+      'These jobs stay locked. Release them again once the board has been cut or returned.',
+      jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(missing)));
+  end if;
+  if unrequested is not null then
+    perform ops.post_message('grundner', 'warning',
+      format('Grundner deleted orders we did not ask for: %s', array_to_string(unrequested, ', ')),
+      'Nothing was changed for them here.', jsonb_build_object('request_id', r.id, 'orders', to_jsonb(unrequested)));
+  end if;
+  return result;
+end
+$$;
+
+-- stock.csv replaces the stock table. p_rows: one object per board type with
+-- the 19 fields; p_problems: lines the worker could not read. When lines were
+-- skipped, types missing from the file are kept (they may be the broken
+-- lines) instead of being removed.
+create or replace function nesting.apply_stock(p_request_id bigint, p_rows jsonb, p_problems jsonb default '[]')
+returns jsonb
+language plpgsql volatile
+as $$
+declare
+  appeared int[];
+  vanished int[];
+  changed int;
+begin
+  if p_request_id is not null then
+    perform 1 from nesting.grundner_requests where id = p_request_id and kind = 'stock' for update;
+  end if;
+  perform pg_advisory_xact_lock(hashtext('nesting.apply_stock'));
+
+  create temp table if not exists stock_in (like nesting.grundner) on commit drop;
+  truncate stock_in;
+  insert into stock_in
+  select * from jsonb_populate_recordset(null::nesting.grundner,
+    (select coalesce(jsonb_agg(r || jsonb_build_object('synced_at', now())), '[]') from jsonb_array_elements(p_rows) r));
+
+  select array_agg(s.type_data order by s.type_data) into appeared
+    from stock_in s where not exists (select 1 from nesting.grundner g where g.type_data = s.type_data);
+  if coalesce(jsonb_array_length(p_problems), 0) = 0 then
+    select array_agg(g.type_data order by g.type_data) into vanished
+      from nesting.grundner g where not exists (select 1 from stock_in s where s.type_data = g.type_data);
+    delete from nesting.grundner where type_data = any(vanished);
+  end if;
+
+  -- Only rows that differ are written, so an unchanged sync notifies nobody.
+  insert into nesting.grundner as g
+  select * from stock_in
+  on conflict (type_data) do update set
+    material_name = excluded.material_name, length_mm = excluded.length_mm, width_mm = excluded.width_mm,
+    thickness_mm = excluded.thickness_mm, material_no = excluded.material_no, stock = excluded.stock,
+    stock_available = excluded.stock_available, reserve_1 = excluded.reserve_1, reserve_2 = excluded.reserve_2,
+    reserve_3 = excluded.reserve_3, reserve_4 = excluded.reserve_4, reserve_5 = excluded.reserve_5,
+    reserve_6 = excluded.reserve_6, reserved_stock = excluded.reserved_stock, customer_id = excluded.customer_id,
+    manual_rest = excluded.manual_rest, block_storage = excluded.block_storage, density = excluded.density,
+    synced_at = excluded.synced_at
+  where (g.material_name, g.length_mm, g.width_mm, g.thickness_mm, g.material_no, g.stock, g.stock_available,
+         g.reserve_1, g.reserve_2, g.reserve_3, g.reserve_4, g.reserve_5, g.reserve_6, g.reserved_stock,
+         g.customer_id, g.manual_rest, g.block_storage, g.density)
+        is distinct from
+        (excluded.material_name, excluded.length_mm, excluded.width_mm, excluded.thickness_mm, excluded.material_no,
+         excluded.stock, excluded.stock_available, excluded.reserve_1, excluded.reserve_2, excluded.reserve_3,
+         excluded.reserve_4, excluded.reserve_5, excluded.reserve_6, excluded.reserved_stock, excluded.customer_id,
+         excluded.manual_rest, excluded.block_storage, excluded.density);
+  get diagnostics changed = row_count;
+
+  if p_request_id is not null then
+    perform nesting.finish_request(p_request_id, 'answered',
+      jsonb_build_object('types', jsonb_array_length(p_rows), 'changed', changed, 'problems', p_problems));
+  end if;
+  if appeared is not null then
+    perform ops.post_message('grundner', 'info', format('New board types in Grundner stock: %s', array_to_string(appeared, ', ')),
+      '', jsonb_build_object('types', to_jsonb(appeared)));
+  end if;
+  if vanished is not null then
+    perform ops.post_message('grundner', 'warning', format('Board types gone from Grundner stock: %s', array_to_string(vanished, ', ')),
+      'Jobs on these materials cannot be locked until the type is back.', jsonb_build_object('types', to_jsonb(vanished)));
+  end if;
+  if coalesce(jsonb_array_length(p_problems), 0) > 0 then
+    perform ops.post_message('grundner', 'warning',
+      format('stock.csv had %s line(s) that could not be read; they were skipped', jsonb_array_length(p_problems)),
+      (select string_agg(format('line %s: %s', p ->> 'line', p ->> 'error'), E'\n') from jsonb_array_elements(p_problems) p),
+      jsonb_build_object('request_id', p_request_id, 'problems', p_problems));
+  end if;
+  return jsonb_build_object('types', jsonb_array_length(p_rows), 'changed', changed,
+    'appeared', coalesce(to_jsonb(appeared), '[]'), 'vanished', coalesce(to_jsonb(vanished), '[]'));
+end
+$$;
+
+-- A request that could not be written (the worker found a value the gateway
+-- cannot take, or the share refused the file).
+create or replace function nesting.fail_request(p_request_id bigint, p_error text) returns void
+language plpgsql volatile
+as $$
+declare
+  r nesting.grundner_requests;
+begin
+  select * into r from nesting.grundner_requests where id = p_request_id for update;
+  if r.status not in ('queued', 'sending', 'sent') then
+    return;
+  end if;
+  perform nesting.finish_request(r.id, 'failed', null, p_error);
+  perform ops.post_message('grundner', 'error', format('Could not send %s', nesting.request_label(r)), p_error,
+    jsonb_build_object('request_id', r.id, 'jobs', (select jsonb_agg(i -> 'key') from jsonb_array_elements(r.items) i)));
+end
+$$;
+
+-- An administrator gives up on a request (queued, or taken but never answered).
+create or replace function nesting.cancel_request(p_request_id bigint, p_reason text default '') returns nesting.grundner_requests
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  r nesting.grundner_requests;
+begin
+  select * into r from nesting.grundner_requests where id = p_request_id for update;
+  if not found then
+    raise exception 'Request % does not exist', p_request_id using errcode = 'SF404';
+  elsif r.status not in ('queued', 'sent') then
+    raise exception 'Request % is %, it cannot be cancelled', p_request_id, r.status using errcode = 'SF409';
+  end if;
+  update nesting.grundner_requests set status = 'cancelled', finished_at = now(),
+         error = coalesce(nullif(p_reason, ''), 'cancelled by ' || ops.current_actor())
+   where id = r.id returning * into r;
+  perform ops.audit('cancel_request', 'grundner_request', r.id::text, jsonb_build_object('reason', p_reason));
+  return r;
+end
+$$;
+
+------------------------------------------------------------------------------
+-- The allocation grid, and its live refresh
+------------------------------------------------------------------------------
+
+create or replace view nesting.allocated_material_view as
+select g.type_data,
+       g.material_name,
+       g.customer_id,
+       g.thickness_mm,
+       g.stock,
+       g.stock_available,
+       g.reserved_stock,
+       coalesce(j.pre_reserved_count, 0) as pre_reserved_count,
+       coalesce(j.locked_count, 0) as locked_count,
+       g.stock_available - coalesce(j.pre_reserved_count, 0) as available_after_reservations,
+       coalesce(j.jobs, '[]') as jobs,
+       g.synced_at
+  from nesting.grundner g
+  left join lateral (
+    select count(*) filter (where jobs.pre_reserved)::int as pre_reserved_count,
+           count(*) filter (where jobs.is_locked)::int as locked_count,
+           jsonb_agg(jsonb_build_object('key', jobs.key, 'grundner_job_no', jobs.grundner_job_no,
+                                        'pre_reserved', jobs.pre_reserved, 'is_locked', jobs.is_locked,
+                                        'allocated_at', jobs.allocated_at) order by jobs.key) as jobs
+      from nesting.jobs
+     where (jobs.pre_reserved or jobs.is_locked)
+       and (jobs.material = g.type_data::text or (g.customer_id <> '' and jobs.material = g.customer_id))
+  ) j on true;
+
+-- One NOTIFY per statement that changes reservations, locks, materials or stock.
+create or replace function nesting.notify_allocated_material_changed() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, public
+as $$
+begin
+  perform pg_notify('allocated_material_changed', json_build_object('table', tg_table_name, 'op', lower(tg_op))::text);
+  return null;
+end
+$$;
+
+create or replace trigger jobs_allocation_changed
+  after insert or delete or update of pre_reserved, is_locked, material, status on nesting.jobs
+  for each statement execute function nesting.notify_allocated_material_changed();
+create or replace trigger grundner_allocation_changed
+  after insert or update or delete on nesting.grundner
+  for each statement execute function nesting.notify_allocated_material_changed();
+
+-- New requests wake the Grundner worker (one job; the named queue runs one at a time).
+create or replace function nesting.wake_grundner_worker() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, public
+as $$
+begin
+  perform ops_private.enqueue('nesting_grundner', '{}', 'nesting_grundner', null, null, 'replace', 'nesting_grundner');
+  return null;
+end
+$$;
+
+create or replace trigger grundner_requests_wake_worker
+  after insert on nesting.grundner_requests
+  for each statement execute function nesting.wake_grundner_worker();
+
+------------------------------------------------------------------------------
+-- GraphQL shape and grants
+------------------------------------------------------------------------------
+
+comment on table nesting.jobs is E'@name NestingJob\n@behavior -insert -update -delete\nNC programs from the processed jobs root.';
+comment on table nesting.grundner is E'@name GrundnerStock\n@behavior -insert -update -delete\nGrundner board types and their stock (from stock.csv).';
+comment on table nesting.grundner_requests is E'@name GrundnerRequest\n@behavior -insert -update -delete\nThe outbox of file requests to the Grundner share.';
+comment on table nesting.job_events is E'@name NestingJobEvent\n@behavior -insert -update -delete\nEach job''s timeline.';
+comment on view nesting.allocated_material_view is E'@name AllocatedMaterial\nPer board type: stock, available, Grundner''s reserved count, our reservations and locks, and the jobs behind them.';
+
+-- Internal helpers: not part of the API.
+comment on function nesting.to_base36(bigint) is E'@behavior -queryField -mutationField';
+comment on function nesting.job_event(text, text, jsonb) is E'@behavior -queryField -mutationField';
+comment on function nesting.material_type(text) is E'@behavior -queryField -mutationField';
+comment on function nesting.check_field(text, text) is E'@behavior -queryField -mutationField';
+comment on function nesting.pending_lock_count(integer) is E'@behavior -queryField -mutationField';
+comment on function nesting.open_request_for(text, text) is E'@behavior -queryField -mutationField';
+comment on function nesting.lock_job_rows(text[]) is E'@behavior -queryField -mutationField';
+comment on function nesting.claim_requests_to_send() is E'@behavior -queryField -mutationField';
+comment on function nesting.requests_in_flight() is E'@behavior -queryField -mutationField';
+comment on function nesting.mark_request_sent(bigint) is E'@behavior -queryField -mutationField';
+comment on function nesting.finish_request(bigint, text, jsonb, text) is E'@behavior -queryField -mutationField';
+comment on function nesting.request_label(nesting.grundner_requests) is E'@behavior -typeField -queryField';
+comment on function nesting.time_out_request(bigint, boolean) is E'@behavior -queryField -mutationField';
+comment on function nesting.apply_order_saw_ack(bigint, text[]) is E'@behavior -queryField -mutationField';
+comment on function nesting.apply_release_answer(bigint, jsonb) is E'@behavior -queryField -mutationField';
+comment on function nesting.apply_stock(bigint, jsonb, jsonb) is E'@behavior -queryField -mutationField';
+comment on function nesting.fail_request(bigint, text) is E'@behavior -queryField -mutationField';
+comment on function nesting.request_stock_if_due() is E'@behavior -queryField -mutationField';
+
+grant usage on schema nesting to shopfloor_operator, shopfloor_integration;
+grant select on nesting.jobs, nesting.grundner, nesting.grundner_requests, nesting.job_events,
+  nesting.allocated_material_view to shopfloor_operator, shopfloor_integration;
+grant execute on function nesting.reserve_job(text), nesting.unreserve_job(text), nesting.lock_jobs(text[]),
+  nesting.unlock_jobs(text[], text, text), nesting.request_stock(text) to shopfloor_operator;
+grant execute on function nesting.cancel_request(bigint, text) to shopfloor_admin;
+
+-- Clean GraphQL names (nesting is not the first exposed schema, so its
+-- functions would otherwise carry a "nesting" prefix).
+comment on function nesting.reserve_job(text) is E'@name reserve_job\nReserves a PENDING job''s board (pre_reserved). Idempotent.';
+comment on function nesting.unreserve_job(text) is E'@name unreserve_job\nDrops a job''s reservation. Idempotent.';
+comment on function nesting.lock_jobs(text[]) is E'@name lock_jobs\nQueues one order_saw.csv for the whole batch; returns the request id. The jobs lock when Grundner acknowledges.';
+comment on function nesting.unlock_jobs(text[], text, text) is E'@name unlock_jobs\nQueues one get_production.csv for all the jobs; returns the request id. Jobs release when Grundner answers.';
+comment on function nesting.request_stock(text) is E'@name request_grundner_stock\nQueues a stock request (or returns the one already waiting).';
+comment on function nesting.cancel_request(bigint, text) is E'@name cancel_grundner_request\nGives up on a queued request, or one the storage took but never answered (admin).';

@@ -1,0 +1,155 @@
+// Reserve, lock a batch through order_saw.csv/.erl, release through
+// get_production.csv/productionLIST_del.csv, with the simulator as the storage.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import test from "ava";
+import type pg from "pg";
+import { createTestDatabase, type TestDb } from "../helpers/db.ts";
+import { addJob, job, messages, startNesting, waitForRequest, type Nesting } from "./harness.ts";
+
+let db: TestDb;
+let n: Nesting;
+test.before(async () => {
+  db = await createTestDatabase();
+  n = await startNesting(db);
+});
+test.after.always(async () => {
+  await n?.stop();
+  await db?.drop();
+});
+
+test.serial("reserve sets pre_reserved, shows in the allocation view, and is idempotent", async (t) => {
+  await addJob(db, "Kitchen42/Sheet1", "101");
+  const first = await db.asRole("shopfloor_operator", (c) => c.query(`select * from nesting.reserve_job('Kitchen42/Sheet1')`), "olga");
+  t.true(first.rows[0].pre_reserved);
+  await db.query(`select nesting.reserve_job('Kitchen42/Sheet1')`);
+  const view = await db.query(`select pre_reserved_count, locked_count, jobs from nesting.allocated_material_view where type_data = 101`);
+  t.is(view.rows[0].pre_reserved_count, 1);
+  t.is(view.rows[0].jobs[0].key, "Kitchen42/Sheet1");
+  const events = await db.query(`select event, actor from nesting.job_events where job_key = 'Kitchen42/Sheet1'`);
+  t.deepEqual(events.rows, [{ event: "reserved", actor: "olga" }]);
+});
+
+test.serial("a batch of 3 is locked with one order_saw.csv of 3 lines, acknowledged by order_saw.erl", async (t) => {
+  await addJob(db, "Kitchen42/Sheet2", "101");
+  await addJob(db, "Kitchen42/Sheet3", "SP19W"); // a customer ID names the same board type
+  const takenBefore = n.sim.taken.length;
+  const { rows } = await db.query(`select nesting.lock_jobs(array['Kitchen42/Sheet1', 'Kitchen42/Sheet2', 'Kitchen42/Sheet3']) as id`);
+  const request = await waitForRequest(db, rows[0].id, ["acknowledged"]);
+
+  const taken = n.sim.taken.slice(takenBefore);
+  t.is(taken.length, 1, "one file for the whole batch");
+  t.is(taken[0].file, "order_saw.csv");
+  t.deepEqual(taken[0].lines, ["Sheet1;101;1;0;1;0;0;0;;", "Sheet2;101;1;0;1;0;0;0;;", "Sheet3;101;1;0;1;0;0;0;;"]);
+  t.deepEqual(request.lines, taken[0].lines);
+
+  for (const key of ["Kitchen42/Sheet1", "Kitchen42/Sheet2", "Kitchen42/Sheet3"]) {
+    const j = await job(db, key);
+    t.true(j.is_locked, key);
+    t.false(j.pre_reserved, `${key}: a lock replaces the reservation`);
+    t.truthy(j.allocated_at);
+  }
+  t.true(n.archived().some((f) => f.endsWith("order_saw.erl")), "the .erl is archived");
+  t.false(n.files().some((f) => /order_saw/i.test(f)), "nothing left in the share");
+  const view = await db.query(`select locked_count from nesting.allocated_material_view where type_data = 101`);
+  t.is(view.rows[0].locked_count, 3);
+});
+
+test.serial("unlock releases through get_production.csv and productionLIST_del.csv", async (t) => {
+  const takenBefore = n.sim.taken.length;
+  const { rows } = await db.query(`select nesting.unlock_jobs(array['Kitchen42/Sheet1', 'Kitchen42/Sheet2'], 'user', 'cut later') as id`);
+  const request = await waitForRequest(db, rows[0].id, ["answered", "partial"]);
+  t.is(request.status, "answered");
+  t.deepEqual(n.sim.taken.slice(takenBefore).map((x) => [x.file, x.lines]), [["get_production.csv", ["Sheet1;1", "Sheet2;1"]]]);
+  t.false((await job(db, "Kitchen42/Sheet1")).is_locked);
+  t.false((await job(db, "Kitchen42/Sheet2")).is_locked);
+  t.true((await job(db, "Kitchen42/Sheet3")).is_locked, "not asked, still locked");
+  t.true(n.archived().some((f) => /productionLIST_del\.csv$/.test(f)));
+  t.true(n.archived().some((f) => /get_production\.erl$/.test(f)));
+});
+
+test.serial("a partial release keeps the jobs whose board is on the gripper locked, and says so", async (t) => {
+  await addJob(db, "Kitchen42/Sheet4", "102");
+  const lock = await db.query(`select nesting.lock_jobs(array['Kitchen42/Sheet4']) as id`);
+  await waitForRequest(db, lock.rows[0].id, ["acknowledged"]);
+
+  n.sim.faults = { onGripper: ["Sheet3"] };
+  try {
+    const { rows } = await db.query(`select nesting.unlock_jobs(array['Kitchen42/Sheet3', 'Kitchen42/Sheet4'], 'stage-sanity', 'NC file left Ready-to-Run') as id`);
+    const request = await waitForRequest(db, rows[0].id, ["answered", "partial"]);
+    t.is(request.status, "partial");
+    t.deepEqual(request.answer.still_locked, ["Kitchen42/Sheet3"]);
+    t.true((await job(db, "Kitchen42/Sheet3")).is_locked);
+    t.false((await job(db, "Kitchen42/Sheet4")).is_locked);
+    const warn = (await messages(db)).find((m) => m.title.includes("Kitchen42/Sheet3"));
+    t.is(warn?.severity, "warning");
+    t.regex(warn!.title, /already on its way to the saw/);
+    const released = await messages(db, "stage-sanity");
+    t.deepEqual(released.map((m) => m.title), ["Released Kitchen42/Sheet4 from Grundner (NC file left Ready-to-Run)"]);
+  } finally {
+    n.sim.faults = {};
+  }
+});
+
+test.serial("job names longer than 8 characters get a stored Grundner job number that fits", async (t) => {
+  const long = await addJob(db, "Project Alpha/Cabinet_Door_Left_0042", "103");
+  const fits = await addJob(db, "Project Alpha/Door42", "103");
+  t.regex(long.grundner_job_no, /^J[0-9A-Z]{7}$/);
+  t.is(fits.grundner_job_no, "Door42");
+  const { rows } = await db.query(`select nesting.lock_jobs(array['Project Alpha/Cabinet_Door_Left_0042', 'Project Alpha/Door42']) as id`);
+  const request = await waitForRequest(db, rows[0].id, ["acknowledged"]);
+  t.deepEqual(request.lines, [`${long.grundner_job_no};103;1;0;1;0;0;0;;`, "Door42;103;1;0;1;0;0;0;;"]);
+  // A second job whose name is taken, or does not fit, never reuses a number.
+  const clash = await addJob(db, "Elsewhere/Door42", "103");
+  t.not(clash.grundner_job_no, "Door42");
+});
+
+test.serial("lock refusals name the jobs: unknown, not lockable, unknown material, too few boards", async (t) => {
+  const code = (e: unknown) => (e as pg.DatabaseError).code;
+  const unknown = await t.throwsAsync(db.query(`select nesting.lock_jobs(array['No/Such', 'Kitchen42/Sheet3'])`));
+  t.is(code(unknown), "SF404");
+  t.regex(unknown!.message, /Unknown job\(s\): No\/Such/);
+
+  const locked = await t.throwsAsync(db.query(`select nesting.lock_jobs(array['Kitchen42/Sheet3'])`));
+  t.is(code(locked), "SF409");
+  t.regex(locked!.message, /Kitchen42\/Sheet3 \(already locked\)/);
+
+  await addJob(db, "X/Mystery", "999");
+  const material = await t.throwsAsync(db.query(`select nesting.lock_jobs(array['X/Mystery'])`));
+  t.regex(material!.message, /X\/Mystery \(material 999 is unknown to Grundner\)/);
+
+  // Type 102 has 3 boards and Sheet4 was released: 3 available; ask for 4.
+  for (const k of ["A", "B", "C", "D"]) await addJob(db, `Oak/${k}`, "EI19");
+  const short = await t.throwsAsync(db.query(`select nesting.lock_jobs(array['Oak/A', 'Oak/B', 'Oak/C', 'Oak/D'])`));
+  t.is(code(short), "SF409");
+  t.regex(short!.message, /Not enough boards: type 102 needs 4, 3 available \(Oak\/A, Oak\/B, Oak\/C, Oak\/D\)/);
+  const { rows } = await db.query(`select count(*)::int as n from nesting.grundner_requests where status = 'queued'`);
+  t.is(rows[0].n, 0, "a refused lock queues nothing");
+});
+
+test.serial("two batches queued back to back are never in the share at the same time", async (t) => {
+  n.sim.delayMs = 250;
+  try {
+    for (const k of ["E", "F"]) await addJob(db, `Pine/${k}`, "101");
+    const a = await db.query(`select nesting.lock_jobs(array['Pine/E']) as id`);
+    const b = await db.query(`select nesting.lock_jobs(array['Pine/F']) as id`);
+    const ra = await waitForRequest(db, a.rows[0].id, ["acknowledged"]);
+    const rb = await waitForRequest(db, b.rows[0].id, ["acknowledged"]);
+    t.true(new Date(rb.sent_at) >= new Date(ra.finished_at), "the second was written only after the first was acknowledged");
+  } finally {
+    n.sim.delayMs = 0;
+  }
+});
+
+test.serial("stock.csv with Windows-1252 letters arrives intact", async (t) => {
+  const { rows } = await db.query(`select type_data, material_name, thickness_mm::float as t from nesting.grundner order by type_data`);
+  t.deepEqual(
+    rows.map((r) => r.material_name),
+    ["Spanplatte weiß 19", "Eiche geölt 19", "Bøg massiv", "Hêtre étuvé"],
+  );
+  t.is(rows[3].t, 18.5);
+  const stockFile = n.archived().find((f) => f.endsWith("stock.csv"))!;
+  const bytes = readFileSync(path.join(n.config.grundnerArchiveDir, stockFile));
+  t.true(bytes.includes(Buffer.from("ge\xf6lt", "latin1")), "ö is the one Windows-1252 byte 0xF6");
+  t.false(bytes.includes(Buffer.from("ö", "utf8")), "not UTF-8");
+});
