@@ -54,6 +54,7 @@ export default async function bench({ url, quick, print }: BenchContext) {
     `select count(*)::int as balances, bool_and(quantity >= 0) as never_negative,
             sum(quantity) = (select sum(delta_qty) from pool.events) as ledger_matches from pool.balances`,
   );
+  await check.query(`drop table if exists bench_pool_events`);
   await check.end();
   print(`check     ${rows[0].balances} balances, never negative: ${rows[0].never_negative}, balances = sum of events: ${rows[0].ledger_matches}`);
 }

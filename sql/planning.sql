@@ -486,6 +486,8 @@ begin
                         and mp.mp_shift_id = p_shift and mp.mp_op_proddate = p_date);
   set constraints planning.mach_planning_slot_key immediate;
   perform set_config('planning.reason', '', true);
+  perform ops.audit('save_sequence', 'plan', format('%s/%s/%s', p_machine, p_shift, p_date),
+                    jsonb_build_object('machine', p_machine, 'shift', p_shift, 'date', p_date, 'op_ids', to_jsonb(p_op_ids)));
 
   return query select * from planning.mach_planning
    where mp_machine_id = p_machine and mp_shift_id = p_shift and mp_op_proddate = p_date
@@ -497,13 +499,37 @@ comment on function planning.save_sequence(bigint, bigint, date, bigint[]) is
 
 -- Every pending operation (not terminal; paused included) that is not in that
 -- date's plan, filtered by item name and lot number (case-insensitive, contains).
+-- p_machine and p_shift name the sequence being edited: they are checked
+-- (unknown machine or shift SF404, a shift of another machine SF422) but do not
+-- narrow the list, because the data model has no item-to-machine routing: any
+-- pending operation may be planned on any machine. An operation planned on any
+-- machine or shift that date is left out, since saving it would be refused.
 create or replace function planning.available_jobs(
   p_date date, p_machine bigint default null, p_shift bigint default null,
   p_item text default null, p_lot text default null)
 returns setof planning.operations
-language sql stable security definer
+language plpgsql stable security definer
 set search_path = pg_catalog, public
 as $$
+declare
+  v_shift_machine bigint;
+begin
+  if p_date is null then
+    raise exception 'available_jobs needs a date' using errcode = 'SF422';
+  end if;
+  if p_machine is not null and not exists (select 1 from planning.machines where machine_id = p_machine) then
+    raise exception 'Machine % does not exist', p_machine using errcode = 'SF404';
+  end if;
+  if p_shift is not null then
+    select machine_id into v_shift_machine from planning.shifts where shift_id = p_shift;
+    if not found then
+      raise exception 'Shift % does not exist', p_shift using errcode = 'SF404';
+    elsif p_machine is not null and v_shift_machine is not null and v_shift_machine <> p_machine then
+      raise exception 'Shift % belongs to machine %, not to machine %', p_shift, v_shift_machine, p_machine
+        using errcode = 'SF422';
+    end if;
+  end if;
+  return query
   select o.*
     from planning.operations o
    where o.op_status = any (array(select code from planning.op_statuses
@@ -513,10 +539,63 @@ as $$
      and (p_item is null or p_item = '' or o.op_item_id in
             (select item_id from planning.wip_items where item_name ilike '%' || p_item || '%'))
      and (p_lot is null or p_lot = '' or o.op_lot_number ilike '%' || p_lot || '%')
-   order by o.op_id
+   order by o.op_id;
+end
 $$;
 comment on function planning.available_jobs(date, bigint, bigint, text, text) is
-  'Operations that may be planned on p_date: not complete (paused included) and not yet in that date''s plan on any machine or shift. Filters: item name and lot number (contains, case-insensitive).';
+  'Operations that may be planned on p_date: not complete (paused included) and not yet in that date''s plan on any machine or shift. Filters: item name and lot number (contains, case-insensitive). machine and shift are validated (SF404 unknown, SF422 a shift of another machine) but do not narrow the list: there is no item-to-machine routing data.';
+
+------------------------------------------------------------------------------
+-- Changing an operation's status
+------------------------------------------------------------------------------
+
+-- The one function for a status change (integration, supervisors, admins):
+-- the status triggers then remove the plan rows (6, 10, any unplannable code)
+-- or mirror the status, in this transaction, logged with this function's name.
+-- Lock order: the operation, then (in the trigger) its plan rows.
+create or replace function planning.set_operation_status(p_op_id bigint, p_status integer)
+returns planning.operations
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  v_op planning.operations;
+  v_old smallint;
+  v_from planning.op_statuses;
+  v_to planning.op_statuses;
+begin
+  if p_op_id is null or p_status is null then
+    raise exception 'set_operation_status needs an operation and a status' using errcode = 'SF422';
+  end if;
+  select * into v_to from planning.op_statuses where code = p_status;
+  if not found then
+    raise exception 'Status % does not exist', p_status using errcode = 'SF422',
+      hint = 'The codes are the rows of planning.op_statuses.';
+  end if;
+  select * into v_op from planning.operations where op_id = p_op_id for update;
+  if not found then
+    raise exception 'Operation % does not exist', p_op_id using errcode = 'SF404';
+  end if;
+  v_old := v_op.op_status;
+  if v_old = p_status then
+    return v_op;
+  end if;
+  select * into v_from from planning.op_statuses where code = v_old;
+  if v_from.is_terminal then
+    raise exception 'Operation % is % (%), a terminal status: it cannot become %', p_op_id, v_old, v_from.name, p_status
+      using errcode = 'SF409', hint = 'A finished operation stays finished; create a new operation for more work.';
+  end if;
+
+  perform set_config('planning.reason', 'set_operation_status', true);
+  update planning.operations set op_status = p_status where op_id = p_op_id returning * into v_op;
+  perform set_config('planning.reason', '', true);
+  perform ops.audit('set_operation_status', 'planning_operation', p_op_id::text,
+                    jsonb_build_object('from', v_old, 'to', p_status, 'may_be_planned', v_to.may_be_planned));
+  return v_op;
+end
+$$;
+comment on function planning.set_operation_status(bigint, integer) is
+  'Sets an operation''s status. A status that may not be planned (6 paused, 10 complete, plant codes so flagged) removes its plan rows in the same transaction; others are mirrored in the plan. Refused: unknown status (SF422), unknown operation (SF404), leaving a terminal status (SF409). Audited; plan changes logged with reason set_operation_status.';
 
 -- One sequence with start and end times from the shift start, run time and
 -- changeovers (planning.changeovers, else 0 for the same item, else the
@@ -594,3 +673,4 @@ grant execute on function planning.paused_status(), planning.planned_status(), p
 grant execute on function planning.save_sequence(bigint, bigint, date, bigint[]) to shopfloor_planner;
 grant execute on function planning.resolve_carryover(date, jsonb), planning.supervisor_login(date),
   planning.cleanup(date) to shopfloor_supervisor;
+grant execute on function planning.set_operation_status(bigint, integer) to shopfloor_supervisor, shopfloor_integration;

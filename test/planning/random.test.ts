@@ -63,9 +63,15 @@ test("random concurrent planning keeps the plan clean and fully logged", async (
           sql = `select planning.save_sequence($1, $2, $3, $4::bigint[])`;
           params = [pick(plant.machines), pick(shifts), pick(dates), chosen];
         } else if (r < 0.9) {
-          kind = "status";
           const st = pick([0, 1, 2, 5, 5, 6, 7, 8, 10, 6]);
-          sql = `update planning.operations set op_status = $2 where op_id = $1`;
+          // half through the function (audited, refuses reopening a completed operation), half direct
+          if (rand() < 0.5) {
+            kind = "set_operation_status";
+            sql = `select planning.set_operation_status($1, $2)`;
+          } else {
+            kind = "status";
+            sql = `update planning.operations set op_status = $2 where op_id = $1`;
+          }
           params = [pick(ops), st];
         } else if (r < 0.93) {
           kind = "cleanup";

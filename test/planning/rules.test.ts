@@ -223,7 +223,7 @@ test("sequence_timeline adds changeovers and run times from the shift start, acr
   ]);
 });
 
-test("GraphQL: a planner saves a sequence; refusals arrive with their SF code", async (t) => {
+test("GraphQL: a planner saves a sequence, the ERP sets a status; refusals arrive with their SF code", async (t) => {
   const [op] = await createOps(db, plant.items["Housing"], 1);
   const planner = api.tokenForRole("shopfloor_planner", "gina");
   const mutation = `mutation($m: BigInt!, $s: BigInt!, $d: Date!, $ops: [BigInt]!) {
@@ -239,4 +239,17 @@ test("GraphQL: a planner saves a sequence; refusals arrive with their SF code", 
   const read = await api.graphql(`query($d: Date!) { planningAvailableJobs(date: $d, item: "Housing") { nodes { opId } } }`, { d: await addDays(db, T, 20) }, operator);
   t.falsy(read.errors, JSON.stringify(read.errors));
   t.false((read.data?.planningAvailableJobs.nodes as { opId: string }[]).some((n) => n.opId === op));
+
+  // the ERP completes the operation: it leaves the plan; reopening it is refused with SF409
+  const erp = api.tokenForRole("shopfloor_integration", "erp");
+  const status = `mutation($op: BigInt!, $st: Int!) {
+    planningSetOperationStatus(input: { opId: $op, status: $st }) { result { opId opStatus } } }`;
+  res = await api.graphql(status, { op, st: 10 }, erp);
+  t.falsy(res.errors, JSON.stringify(res.errors));
+  t.deepEqual(res.data?.planningSetOperationStatus.result, { opId: op, opStatus: 10 });
+  t.is((await db.query(`select count(*)::int as n from planning.mach_planning where mp_op_id = $1`, [op])).rows[0].n, 0);
+  res = await api.graphql(status, { op, st: 1 }, erp);
+  t.is(res.errors?.[0]?.extensions?.code, "SF409");
+  res = await api.graphql(status, { op, st: 1 }, operator);
+  t.truthy(res.errors, "operators may not change statuses");
 });

@@ -108,6 +108,13 @@ test("only cut_ready exists, and invalid events are refused with SF422 or SF404"
     db.query(`insert into pool.balances (product_model_id, bom_version_id, component_code, state, quantity) values ($1, 1, 'X', 'edged_ready', 1)`, [p]),
   );
   t.is((direct as any).code, "23514");
+  const directEvent = await t.throwsAsync(
+    db.query(`insert into pool.events (event_type, pool_mode, product_model_id, bom_version_id, component_code, state, delta_qty,
+                                       balance_after, reason_code, recorded_by, idempotency_key, content_hash)
+              values ('POOL_RECEIVE', 'receive', $1, 1, 'X', 'skived_ready', 1, 1, 'CUT_RECEIVE', 'dba', 'direct-skived', '\\x00')`, [p]),
+  );
+  t.is((directEvent as any).code, "23514");
+  t.regex(directEvent!.message, /events_state_cut_ready/);
   t.is((await db.query(`select count(*)::int as n from pool.events where product_model_id = $1`, [p])).rows[0].n, 0);
 });
 
