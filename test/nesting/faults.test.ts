@@ -28,7 +28,7 @@ test.serial("an order_saw.erl that differs from the request locks nothing and is
     const r = await waitForRequest(db, rows[0].id, ["failed", "acknowledged"]);
     t.is(r.status, "failed");
     t.false((await job(db, "Alt/One")).is_locked);
-    await eventually(async () => n.quarantined().some((f) => f.endsWith("order_saw.erl")));
+    await eventually(async () => n.quarantined().some((f) => f.endsWith("order_saw.erl")), 15_000);
     t.true(n.quarantined().some((f) => f.endsWith("order_saw.erl.reason.txt")));
     const m = (await messages(db)).find((x) => x.title.includes("different content"));
     t.is(m?.severity, "error");
@@ -128,7 +128,7 @@ test.serial("values the gateway cannot take are refused before anything is writt
 
 test.serial("a reply nobody asked for is quarantined with a message", async (t) => {
   writeFileSync(path.join(n.share, "productionLIST_del.csv"), "1;NOPE;101;x;1;0;1;1;0\r\n");
-  await eventually(async () => n.quarantined().some((f) => f.endsWith("productionLIST_del.csv")));
+  await eventually(async () => n.quarantined().some((f) => f.endsWith("productionLIST_del.csv")), 15_000);
   const m = (await messages(db)).find((x) => x.title.startsWith("productionLIST_del.csv from Grundner could not be used"));
   t.regex(m!.body, /No release request is waiting/);
 });

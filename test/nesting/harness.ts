@@ -82,7 +82,7 @@ export async function startNesting(db: TestDb, opts: { delayMs?: number; faults?
   return n;
 }
 
-export async function waitForRequest(db: TestDb, id: string | number, statuses: string[], timeoutMs = 8000) {
+export async function waitForRequest(db: TestDb, id: string | number, statuses: string[], timeoutMs = 15_000) {
   return eventually(async () => {
     const { rows } = await db.query(`select * from nesting.grundner_requests where id = $1`, [id]);
     return statuses.includes(rows[0]?.status) ? rows[0] : undefined;

@@ -66,7 +66,7 @@ test.serial("a stock.csv with no readable line is quarantined and the stock is k
   const { rows: before } = await db.query(`select count(*)::int as n from nesting.grundner`);
   const { writeFileSync } = await import("node:fs");
   writeFileSync(`${n.share}/stock.csv`, "this is not a stock file\r\n");
-  await eventually(async () => n.quarantined().some((f) => f.endsWith("stock.csv")));
+  await eventually(async () => n.quarantined().some((f) => f.endsWith("stock.csv")), 15_000);
   const { rows: after } = await db.query(`select count(*)::int as n from nesting.grundner`);
   t.is(after[0].n, before[0].n);
   t.true((await messages(db)).some((m) => m.title === "stock.csv from Grundner could not be used and was quarantined"));
