@@ -133,6 +133,30 @@ test("reserved stays right under every status change", async (t) => {
   t.is(n.rows[0].n, 0, "the repair tool finds nothing to fix");
 });
 
+test("approve_job reserves once; a later status change in the same transaction still goes through the trigger", async (t) => {
+  const x = await item(db, 100);
+  const y = await item(db, 100);
+  const j = await job(db, [[x, 10], [y, 3]]);
+  const k = await job(db, [[x, 1]]);
+  await db.asRole(
+    "shopfloor_supervisor",
+    async (c) => {
+      await c.query(`select approval.approve_job($1, true)`, [j]);
+      const mid = await c.query(`select id, reserved from approval.inventory_items where id = any($1) order by id`, [[x, y]]);
+      t.deepEqual(mid.rows.map((r) => Number(r.reserved)), [10, 3], "reserved once by approve_job, not again by the trigger");
+      await c.query(`select approval.cancel_job($1)`, [j]); // same transaction: the trigger must release
+      await c.query(`select approval.approve_job($1, true)`, [k]);
+    },
+    "sam",
+  );
+  t.deepEqual([await reserved(db, x), await reserved(db, y)], [1, 0]);
+  // A DBA's plain UPDATE to approved right after, in a new transaction, is reserved by the trigger.
+  const m = await job(db, [[y, 4]]);
+  await db.query(`update approval.jobs set status = 'approved', approved_at = now(), approved_by = 'dba' where id = $1`, [m]);
+  t.is(await reserved(db, y), 4);
+  t.is(await reservedDrift(db), 0);
+});
+
 test("the BOM of an approved job cannot change", async (t) => {
   const x = await item(db, 100);
   const y = await item(db, 100);
