@@ -58,9 +58,9 @@ test("TEST 2 via GraphQL: a reduction is blocked with SF409, the title, the mess
   t.is(e.message, "Inventory changed during job approval");
   t.is(e.extensions?.code, "SF409");
   t.regex(String(e.extensions?.detail), /can no longer be fulfilled/);
-  t.deepEqual(JSON.parse(String(e.extensions?.hint)), [
-    { item_id: x, sku: "GQL-T2-X", needed: 8, available: 3, shortfall: 5, reason: "Insufficient inventory" },
-  ]);
+  const shortages = [{ item_id: x, sku: "GQL-T2-X", needed: 8, available: 3, shortfall: 5, reason: "Insufficient inventory" }];
+  t.deepEqual(JSON.parse(String(e.extensions?.hint)), shortages);
+  t.deepEqual(e.extensions?.shortages, shortages, "the shortage list, parsed, for the client");
   t.is(await reserved(db, x), 0);
 });
 
