@@ -216,3 +216,67 @@ test("bad input: unknown job, empty BOM, wrong status, wrong role, nulls", async
   err = await t.throwsAsync<PgError>(() => db.query(`select approval.create_job('bad', '[{"item_id": 99999999, "qty_planned": 1}]')`));
   t.is(err.code, "SF422");
 });
+
+test("grants: supervisors and admin change status; operators, planners and integrations read shortfalls only", async (t) => {
+  const x = await item(db, 10);
+  const j = await job(db, [[x, 2]]);
+  for (const role of ["shopfloor_operator", "shopfloor_planner", "shopfloor_integration", "shopfloor_supervisor", "shopfloor_admin"]) {
+    const rows = await db.asRole(role, (c) => c.query(`select * from approval.job_shortfall($1)`, [j]));
+    t.like(rows.rows[0], { item_id: String(x), qty_needed: "2", shortfall: "0" }, role);
+  }
+  for (const fn of ["approve_job($1, true)", "start_job($1)", "complete_job($1)", "cancel_job($1)"]) {
+    for (const role of ["shopfloor_operator", "shopfloor_planner", "shopfloor_integration"]) {
+      const err = await t.throwsAsync<PgError>(() => db.asRole(role, (c) => c.query(`select approval.${fn}`, [j])));
+      t.is(err.code, "42501", `${role} ${fn}`);
+    }
+  }
+  for (const role of ["shopfloor_operator", "shopfloor_supervisor"]) {
+    const err = await t.throwsAsync<PgError>(() => db.asRole(role, (c) => c.query(`select approval.recompute_reserved()`)));
+    t.is(err.code, "42501", `${role} recompute_reserved`);
+  }
+  t.is(await status(db, j), "draft");
+  t.is(await reserved(db, x), 0);
+  // The admin runs the whole life cycle.
+  const admin = (sql: string) => db.asRole("shopfloor_admin", (c) => c.query(sql, [j]), "ada");
+  t.is((await admin(`select approved_by from approval.approve_job($1, true)`)).rows[0].approved_by, "ada");
+  t.is(await reserved(db, x), 2);
+  await admin(`select approval.start_job($1)`);
+  await admin(`select approval.complete_job($1)`);
+  t.is(await reserved(db, x), 0);
+});
+
+test("a DBA in psql (no token) is recorded as the database user", async (t) => {
+  const x = await item(db, 10);
+  const j = await job(db, [[x, 1]]);
+  const { rows } = await db.query(`select (approval.approve_job($1, true)).approved_by, session_user::text as me`, [j]);
+  t.is(rows[0].approved_by, rows[0].me);
+  const audit = await db.query(`select actor from ops.audit_log where action = 'approve_job' and entity_id = $1`, [String(j)]);
+  t.is(audit.rows[0].actor, rows[0].me);
+});
+
+test("complete and cancel release the reservation once; a finished job cannot change again", async (t) => {
+  const x = await item(db, 10);
+  const a = await job(db, [[x, 3]]);
+  const b = await job(db, [[x, 4]]);
+  const sup = (sql: string, id: number) => db.asRole("shopfloor_supervisor", (c) => c.query(sql, [id]));
+  await approve(a, true);
+  await approve(b, true);
+  t.is(await reserved(db, x), 7);
+  await sup(`select approval.complete_job($1)`, a);
+  t.is(await reserved(db, x), 4);
+  let err = await t.throwsAsync<PgError>(() => sup(`select approval.complete_job($1)`, a));
+  t.is(err.code, "SF412");
+  err = await t.throwsAsync<PgError>(() => sup(`select approval.cancel_job($1)`, a));
+  t.is(err.code, "SF412", "a completed job cannot be cancelled");
+  await sup(`select approval.cancel_job($1)`, b);
+  t.is(await reserved(db, x), 0);
+  err = await t.throwsAsync<PgError>(() => sup(`select approval.cancel_job($1)`, b));
+  t.is(err.code, "SF412", "cancelling twice never releases twice");
+  err = await t.throwsAsync<PgError>(() => sup(`select approval.complete_job($1)`, 987654321));
+  t.is(err.code, "SF404");
+  const d = await job(db, [[x, 1]]);
+  err = await t.throwsAsync<PgError>(() => sup(`select approval.complete_job($1)`, d));
+  t.is(err.code, "SF412", "a draft cannot be completed");
+  t.is(await reserved(db, x), 0);
+  t.is(await reservedDrift(db), 0);
+});

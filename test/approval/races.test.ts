@@ -106,3 +106,18 @@ test.serial("an approval racing a cancellation and a stock reduction keeps reser
   t.is(await reserved(db, x), 6);
   t.is(await reservedDrift(db), 0);
 });
+
+test.serial("the same job approved from several connections at once: one wins, the others get SF412, reserved once", async (t) => {
+  for (let round = 0; round < 5; round++) {
+    const x = await item(db, 100);
+    const y = await item(db, 100);
+    const j = await job(db, [[x, 7], [y, 5]]);
+    const results = await Promise.allSettled(clients.slice(0, 6).map((c, i) => approveOn(c, j, i % 2 === 0)));
+    const won = results.filter((r) => r.status === "fulfilled").length;
+    const codes = results.flatMap((r) => (r.status === "rejected" ? [(r.reason as PgError).code] : []));
+    t.is(won, 1, `round ${round}`);
+    t.deepEqual([...new Set(codes)], ["SF412"]);
+    t.deepEqual([await reserved(db, x), await reserved(db, y)], [7, 5], "approving twice never reserves twice");
+  }
+  t.is(await reservedDrift(db), 0);
+});
