@@ -109,18 +109,25 @@ as $$
 declare
   v_job record;
 begin
+  -- Lock the jobs of the changed lines FOR SHARE first, and only then look at
+  -- their status: a status change in flight (approve_job, a DBA's UPDATE) is
+  -- waited for, and the status read is the committed one. (Filtering on
+  -- status in the same query would skip a job whose approval has not
+  -- committed yet, and the new line would escape the reservation.)
   if tg_op = 'UPDATE' then
+    perform 1 from approval.jobs j
+     where j.id in (select job_id from changed union select job_id from old_rows)
+     order by j.id for share;
     select j.id, j.status into v_job
       from approval.jobs j
      where j.id in (select job_id from changed union select job_id from old_rows) and j.status <> 'draft'
-     order by j.id limit 1
-     for share;
+     order by j.id limit 1;
   else
+    perform 1 from approval.jobs j where j.id in (select job_id from changed) order by j.id for share;
     select j.id, j.status into v_job
       from approval.jobs j
      where j.id in (select job_id from changed) and j.status <> 'draft'
-     order by j.id limit 1
-     for share;
+     order by j.id limit 1;
   end if;
   if found then
     raise exception 'The BOM of job % cannot change: the job is %', v_job.id, v_job.status
@@ -221,7 +228,6 @@ as $$
 declare
   v_job approval.jobs;
   v_status text;
-  v_approved boolean;
   v_lines integer;
   v_total numeric;
   v_shortages jsonb;
@@ -230,26 +236,25 @@ begin
     raise exception 'approve_job needs a job id and was_fulfillable (true or false)' using errcode = 'SF422';
   end if;
 
-  -- 1. The job row: approve it only if it is a draft. The UPDATE takes the
-  --    row lock (a concurrent approval of the same job waits, then finds it
-  --    no longer a draft). Nothing here is visible to anyone before commit,
-  --    and a refusal below raises, which undoes it. approve_job reserves the
-  --    BOM itself (step 3), so it tells the status trigger to skip this job.
-  perform set_config('approval.reserving_job', p_job_id::text, true);
-  update approval.jobs
-     set status = 'approved', approved_at = now(), approved_by = ops.current_actor(), status_changed_at = now()
-   where id = p_job_id and status = 'draft'
-  returning * into v_job;
-  v_approved := found;
-  perform set_config('approval.reserving_job', '', true);
-  if not v_approved then
-    select j.status into v_status from approval.jobs j where j.id = p_job_id;
-    if not found then
-      raise exception 'Job % does not exist', p_job_id using errcode = 'SF404';
-    end if;
+  -- 1. The job row FOR UPDATE (the strongest row lock: it also holds off the
+  --    key-share lock of a BOM line being added to this job), then approve it
+  --    if it is a draft. approve_job reserves the BOM itself (step 4), so it
+  --    tells the status trigger to skip this one row. Nobody sees the new
+  --    status before commit, and a refusal below raises, which undoes it.
+  select j.status into v_status from approval.jobs j where j.id = p_job_id for update;
+  if not found then
+    raise exception 'Job % does not exist', p_job_id using errcode = 'SF404';
+  end if;
+  if v_status <> 'draft' then
     raise exception 'Job % is % and cannot be approved', p_job_id, v_status
       using errcode = 'SF412', detail = 'Only a draft job can be approved.';
   end if;
+  perform set_config('approval.reserving_job', p_job_id::text, true);
+  update approval.jobs
+     set status = 'approved', approved_at = now(), approved_by = ops.current_actor(), status_changed_at = now()
+   where id = p_job_id
+  returning * into v_job;
+  perform set_config('approval.reserving_job', '', true);
 
   -- 2. Its items FOR UPDATE in item-id order (never the unordered lock of the
   --    spec's sketch: two BOMs overlapping in opposite orders deadlock), and
