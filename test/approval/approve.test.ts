@@ -280,3 +280,25 @@ test("complete and cancel release the reservation once; a finished job cannot ch
   t.is(await reserved(db, x), 0);
   t.is(await reservedDrift(db), 0);
 });
+
+test("the psql walk-through of docs/approval.md works as written", async (t) => {
+  const sku = "DOC-X-100";
+  const psql = await db.pool.connect(); // one session, as psql is
+  t.teardown(() => psql.release(true)); // destroyed, never back in the pool with a role set
+  const x = Number((await psql.query(`select id from approval.create_item($1, 'Hinge', 'pcs', 5)`, [sku])).rows[0].id);
+  const j7 = Number((await psql.query(`select id from approval.create_job('Cabinet 42', $1)`, [JSON.stringify([{ item_id: x, qty_planned: 4 }])])).rows[0].id);
+  const j8 = Number((await psql.query(`select id from approval.create_job('Cabinet 43', $1)`, [JSON.stringify([{ sku, qty_planned: 4 }])])).rows[0].id);
+  t.true((await psql.query(`select approval.job_is_fulfillable($1) as ok`, [j7])).rows[0].ok);
+  await psql.query(`set role shopfloor_supervisor`);
+  t.is((await psql.query(`select status from approval.approve_job($1, true)`, [j7])).rows[0].status, "approved");
+  await psql.query(`reset role`);
+  const err = await t.throwsAsync<PgError>(() => psql.query(`select approval.approve_job($1, true)`, [j8]));
+  t.is(err.code, "SF409");
+  t.is(err.detail, DETAIL);
+  t.is(err.hint, `[{"sku": "${sku}", "needed": 4, "reason": "Insufficient inventory", "item_id": ${x}, "available": 1, "shortfall": 3}]`);
+  await psql.query(`select approval.set_on_hand($1, 50)`, [x]);
+  t.is((await psql.query(`select status from approval.approve_job($1, true)`, [j8])).rows[0].status, "approved");
+  await psql.query(`select approval.start_job($1)`, [j7]);
+  await psql.query(`select approval.complete_job($1)`, [j7]);
+  t.is(await reserved(db, x), 4);
+});
