@@ -16,10 +16,12 @@
 --
 -- Reserved quantity: approval.inventory_items.reserved is the sum of
 -- qty_planned over the BOM lines of jobs that are approved or in_progress. It
--- is maintained by the triggers below in the transaction that changes a job's
--- status, so an approval reads one column per item instead of summing every
--- approved BOM line. Every status change (through the functions or a plain
--- UPDATE by a DBA) keeps it right; approval.recompute_reserved() rebuilds it.
+-- is maintained in the transaction that changes a job's status: by approve_job
+-- itself (it holds the items' locks already, so it updates them once and the
+-- status trigger skips that job), and by the triggers below for every other
+-- change (the functions or a plain UPDATE/DELETE by a DBA). So an approval
+-- reads one column per item instead of summing every approved BOM line.
+-- approval.recompute_reserved() rebuilds it.
 
 ------------------------------------------------------------------------------
 -- Triggers that keep inventory_items.reserved right
