@@ -16,10 +16,12 @@
 --
 -- Reserved quantity: approval.inventory_items.reserved is the sum of
 -- qty_planned over the BOM lines of jobs that are approved or in_progress. It
--- is maintained by the triggers below in the transaction that changes a job's
--- status, so an approval reads one column per item instead of summing every
--- approved BOM line. Every status change (through the functions or a plain
--- UPDATE by a DBA) keeps it right; approval.recompute_reserved() rebuilds it.
+-- is maintained in the transaction that changes a job's status: by approve_job
+-- itself (it holds the items' locks already, so it updates them once and the
+-- status trigger skips that job), and by the triggers below for every other
+-- change (the functions or a plain UPDATE/DELETE by a DBA). So an approval
+-- reads one column per item instead of summing every approved BOM line.
+-- approval.recompute_reserved() rebuilds it.
 
 ------------------------------------------------------------------------------
 -- Triggers that keep inventory_items.reserved right
@@ -70,9 +72,15 @@ begin
 end
 $$;
 
+-- approve_job reserves its job's BOM itself (its items are locked already, so
+-- it updates them once, set-based) and marks the job in the transaction-local
+-- setting approval.reserving_job around its status UPDATE: the trigger skips
+-- that one row. Any other status change (the functions below, a DBA's UPDATE)
+-- goes through the trigger.
 create or replace trigger job_status_changed
   after update of status, id on approval.jobs
-  for each row when (old.status is distinct from new.status or old.id is distinct from new.id)
+  for each row when ((old.status is distinct from new.status or old.id is distinct from new.id)
+                     and new.id::text is distinct from current_setting('approval.reserving_job', true))
   execute function approval_private.job_status_changed();
 
 -- Deleting an approved job releases its reservation (its BOM lines still
@@ -103,18 +111,25 @@ as $$
 declare
   v_job record;
 begin
+  -- Lock the jobs of the changed lines FOR SHARE first, and only then look at
+  -- their status: a status change in flight (approve_job, a DBA's UPDATE) is
+  -- waited for, and the status read is the committed one. (Filtering on
+  -- status in the same query would skip a job whose approval has not
+  -- committed yet, and the new line would escape the reservation.)
   if tg_op = 'UPDATE' then
+    perform 1 from approval.jobs j
+     where j.id in (select job_id from changed union select job_id from old_rows)
+     order by j.id for share;
     select j.id, j.status into v_job
       from approval.jobs j
      where j.id in (select job_id from changed union select job_id from old_rows) and j.status <> 'draft'
-     order by j.id limit 1
-     for share;
+     order by j.id limit 1;
   else
+    perform 1 from approval.jobs j where j.id in (select job_id from changed) order by j.id for share;
     select j.id, j.status into v_job
       from approval.jobs j
      where j.id in (select job_id from changed) and j.status <> 'draft'
-     order by j.id limit 1
-     for share;
+     order by j.id limit 1;
   end if;
   if found then
     raise exception 'The BOM of job % cannot change: the job is %', v_job.id, v_job.status
@@ -214,6 +229,8 @@ set search_path = pg_catalog, public
 as $$
 declare
   v_job approval.jobs;
+  v_status text;
+  v_lines integer;
   v_total numeric;
   v_shortages jsonb;
 begin
@@ -221,34 +238,47 @@ begin
     raise exception 'approve_job needs a job id and was_fulfillable (true or false)' using errcode = 'SF422';
   end if;
 
-  -- 1. The job row, then its items in id order (never the unordered lock of
-  --    the spec's sketch: two BOMs overlapping in opposite orders deadlock).
-  select * into v_job from approval.jobs where id = p_job_id for update;
+  -- 1. The job row FOR UPDATE (the strongest row lock: it also holds off the
+  --    key-share lock of a BOM line being added to this job), then approve it
+  --    if it is a draft. approve_job reserves the BOM itself (step 4), so it
+  --    tells the status trigger to skip this one row. Nobody sees the new
+  --    status before commit, and a refusal below raises, which undoes it.
+  select j.status into v_status from approval.jobs j where j.id = p_job_id for update;
   if not found then
     raise exception 'Job % does not exist', p_job_id using errcode = 'SF404';
   end if;
-  if v_job.status <> 'draft' then
-    raise exception 'Job % is % and cannot be approved', p_job_id, v_job.status
+  if v_status <> 'draft' then
+    raise exception 'Job % is % and cannot be approved', p_job_id, v_status
       using errcode = 'SF412', detail = 'Only a draft job can be approved.';
   end if;
-  perform 1 from approval.inventory_items i
-   where i.id in (select b.item_id from approval.job_bom b where b.job_id = p_job_id)
-   order by i.id
-   for update;
+  perform set_config('approval.reserving_job', p_job_id::text, true);
+  update approval.jobs
+     set status = 'approved', approved_at = now(), approved_by = ops.current_actor(), status_changed_at = now()
+   where id = p_job_id
+  returning * into v_job;
+  perform set_config('approval.reserving_job', '', true);
 
-  -- 2. The shortfall now, under those locks. A draft holds no reservation, so
-  --    reserved on the item is all other jobs'.
-  select coalesce(sum(greatest(0, b.qty_planned - (i.on_hand - i.reserved))), 0),
+  -- 2. Its items FOR UPDATE in item-id order (never the unordered lock of the
+  --    spec's sketch: two BOMs overlapping in opposite orders deadlock), and
+  --    the shortfall computed from the rows as locked, in the same statement.
+  --    A draft holds no reservation, so reserved on the item is all other jobs'.
+  with locked as materialized (
+    select i.id, i.sku, i.on_hand - i.reserved as available, b.qty_planned
+      from approval.inventory_items i
+      join approval.job_bom b on b.item_id = i.id and b.job_id = p_job_id
+     order by i.id
+       for update of i
+  )
+  select count(*)::int,
+         coalesce(sum(greatest(0, l.qty_planned - l.available)), 0),
          coalesce(jsonb_agg(jsonb_build_object(
-                    'item_id', b.item_id, 'sku', i.sku, 'needed', b.qty_planned,
-                    'available', i.on_hand - i.reserved,
-                    'shortfall', b.qty_planned - (i.on_hand - i.reserved),
-                    'reason', 'Insufficient inventory') order by b.item_id)
-                  filter (where b.qty_planned > i.on_hand - i.reserved), '[]')
-    into v_total, v_shortages
-    from approval.job_bom b
-    join approval.inventory_items i on i.id = b.item_id
-   where b.job_id = p_job_id;
+                    'item_id', l.id, 'sku', l.sku, 'needed', l.qty_planned,
+                    'available', l.available,
+                    'shortfall', l.qty_planned - l.available,
+                    'reason', 'Insufficient inventory') order by l.id)
+                  filter (where l.qty_planned > l.available), '[]')
+    into v_lines, v_total, v_shortages
+    from locked l;
 
   -- 3. Block only a regression from fulfillable to not fulfillable.
   if p_was_fulfillable and v_total > 0 then
@@ -258,11 +288,13 @@ begin
             hint = v_shortages::text;
   end if;
 
-  -- 4. Approve; the status trigger reserves the BOM on its items.
-  update approval.jobs
-     set status = 'approved', approved_at = now(), approved_by = ops.current_actor(), status_changed_at = now()
-   where id = p_job_id
-  returning * into v_job;
+  -- 4. Reserve the BOM on its items, already locked: one set-based UPDATE.
+  if v_lines > 0 then
+    update approval.inventory_items i
+       set reserved = i.reserved + b.qty_planned
+      from approval.job_bom b
+     where b.job_id = p_job_id and i.id = b.item_id;
+  end if;
   perform ops.audit('approve_job', 'approval_job', p_job_id::text,
     jsonb_build_object('was_fulfillable', p_was_fulfillable, 'is_fulfillable', v_total = 0, 'shortages', v_shortages));
   return v_job;

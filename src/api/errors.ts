@@ -1,6 +1,7 @@
 // What a client sees of an error. Our own refusals (SQLSTATE class SF) pass
 // through with their code, message, detail and hint, and are logged at info
-// (a JSON hint, such as a blocked approval's shortages, is logged parsed); a
+// (a JSON hint is logged parsed; a blocked approval's shortage list is also
+// passed to the client parsed, as extensions.shortages); a
 // permission error becomes SF403; everything else is masked and logged with an id the client
 // also gets, so support can find it.
 import { randomBytes } from "node:crypto";
@@ -39,9 +40,14 @@ export function makeMaskError(log: Logger) {
       const extensions: Record<string, unknown> = { code };
       if (original.detail) extensions.detail = original.detail;
       if (original.hint) extensions.hint = original.hint;
-      // Every refusal is logged at info with what the client got: a blocked
-      // approval (SF409) logs its per-item shortages, which are in the hint.
-      log.info({ code, detail: original.detail, hint: parseHint(original.hint), path: error.path?.join(".") }, original.message);
+      const hint = parseHint(original.hint);
+      // A blocked approval (SF409 from approve_job) carries its per-item
+      // shortages as a JSON array in the hint: clients get them parsed too.
+      const shortages = code === "SF409" && Array.isArray(hint) ? hint : undefined;
+      if (shortages) extensions.shortages = shortages;
+      // Every refusal is logged at info with what the client got, so each
+      // blocked approval is logged with its shortages in every environment.
+      log.info({ code, detail: original.detail, hint, shortages, path: error.path?.join(".") }, original.message);
       return keep(original.message, extensions);
     }
     if (code === "42501") {

@@ -58,9 +58,9 @@ test("TEST 2 via GraphQL: a reduction is blocked with SF409, the title, the mess
   t.is(e.message, "Inventory changed during job approval");
   t.is(e.extensions?.code, "SF409");
   t.regex(String(e.extensions?.detail), /can no longer be fulfilled/);
-  t.deepEqual(JSON.parse(String(e.extensions?.hint)), [
-    { item_id: x, sku: "GQL-T2-X", needed: 8, available: 3, shortfall: 5, reason: "Insufficient inventory" },
-  ]);
+  const shortages = [{ item_id: x, sku: "GQL-T2-X", needed: 8, available: 3, shortfall: 5, reason: "Insufficient inventory" }];
+  t.deepEqual(JSON.parse(String(e.extensions?.hint)), shortages);
+  t.deepEqual(e.extensions?.shortages, shortages, "the shortage list, parsed, for the client");
   t.is(await reserved(db, x), 0);
 });
 
@@ -128,4 +128,25 @@ test("the tables are exposed read-only under their Approval* names", async (t) =
   t.true(names.includes("approveJob"));
   t.false(names.some((n) => /^(create|update|delete)Approval/.test(n)), "no generated CRUD on approval tables");
   t.false(names.includes("recomputeReserved"));
+});
+
+test("cancel and complete via GraphQL release the reservation; operators may not", async (t) => {
+  const x = await item(db, 10);
+  const a = await job(db, [[x, 3]]);
+  const b = await job(db, [[x, 4]]);
+  t.is((await approve(a, true)).errors, undefined);
+  t.is((await approve(b, true)).errors, undefined);
+  t.is(await reserved(db, x), 7);
+  const call = (name: string, id: number, token = supervisor) =>
+    api.graphql(`mutation ($id: BigInt!) { ${name}(input: { jobId: $id }) { result { status } } }`, { id: String(id) }, token);
+  let res = await call("approvalCancelJob", a, operator);
+  t.is(res.errors?.[0].extensions?.code, "SF403");
+  res = await call("approvalCancelJob", a);
+  t.is(res.data?.approvalCancelJob.result.status, "cancelled");
+  t.is(await reserved(db, x), 4);
+  res = await call("approvalCompleteJob", b);
+  t.is(res.data?.approvalCompleteJob.result.status, "completed");
+  t.is(await reserved(db, x), 0);
+  res = await call("approvalCancelJob", b);
+  t.is(res.errors?.[0].extensions?.code, "SF412");
 });

@@ -133,6 +133,30 @@ test("reserved stays right under every status change", async (t) => {
   t.is(n.rows[0].n, 0, "the repair tool finds nothing to fix");
 });
 
+test("approve_job reserves once; a later status change in the same transaction still goes through the trigger", async (t) => {
+  const x = await item(db, 100);
+  const y = await item(db, 100);
+  const j = await job(db, [[x, 10], [y, 3]]);
+  const k = await job(db, [[x, 1]]);
+  await db.asRole(
+    "shopfloor_supervisor",
+    async (c) => {
+      await c.query(`select approval.approve_job($1, true)`, [j]);
+      const mid = await c.query(`select id, reserved from approval.inventory_items where id = any($1) order by id`, [[x, y]]);
+      t.deepEqual(mid.rows.map((r) => Number(r.reserved)), [10, 3], "reserved once by approve_job, not again by the trigger");
+      await c.query(`select approval.cancel_job($1)`, [j]); // same transaction: the trigger must release
+      await c.query(`select approval.approve_job($1, true)`, [k]);
+    },
+    "sam",
+  );
+  t.deepEqual([await reserved(db, x), await reserved(db, y)], [1, 0]);
+  // A DBA's plain UPDATE to approved right after, in a new transaction, is reserved by the trigger.
+  const m = await job(db, [[y, 4]]);
+  await db.query(`update approval.jobs set status = 'approved', approved_at = now(), approved_by = 'dba' where id = $1`, [m]);
+  t.is(await reserved(db, y), 4);
+  t.is(await reservedDrift(db), 0);
+});
+
 test("the BOM of an approved job cannot change", async (t) => {
   const x = await item(db, 100);
   const y = await item(db, 100);
@@ -191,4 +215,90 @@ test("bad input: unknown job, empty BOM, wrong status, wrong role, nulls", async
   t.is(err.code, "SF422");
   err = await t.throwsAsync<PgError>(() => db.query(`select approval.create_job('bad', '[{"item_id": 99999999, "qty_planned": 1}]')`));
   t.is(err.code, "SF422");
+});
+
+test("grants: supervisors and admin change status; operators, planners and integrations read shortfalls only", async (t) => {
+  const x = await item(db, 10);
+  const j = await job(db, [[x, 2]]);
+  for (const role of ["shopfloor_operator", "shopfloor_planner", "shopfloor_integration", "shopfloor_supervisor", "shopfloor_admin"]) {
+    const rows = await db.asRole(role, (c) => c.query(`select * from approval.job_shortfall($1)`, [j]));
+    t.like(rows.rows[0], { item_id: String(x), qty_needed: "2", shortfall: "0" }, role);
+  }
+  for (const fn of ["approve_job($1, true)", "start_job($1)", "complete_job($1)", "cancel_job($1)"]) {
+    for (const role of ["shopfloor_operator", "shopfloor_planner", "shopfloor_integration"]) {
+      const err = await t.throwsAsync<PgError>(() => db.asRole(role, (c) => c.query(`select approval.${fn}`, [j])));
+      t.is(err.code, "42501", `${role} ${fn}`);
+    }
+  }
+  for (const role of ["shopfloor_operator", "shopfloor_supervisor"]) {
+    const err = await t.throwsAsync<PgError>(() => db.asRole(role, (c) => c.query(`select approval.recompute_reserved()`)));
+    t.is(err.code, "42501", `${role} recompute_reserved`);
+  }
+  t.is(await status(db, j), "draft");
+  t.is(await reserved(db, x), 0);
+  // The admin runs the whole life cycle.
+  const admin = (sql: string) => db.asRole("shopfloor_admin", (c) => c.query(sql, [j]), "ada");
+  t.is((await admin(`select approved_by from approval.approve_job($1, true)`)).rows[0].approved_by, "ada");
+  t.is(await reserved(db, x), 2);
+  await admin(`select approval.start_job($1)`);
+  await admin(`select approval.complete_job($1)`);
+  t.is(await reserved(db, x), 0);
+});
+
+test("a DBA in psql (no token) is recorded as the database user", async (t) => {
+  const x = await item(db, 10);
+  const j = await job(db, [[x, 1]]);
+  const { rows } = await db.query(`select (approval.approve_job($1, true)).approved_by, session_user::text as me`, [j]);
+  t.is(rows[0].approved_by, rows[0].me);
+  const audit = await db.query(`select actor from ops.audit_log where action = 'approve_job' and entity_id = $1`, [String(j)]);
+  t.is(audit.rows[0].actor, rows[0].me);
+});
+
+test("complete and cancel release the reservation once; a finished job cannot change again", async (t) => {
+  const x = await item(db, 10);
+  const a = await job(db, [[x, 3]]);
+  const b = await job(db, [[x, 4]]);
+  const sup = (sql: string, id: number) => db.asRole("shopfloor_supervisor", (c) => c.query(sql, [id]));
+  await approve(a, true);
+  await approve(b, true);
+  t.is(await reserved(db, x), 7);
+  await sup(`select approval.complete_job($1)`, a);
+  t.is(await reserved(db, x), 4);
+  let err = await t.throwsAsync<PgError>(() => sup(`select approval.complete_job($1)`, a));
+  t.is(err.code, "SF412");
+  err = await t.throwsAsync<PgError>(() => sup(`select approval.cancel_job($1)`, a));
+  t.is(err.code, "SF412", "a completed job cannot be cancelled");
+  await sup(`select approval.cancel_job($1)`, b);
+  t.is(await reserved(db, x), 0);
+  err = await t.throwsAsync<PgError>(() => sup(`select approval.cancel_job($1)`, b));
+  t.is(err.code, "SF412", "cancelling twice never releases twice");
+  err = await t.throwsAsync<PgError>(() => sup(`select approval.complete_job($1)`, 987654321));
+  t.is(err.code, "SF404");
+  const d = await job(db, [[x, 1]]);
+  err = await t.throwsAsync<PgError>(() => sup(`select approval.complete_job($1)`, d));
+  t.is(err.code, "SF412", "a draft cannot be completed");
+  t.is(await reserved(db, x), 0);
+  t.is(await reservedDrift(db), 0);
+});
+
+test("the psql walk-through of docs/approval.md works as written", async (t) => {
+  const sku = "DOC-X-100";
+  const psql = await db.pool.connect(); // one session, as psql is
+  t.teardown(() => psql.release(true)); // destroyed, never back in the pool with a role set
+  const x = Number((await psql.query(`select id from approval.create_item($1, 'Hinge', 'pcs', 5)`, [sku])).rows[0].id);
+  const j7 = Number((await psql.query(`select id from approval.create_job('Cabinet 42', $1)`, [JSON.stringify([{ item_id: x, qty_planned: 4 }])])).rows[0].id);
+  const j8 = Number((await psql.query(`select id from approval.create_job('Cabinet 43', $1)`, [JSON.stringify([{ sku, qty_planned: 4 }])])).rows[0].id);
+  t.true((await psql.query(`select approval.job_is_fulfillable($1) as ok`, [j7])).rows[0].ok);
+  await psql.query(`set role shopfloor_supervisor`);
+  t.is((await psql.query(`select status from approval.approve_job($1, true)`, [j7])).rows[0].status, "approved");
+  await psql.query(`reset role`);
+  const err = await t.throwsAsync<PgError>(() => psql.query(`select approval.approve_job($1, true)`, [j8]));
+  t.is(err.code, "SF409");
+  t.is(err.detail, DETAIL);
+  t.is(err.hint, `[{"sku": "${sku}", "needed": 4, "reason": "Insufficient inventory", "item_id": ${x}, "available": 1, "shortfall": 3}]`);
+  await psql.query(`select approval.set_on_hand($1, 50)`, [x]);
+  t.is((await psql.query(`select status from approval.approve_job($1, true)`, [j8])).rows[0].status, "approved");
+  await psql.query(`select approval.start_job($1)`, [j7]);
+  await psql.query(`select approval.complete_job($1)`, [j7]);
+  t.is(await reserved(db, x), 4);
 });

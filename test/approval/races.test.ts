@@ -106,3 +106,42 @@ test.serial("an approval racing a cancellation and a stock reduction keeps reser
   t.is(await reserved(db, x), 6);
   t.is(await reservedDrift(db), 0);
 });
+
+test.serial("the same job approved from several connections at once: one wins, the others get SF412, reserved once", async (t) => {
+  for (let round = 0; round < 5; round++) {
+    const x = await item(db, 100);
+    const y = await item(db, 100);
+    const j = await job(db, [[x, 7], [y, 5]]);
+    const results = await Promise.allSettled(clients.slice(0, 6).map((c, i) => approveOn(c, j, i % 2 === 0)));
+    const won = results.filter((r) => r.status === "fulfilled").length;
+    const codes = results.flatMap((r) => (r.status === "rejected" ? [(r.reason as PgError).code] : []));
+    t.is(won, 1, `round ${round}`);
+    t.deepEqual([...new Set(codes)], ["SF412"]);
+    t.deepEqual([await reserved(db, x), await reserved(db, y)], [7, 5], "approving twice never reserves twice");
+  }
+  t.is(await reservedDrift(db), 0);
+});
+
+test.serial("a BOM line added while the job is being approved waits, then is refused; reserved stays exact", async (t) => {
+  for (const via of ["approve_job", "a DBA's plain UPDATE"]) {
+    const x = await item(db, 100);
+    const y = await item(db, 100);
+    const j = await job(db, [[x, 2]]);
+    const [a, b] = [clients[0], clients[1]];
+    await a.query("begin");
+    if (via === "approve_job") await a.query(`select approval.approve_job($1, true)`, [j]);
+    else await a.query(`update approval.jobs set status = 'approved', approved_at = now(), approved_by = 'dba' where id = $1`, [j]);
+    let settled = false;
+    const insert = b.query(`insert into approval.job_bom (job_id, item_id, qty_planned) values ($1, $2, 5)`, [j, y]).finally(() => {
+      settled = true;
+    });
+    insert.catch(() => {});
+    await new Promise((r) => setTimeout(r, 150));
+    t.false(settled, `${via}: the BOM insert waits for the approval`);
+    await a.query("commit");
+    const err = await t.throwsAsync<PgError>(() => insert);
+    t.is(err.code, "SF409", via);
+    t.deepEqual([await reserved(db, x), await reserved(db, y)], [2, 0], via);
+  }
+  t.is(await reservedDrift(db), 0);
+});

@@ -3,6 +3,7 @@
 import { startApi, type Api } from "../../src/api/server.ts";
 import { signToken } from "../../src/auth/jwt.ts";
 import { Health } from "../../src/health.ts";
+import type { Logger } from "../../src/log.ts";
 import { testLog, type TestDb } from "./db.ts";
 
 export const TEST_JWT_SECRET = "test-secret-test-secret-test-secret-0123456789";
@@ -22,7 +23,8 @@ export interface TestApi extends Api {
   tokenForRole(role: string, username?: string): string;
 }
 
-export async function startTestApi(db: TestDb): Promise<TestApi> {
+/** `log` replaces the test logger, for tests that read what the server logs. */
+export async function startTestApi(db: TestDb, opts: { log?: Logger } = {}): Promise<TestApi> {
   const health = new Health(db.pool);
   const api = await startApi({
     pool: db.pool,
@@ -31,7 +33,7 @@ export async function startTestApi(db: TestDb): Promise<TestApi> {
     jwtSecret: TEST_JWT_SECRET,
     jwtExpiresIn: "1h",
     health,
-    log: testLog,
+    log: opts.log ?? testLog,
   });
   return {
     ...api,
