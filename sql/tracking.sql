@@ -638,6 +638,8 @@ create or replace trigger scanned_codes_added
 ------------------------------------------------------------------------------
 
 comment on table tracking."print OS" is E'@name PrintOsRecord\n@behavior -update -delete\nThe printer feed: one row per imposition printed or aborted.';
+comment on column tracking."print OS".processed_at is E'@behavior -insert -update\nWhen processing applied this record (null: pending). Set in the same transaction as the effects.';
+comment on column tracking.scanned_codes.processed_at is E'@behavior -insert -update\nWhen processing applied this scan (null: pending). Set in the same transaction as the effects.';
 comment on table tracking.scanned_codes is E'@name ScannedCode\n@behavior -update -delete\nScans from the overhead scanners on the machines.';
 comment on table tracking.processing_markers is E'@name TrackingMarker\n@behavior -insert -update -delete\nHow far processing has come, per source.';
 comment on table tracking.operation_catalogue is E'@name TrackingOperation\nOperation names to operation ids (admins edit).';
