@@ -247,16 +247,21 @@ begin
   select operation_id into v_op from tracking.operation_catalogue where name = 'print';
 
   drop table if exists _pos, _pos_files, _pjob_state, _issues;
+  -- Unprocessed records (partial index), plus processed ones with open issues; with force, all.
   create temp table _pos on commit drop as
     select p.id, p.name as imposition_id, p.status, p.marker, coalesce(p.job_complete_time, p.created_at) as event_at,
            (p.processed_at is null) as fresh
       from tracking."print OS" p
-     where p.processed_at is null
-    union
-    select p.id, p.name, p.status, p.marker, coalesce(p.job_complete_time, p.created_at), p.processed_at is null
-      from tracking."print OS" p
      where coalesce(p_force, false)
-        or p.id in (select source_id from tracking.processing_issues
+    union all
+    select p.id, p.name, p.status, p.marker, coalesce(p.job_complete_time, p.created_at), true
+      from tracking."print OS" p
+     where not coalesce(p_force, false) and p.processed_at is null
+    union all
+    select p.id, p.name, p.status, p.marker, coalesce(p.job_complete_time, p.created_at), false
+      from tracking."print OS" p
+     where not coalesce(p_force, false) and p.processed_at is not null
+       and p.id in (select source_id from tracking.processing_issues
                      where source_type = 'print_os' and resolved_at is null and attempts < v_limit);
   select count(*) filter (where coalesce(p_force, false) or fresh)::int, count(*)::int, max(marker) filter (where fresh), array_agg(id)
     into v_count, v_retried, v_max, v_ids from _pos;
@@ -389,13 +394,14 @@ begin
 
   drop table if exists _scans, _scan_ops, _scan_job, _scan_imps, _scan_files, _scan_jobs, _eff, _issues;
   create temp table _scans on commit drop as
-    select s.scan_id, s.code_text, s.scanned_at as event_at, s.operations, s.machine_id, (s.processed_at is null) as fresh
+    select s.scan_id, s.code_text, s.scanned_at as event_at, s.operations, s.machine_id, true as fresh
       from tracking.scanned_codes s
      where s.processed_at is null
-    union
-    select s.scan_id, s.code_text, s.scanned_at, s.operations, s.machine_id, s.processed_at is null
+    union all
+    select s.scan_id, s.code_text, s.scanned_at, s.operations, s.machine_id, false
       from tracking.scanned_codes s
-     where s.scan_id in (select source_id from tracking.processing_issues
+     where s.processed_at is not null
+       and s.scan_id in (select source_id from tracking.processing_issues
                           where source_type = 'scanner' and resolved_at is null and attempts < v_limit);
   select count(*) filter (where fresh)::int, count(*)::int, max(scan_id) filter (where fresh), array_agg(scan_id)
     into v_count, v_retried, v_max, v_ids from _scans;
