@@ -371,7 +371,7 @@ begin
   return jsonb_build_object('processed_count', v_count, 'retried_count', v_retried, 'jobs_updated', v_jobs, 'last_marker', v_max);
 end
 $$;
-comment on function tracking.process_print_os(boolean) is 'Applies new print OS records (marker above the stored marker; all with force) to file, job and imposition print status. Returns {processed_count, jobs_updated, last_marker}. Safe to run twice or concurrently.';
+comment on function tracking.process_print_os(boolean) is 'Applies pending print OS records (processed_at is null, whatever their marker; all with force) to file, job and imposition print status. Returns {processed_count, retried_count, jobs_updated, last_marker}. Safe to run twice or concurrently.';
 
 ------------------------------------------------------------------------------
 -- Scanner
@@ -554,7 +554,7 @@ begin
   return jsonb_build_object('processed_count', v_count, 'retried_count', v_retried, 'jobs_updated', v_jobs, 'last_marker', v_max);
 end
 $$;
-comment on function tracking.process_scanned_codes() is 'Applies new scans (scan_id above the stored marker) to job and imposition operations. Returns {processed_count, jobs_updated, last_marker}. Safe to run twice or concurrently.';
+comment on function tracking.process_scanned_codes() is 'Applies pending scans (processed_at is null, whatever their scan_id) to job and imposition operations. Returns {processed_count, retried_count, jobs_updated, last_marker}. Safe to run twice or concurrently.';
 
 create or replace function tracking.process_status_updates(p_source text default 'both') returns jsonb
 language plpgsql volatile security definer
