@@ -567,7 +567,13 @@ begin
   if p_source is null or p_source not in ('both', 'print_os', 'scanner') then
     raise exception 'source must be both, print_os or scanner, not %', coalesce(p_source, '(null)') using errcode = 'SF422';
   end if;
-  -- print OS first, then scans: always the same order of marker locks.
+  -- Both marker rows are locked before any job row, print OS first: a 'both'
+  -- run would otherwise hold jobs from its print OS part while waiting for the
+  -- scanner marker that a scanner-only run holds while it waits for those jobs.
+  if p_source = 'both' then
+    perform 1 from tracking.processing_markers where marker_type in ('print_os', 'scanned_codes')
+      order by marker_type for update;
+  end if;
   if p_source in ('both', 'print_os') then p := tracking.process_print_os(false); end if;
   if p_source in ('both', 'scanner') then s := tracking.process_scanned_codes(); end if;
   return jsonb_build_object(

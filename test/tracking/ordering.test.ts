@@ -123,3 +123,35 @@ test.serial("a runner racing a late commit: every record processed exactly once 
   t.deepEqual(u.rows[0], { n: 30, d: 30 });
   await Promise.all([...feeders, ...runners].map((c) => c.end()));
 });
+
+test.serial("runners for both sources and for one source at once do not deadlock", async (t) => {
+  await db.query(`insert into tracking.jobs (job_id) select 'd_' || g from generate_series(1, 300) g`);
+  await db.query(`insert into tracking.imposition_file_mapping (imposition_id, file_id) select 'DIMP' || g, 'FILE_1_Labex_d_' || g || '_x' from generate_series(1, 300) g`);
+  const runners = await Promise.all(
+    Array.from({ length: 3 }, async () => {
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      return c;
+    }),
+  );
+  let marker = 7000000000;
+  const errors: string[] = [];
+  try {
+    for (let round = 0; round < 6; round++) {
+      await db.query(
+        `insert into tracking."print OS" (name, status, marker, job_complete_time) select 'DIMP' || g, 'PRINTED', $1::bigint + g, now() from generate_series(1, 300) g`,
+        [marker],
+      );
+      marker += 1000;
+      await db.query(`insert into tracking.scanned_codes (code_text, operations) select 'd_' || g, '["coating"]' from generate_series(1, 300) g`);
+      const sources = ["both", "scanner", "print_os"];
+      const results = await Promise.allSettled(runners.map((c, i) => c.query(`select tracking.process_status_updates($1) as r`, [sources[i]])));
+      for (const r of results) if (r.status === "rejected") errors.push(String((r.reason as Error).message));
+    }
+  } finally {
+    await Promise.all(runners.map((c) => c.end()));
+  }
+  t.deepEqual(errors, []);
+  const pending = await db.query(`select (select count(*) from tracking."print OS" where processed_at is null)::int + (select count(*) from tracking.scanned_codes where processed_at is null)::int as n`);
+  t.is(pending.rows[0].n, 0);
+});
