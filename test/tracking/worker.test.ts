@@ -62,7 +62,7 @@ test.serial("a scan inserted by plain SQL updates its job; a burst is one job, e
   t.true(worker.health().ok);
 });
 
-test.serial("a lower marker committed after a run took a higher one reaches its job through the worker within 2 seconds", async (t) => {
+test.serial("a lower marker committed after a run took a higher one reaches its job through the worker", async (t) => {
   await db.query(`insert into tracking.jobs (job_id) values ('w_late1'), ('w_late2')`);
   await db.query(`insert into tracking.imposition_file_mapping (imposition_id, file_id) values ('WLATE1', 'FILE_1_Labex_w_late1_x'), ('WLATE2', 'FILE_1_Labex_w_late2_x')`);
   const high = new pg.Client({ connectionString: db.url });
@@ -85,10 +85,12 @@ test.serial("a lower marker committed after a run took a higher one reaches its 
     t.is(m.rows[0].last_processed_id, "1002", "the marker is past the uncommitted lower record");
     const started = Date.now();
     await low.query("commit");
+    // Its own trigger's job runs once it commits: about 50 ms alone; 5 s allowed for a loaded
+    // test machine (the full suite on 2 cores), which is still far inside the spec's 1-5 minutes.
     await eventually(async () => {
       const r = await db.query(`select 1 from tracking.jobs where job_id = 'w_late1' and operations->>'print' = 'true'`);
       return r.rowCount === 1;
-    }, 2000, 10);
+    }, 5000, 10);
     t.log(`late lower marker → job status in ${Date.now() - started} ms`);
     const u = await db.query(`select count(*)::int as n from tracking.job_status_updates where job_id in ('w_late1', 'w_late2')`);
     t.is(u.rows[0].n, 2, "each record once");
