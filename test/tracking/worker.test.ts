@@ -1,10 +1,12 @@
 // Trigger → worker → status: a record inserted by plain SQL updates its job
 // within 2 seconds; a burst is one debounced job.
 import test from "ava";
+import { readFileSync } from "node:fs";
+import { parseCrontab } from "graphile-worker";
 import pg from "pg";
 import { loadConfig } from "../../src/config.ts";
 import { createPool } from "../../src/db/pool.ts";
-import { startWorker, type Worker } from "../../src/worker.ts";
+import { CRONTAB_FILE, startWorker, type Worker } from "../../src/worker.ts";
 import { createTestDatabase, eventually, testLog, type TestDb } from "../helpers/db.ts";
 
 let db: TestDb;
@@ -98,4 +100,14 @@ test.serial("a lower marker committed after a run took a higher one reaches its 
     await low.query("rollback").catch(() => {});
     await Promise.all([high.end(), low.end()]);
   }
+});
+
+test("the crontab runs the same task every minute as a backstop, under the triggers' job key", (t) => {
+  const items = parseCrontab(readFileSync(CRONTAB_FILE, "utf8"));
+  const item = items.find((i) => i.task === "tracking_process_status_updates");
+  t.truthy(item, "crontab entry present");
+  t.is(item!.options.jobKey, "tracking_process_status_updates");
+  const parsed = (item!.match as unknown as { parsedCronMatch: { minutes: number[]; hours: number[] } }).parsedCronMatch;
+  t.is(parsed.minutes.length, 60, "every minute");
+  t.is(parsed.hours.length, 24, "of every hour");
 });
