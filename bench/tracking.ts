@@ -58,7 +58,9 @@ async function reset(c: pg.Client) {
     update tracking.jobs set operations = '{}', operation_times = '{}';
     update tracking.job_operations set completed_at = null, completed_by = null, source_id = null, status = null, notes = null;
     update tracking.imposition_operations set completed_at = null, completed_by = null, source_id = null, status = null, notes = null;
-    update tracking.processing_markers set last_processed_id = 0`);
+    update tracking.processing_markers set last_processed_id = 0;
+    update tracking."print OS" set processed_at = null where processed_at is not null;
+    update tracking.scanned_codes set processed_at = null where processed_at is not null`);
   await c.query(`vacuum analyze`);
 }
 

@@ -1,11 +1,13 @@
 -- tracking: print OS and scanner records drive job status (issue 5).
 -- Re-applied after every migrate: everything is create or replace.
 --
--- Processing is set-based: each run takes every new record (marker or scan_id
--- above the stored marker) plus records with open issues (up to the retry
--- limit), works on them as sets in temp tables, and moves the marker in the
--- same transaction. The marker row is locked FOR UPDATE first, so two runners
--- queue behind each other and never process a record twice.
+-- Processing is set-based: each run takes every unprocessed record
+-- (processed_at is null, whatever its marker or scan_id: a feeder may commit
+-- a lower marker after a higher one was processed) plus records with open
+-- issues (up to the retry limit), works on them as sets in temp tables, and
+-- sets processed_at and the marker in the same transaction as the effects.
+-- The marker row is locked FOR UPDATE first, so two runners queue behind each
+-- other and never process a record twice.
 --
 -- Errors: SF404 unknown job (job_status), SF409 duplicate print OS marker,
 -- SF422 invalid input (bad source, unparseable file id, bad pattern setting).
@@ -245,13 +247,23 @@ begin
   select operation_id into v_op from tracking.operation_catalogue where name = 'print';
 
   drop table if exists _pos, _pos_files, _pjob_state, _issues;
+  -- Unprocessed records (partial index), plus processed ones with open issues; with force, all.
   create temp table _pos on commit drop as
-    select p.id, p.name as imposition_id, p.status, p.marker, coalesce(p.job_complete_time, p.created_at) as event_at
+    select p.id, p.name as imposition_id, p.status, p.marker, coalesce(p.job_complete_time, p.created_at) as event_at,
+           (p.processed_at is null) as fresh
       from tracking."print OS" p
-     where coalesce(p_force, false) or p.marker > v_last
-        or p.id in (select source_id from tracking.processing_issues
+     where coalesce(p_force, false)
+    union all
+    select p.id, p.name, p.status, p.marker, coalesce(p.job_complete_time, p.created_at), true
+      from tracking."print OS" p
+     where not coalesce(p_force, false) and p.processed_at is null
+    union all
+    select p.id, p.name, p.status, p.marker, coalesce(p.job_complete_time, p.created_at), false
+      from tracking."print OS" p
+     where not coalesce(p_force, false) and p.processed_at is not null
+       and p.id in (select source_id from tracking.processing_issues
                      where source_type = 'print_os' and resolved_at is null and attempts < v_limit);
-  select count(*) filter (where coalesce(p_force, false) or marker > v_last)::int, count(*)::int, max(marker), array_agg(id)
+  select count(*) filter (where coalesce(p_force, false) or fresh)::int, count(*)::int, max(marker) filter (where fresh), array_agg(id)
     into v_count, v_retried, v_max, v_ids from _pos;
   v_retried := v_retried - v_count;
   if v_count + v_retried = 0 then
@@ -347,6 +359,10 @@ begin
 
   perform tracking.record_issues('print_os', v_ids);
 
+  -- Processed: in the same transaction as the effects (exactly once, whatever the commit order).
+  update tracking."print OS" p set processed_at = now()
+    from _pos r where p.id = r.id and r.fresh and p.processed_at is null;
+
   v_max := greatest(v_last, v_max);
   update tracking.processing_markers
      set last_processed_id = v_max, last_processed_at = now(), updated_at = now()
@@ -355,7 +371,7 @@ begin
   return jsonb_build_object('processed_count', v_count, 'retried_count', v_retried, 'jobs_updated', v_jobs, 'last_marker', v_max);
 end
 $$;
-comment on function tracking.process_print_os(boolean) is 'Applies new print OS records (marker above the stored marker; all with force) to file, job and imposition print status. Returns {processed_count, jobs_updated, last_marker}. Safe to run twice or concurrently.';
+comment on function tracking.process_print_os(boolean) is 'Applies pending print OS records (processed_at is null, whatever their marker; all with force) to file, job and imposition print status. Returns {processed_count, retried_count, jobs_updated, last_marker}. Safe to run twice or concurrently.';
 
 ------------------------------------------------------------------------------
 -- Scanner
@@ -378,12 +394,16 @@ begin
 
   drop table if exists _scans, _scan_ops, _scan_job, _scan_imps, _scan_files, _scan_jobs, _eff, _issues;
   create temp table _scans on commit drop as
-    select s.scan_id, s.code_text, s.scanned_at as event_at, s.operations, s.machine_id
+    select s.scan_id, s.code_text, s.scanned_at as event_at, s.operations, s.machine_id, true as fresh
       from tracking.scanned_codes s
-     where s.scan_id > v_last
-        or s.scan_id in (select source_id from tracking.processing_issues
+     where s.processed_at is null
+    union all
+    select s.scan_id, s.code_text, s.scanned_at, s.operations, s.machine_id, false
+      from tracking.scanned_codes s
+     where s.processed_at is not null
+       and s.scan_id in (select source_id from tracking.processing_issues
                           where source_type = 'scanner' and resolved_at is null and attempts < v_limit);
-  select count(*) filter (where scan_id > v_last)::int, count(*)::int, max(scan_id), array_agg(scan_id)
+  select count(*) filter (where fresh)::int, count(*)::int, max(scan_id) filter (where fresh), array_agg(scan_id)
     into v_count, v_retried, v_max, v_ids from _scans;
   v_retried := v_retried - v_count;
   if v_count + v_retried = 0 then
@@ -395,7 +415,8 @@ begin
     select distinct s.scan_id, op.name, c.operation_id
       from _scans s
       cross join lateral (
-        select e as name from jsonb_array_elements_text(case jsonb_typeof(s.operations) when 'array' then s.operations else '[]' end) e
+        select e #>> '{}' as name from jsonb_array_elements(case jsonb_typeof(s.operations) when 'array' then s.operations else '[]' end) e
+         where jsonb_typeof(e) = 'string'
         union all
         select k from jsonb_each(case jsonb_typeof(s.operations) when 'object' then s.operations else '{}' end) kv(k, v) where v = 'true'::jsonb
         union all
@@ -446,6 +467,17 @@ begin
     union all
     select o.scan_id, 'unknown_operation', o.name, format('operation %s is not in tracking.operation_catalogue', o.name)
       from _scan_ops o where o.operation_id is null
+    union all
+    select s.scan_id, 'malformed_record', left(coalesce(s.operations::text, 'null'), 200),
+           'operations must be ["name", ...], {"name": true|false, ...} or "name", not empty'
+      from _scans s
+     where case jsonb_typeof(s.operations)
+             when 'array' then jsonb_array_length(s.operations) = 0
+                            or exists (select 1 from jsonb_array_elements(s.operations) e where jsonb_typeof(e) <> 'string')
+             when 'object' then s.operations = '{}'::jsonb
+                            or exists (select 1 from jsonb_each(s.operations) kv where jsonb_typeof(kv.value) <> 'boolean')
+             when 'string' then s.operations #>> '{}' = ''
+             else true end
     union all
     select i.scan_id, 'unknown_imposition', i.imposition_id, format('imposition %s (runlist %s) has no file mapping', i.imposition_id, i.runlist_id)
       from _scan_imps i where not exists (select 1 from tracking.imposition_file_mapping m where m.imposition_id = i.imposition_id)
@@ -511,6 +543,9 @@ begin
 
   perform tracking.record_issues('scanner', v_ids);
 
+  update tracking.scanned_codes c set processed_at = now()
+    from _scans s where c.scan_id = s.scan_id and s.fresh and c.processed_at is null;
+
   v_max := greatest(v_last, v_max);
   update tracking.processing_markers
      set last_processed_id = v_max, last_processed_at = now(), updated_at = now()
@@ -519,7 +554,7 @@ begin
   return jsonb_build_object('processed_count', v_count, 'retried_count', v_retried, 'jobs_updated', v_jobs, 'last_marker', v_max);
 end
 $$;
-comment on function tracking.process_scanned_codes() is 'Applies new scans (scan_id above the stored marker) to job and imposition operations. Returns {processed_count, jobs_updated, last_marker}. Safe to run twice or concurrently.';
+comment on function tracking.process_scanned_codes() is 'Applies pending scans (processed_at is null, whatever their scan_id) to job and imposition operations. Returns {processed_count, retried_count, jobs_updated, last_marker}. Safe to run twice or concurrently.';
 
 create or replace function tracking.process_status_updates(p_source text default 'both') returns jsonb
 language plpgsql volatile security definer
@@ -532,7 +567,13 @@ begin
   if p_source is null or p_source not in ('both', 'print_os', 'scanner') then
     raise exception 'source must be both, print_os or scanner, not %', coalesce(p_source, '(null)') using errcode = 'SF422';
   end if;
-  -- print OS first, then scans: always the same order of marker locks.
+  -- Both marker rows are locked before any job row, print OS first: a 'both'
+  -- run would otherwise hold jobs from its print OS part while waiting for the
+  -- scanner marker that a scanner-only run holds while it waits for those jobs.
+  if p_source = 'both' then
+    perform 1 from tracking.processing_markers where marker_type in ('print_os', 'scanned_codes')
+      order by marker_type for update;
+  end if;
   if p_source in ('both', 'print_os') then p := tracking.process_print_os(false); end if;
   if p_source in ('both', 'scanner') then s := tracking.process_scanned_codes(); end if;
   return jsonb_build_object(
@@ -609,6 +650,8 @@ create or replace trigger scanned_codes_added
 ------------------------------------------------------------------------------
 
 comment on table tracking."print OS" is E'@name PrintOsRecord\n@behavior -update -delete\nThe printer feed: one row per imposition printed or aborted.';
+comment on column tracking."print OS".processed_at is E'@behavior -insert -update\nWhen processing applied this record (null: pending). Set in the same transaction as the effects.';
+comment on column tracking.scanned_codes.processed_at is E'@behavior -insert -update\nWhen processing applied this scan (null: pending). Set in the same transaction as the effects.';
 comment on table tracking.scanned_codes is E'@name ScannedCode\n@behavior -update -delete\nScans from the overhead scanners on the machines.';
 comment on table tracking.processing_markers is E'@name TrackingMarker\n@behavior -insert -update -delete\nHow far processing has come, per source.';
 comment on table tracking.operation_catalogue is E'@name TrackingOperation\nOperation names to operation ids (admins edit).';
@@ -625,7 +668,12 @@ comment on function tracking.records_added() is E'@behavior -queryField -mutatio
 
 grant usage on schema tracking to shopfloor_operator, shopfloor_integration;
 grant select on all tables in schema tracking to shopfloor_operator, shopfloor_integration;
-grant insert on tracking."print OS", tracking.scanned_codes to shopfloor_integration;
+-- Feeds insert every column but processed_at (set by processing only).
+revoke insert on tracking."print OS", tracking.scanned_codes from shopfloor_integration;
+grant insert (id, name, status, marker, job_name, item_id, job_complete_time, copies, payload, created_at, updated_at)
+  on tracking."print OS" to shopfloor_integration;
+grant insert (scan_id, code_text, scanned_at, machine_id, user_id, operations, metadata)
+  on tracking.scanned_codes to shopfloor_integration;
 grant insert, update, delete on tracking.jobs, tracking.job_operations, tracking.imposition_operations,
   tracking.imposition_file_mapping, tracking.production_planner_paths to shopfloor_planner, shopfloor_integration;
 grant insert, update, delete on tracking.operation_catalogue to shopfloor_admin;

@@ -103,3 +103,46 @@ test.serial("GraphQL: job status, jobs and issues", async (t) => {
   t.falsy(m.errors, JSON.stringify(m.errors));
   t.is(m.data!.trackingProcessStatusUpdates.result.scanner_processed, 0);
 });
+
+test.serial("REST processing routes: body errors, and operators may not run processing", async (t) => {
+  const supervisor = api.tokenForRole("shopfloor_supervisor");
+  const badForce = await call("POST", "/api/process-print-os", { force: "yes" }, supervisor);
+  t.is(badForce.status, 400);
+  t.truthy(badForce.body.fieldErrors.force);
+  const operator = api.tokenForRole("shopfloor_operator");
+  const denied = await call("POST", "/api/process-status-updates", { source: "both" }, operator);
+  t.is(denied.status, 403);
+  t.is(denied.body.code, "SF403");
+  const deniedPrint = await call("POST", "/api/process-print-os", {}, operator);
+  t.is(deniedPrint.status, 403);
+  const noToken = await call("POST", "/api/process-status-updates", {});
+  t.is(noToken.status, 401);
+  const badPost = await call("POST", "/api/print-os", { name: "IMP-1", status: "PRINTED", marker: 7, copies: -3, job_complete_time: "yesterday" }, api.tokenForRole("shopfloor_integration"));
+  t.is(badPost.status, 400);
+  t.deepEqual(Object.keys(badPost.body.fieldErrors).sort(), ["copies", "job_complete_time"]);
+});
+
+test.serial("GraphQL: a feed creates print OS records; processed_at is not an input; processing marks it", async (t) => {
+  const integration = api.tokenForRole("shopfloor_integration", "printer");
+  const bad = await api.graphql(
+    `mutation { createPrintOsRecord(input: { printOsRecord: { name: "IMP-1", status: "PRINTED", marker: "777", processedAt: "2026-11-20T00:00:00Z" } }) { printOsRecord { id } } }`,
+    {},
+    integration,
+  );
+  t.truthy(bad.errors, "processedAt is not part of the input");
+  const ok = await api.graphql(
+    `mutation { createPrintOsRecord(input: { printOsRecord: { name: "IMP-1", status: "PRINTED", marker: "777" } }) { printOsRecord { marker processedAt } } }`,
+    {},
+    integration,
+  );
+  t.falsy(ok.errors, JSON.stringify(ok.errors));
+  t.deepEqual(ok.data!.createPrintOsRecord.printOsRecord, { marker: "777", processedAt: null });
+  const run = await api.graphql(`mutation { trackingProcessPrintOs(input: {}) { result } }`, {}, api.tokenForRole("shopfloor_supervisor"));
+  t.falsy(run.errors, JSON.stringify(run.errors));
+  t.is(run.data!.trackingProcessPrintOs.result.processed_count, 1);
+  const denied = await api.graphql(`mutation { trackingProcessPrintOs(input: {}) { result } }`, {}, api.tokenForRole("shopfloor_operator"));
+  t.truthy(denied.errors, "operators read only");
+  const read = await api.graphql(`query { allPrintOsRecords(condition: { marker: "777" }) { nodes { processedAt } } }`, {}, api.tokenForRole("shopfloor_operator"));
+  t.falsy(read.errors, JSON.stringify(read.errors));
+  t.truthy(read.data!.allPrintOsRecords.nodes[0].processedAt);
+});

@@ -250,3 +250,75 @@ test.serial("two runners racing on real connections never process a record twice
     await Promise.all(clients.map((c) => c.end()));
   }
 });
+
+test.serial("malformed scan operations are reported; the well-formed part still applies", async (t) => {
+  await fixture("f");
+  const notAList = await scan("f3_3", 42);
+  const empty = await scan("f3_3", []);
+  const mixed = await scan("f3_3", ["coating", 7]);
+  const badObject = await scan("f3_3", { kiss_cut: "yes" });
+  const r = await process("scanner");
+  t.true(r.scanner_processed >= 4);
+  t.deepEqual(await ops("f3_3"), { coating: true }, "only the well-formed operation name");
+  const issues = await db.query<{ source_id: number; kind: string }>(
+    `select source_id::int, kind from tracking.processing_issues where source_type = 'scanner' and source_id = any($1::bigint[]) order by source_id, kind`,
+    [[notAList, empty, mixed, badObject]],
+  );
+  t.deepEqual(issues.rows, [
+    { source_id: notAList, kind: "malformed_record" },
+    { source_id: empty, kind: "malformed_record" },
+    { source_id: mixed, kind: "malformed_record" },
+    { source_id: badObject, kind: "malformed_record" },
+  ]);
+});
+
+test.serial("a runlist scan over an imposition without file mapping reports it and updates the rest", async (t) => {
+  await fixture("u");
+  await db.query(`insert into tracking.production_planner_paths (runlist_id, imposition_id) values ('uRL', 'uimp-missing')`);
+  const id = await scan("uRL", ["coating"]);
+  await process("scanner");
+  t.like(await ops("u1_1"), { coating: true });
+  const issues = await db.query(`select kind, subject from tracking.processing_issues where source_type = 'scanner' and source_id = $1`, [id]);
+  t.deepEqual(issues.rows, [{ kind: "unknown_imposition", subject: "uimp-missing" }]);
+});
+
+test.serial("jobs_from_imposition; another plant's file id pattern with reparse_file_ids; a bad pattern is refused", async (t) => {
+  await fixture("g");
+  const jobs = await db.query(`select tracking.jobs_from_imposition('gimp1') as j`);
+  t.deepEqual(jobs.rows.map((x) => x.j), ["g1_1", "g2_2"]);
+  await db.query(`insert into tracking.imposition_file_mapping (imposition_id, file_id) values ('gimpX', '77_88-v3.pdf')`);
+  const before = await db.query(`select job_id from tracking.imposition_file_mapping where file_id = '77_88-v3.pdf'`);
+  t.is(before.rows[0].job_id, null, "not guessed under the default pattern");
+  try {
+    await db.query(`select ops.set_setting('tracking.file_id_pattern', to_jsonb('^(?<job_id>\\d+_\\d+)-v(?<version>\\d+)\\.pdf$'::text))`);
+    const p = await db.query(`select * from tracking.parse_file_id('77_88-v3.pdf')`);
+    t.deepEqual(p.rows[0], { version: "3", job_id: "77_88" });
+    const changed = await db.query<{ n: number }>(`select tracking.reparse_file_ids() as n`);
+    t.true(changed.rows[0].n >= 1);
+    const after = await db.query(`select version, job_id from tracking.imposition_file_mapping where file_id = '77_88-v3.pdf'`);
+    t.deepEqual(after.rows[0], { version: "3", job_id: "77_88" });
+    await db.query(`select ops.set_setting('tracking.file_id_pattern', to_jsonb('^FILE_(?<version>[^_]+)_(?<oops>.*)$'::text))`);
+    const e = await t.throwsAsync(db.query(`select * from tracking.parse_file_id('FILE_1_x')`));
+    t.is((e as any).code, "SF422", "a pattern without a job_id group");
+  } finally {
+    await db.query(`select ops.set_setting('tracking.file_id_pattern', to_jsonb('^FILE_(?<version>[^_]+)_Labex_(?<job_id>[^_]+_[^_]+)(?:_.*)?$'::text))`);
+    await db.query(`select tracking.reparse_file_ids()`);
+  }
+});
+
+test.serial("feeds cannot mark their own records processed", async (t) => {
+  const e = await t.throwsAsync(
+    db.asRole("shopfloor_integration", (c) =>
+      c.query(`insert into tracking."print OS" (name, status, marker, processed_at) values ('zz', 'PRINTED', 990001, now())`),
+    ),
+  );
+  t.is((e as any).code, "42501");
+  await db.asRole("shopfloor_integration", (c) =>
+    c.query(`insert into tracking.scanned_codes (code_text, operations) values ('zz-code', '["coating"]')`),
+  );
+  const pending = await db.query(`select count(*)::int as n from tracking.scanned_codes where code_text = 'zz-code' and processed_at is null`);
+  t.is(pending.rows[0].n, 1, "a feed may insert without processed_at");
+  await process("scanner");
+  const done = await db.query(`select processed_at is not null as done from tracking.scanned_codes where code_text = 'zz-code'`);
+  t.true(done.rows[0].done);
+});
