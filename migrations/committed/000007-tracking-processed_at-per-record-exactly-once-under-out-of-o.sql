@@ -1,5 +1,5 @@
---! Previous: sha1:1943d0b35c1184d7b4a3279ea8629700c49bb35a
---! Hash: sha1:dd28f72a67b52faf3deb21c25f186ebdfcc62c2e
+--! Previous: sha1:b69d0dbc80cc37cb672f3cae1cfb5cdeb015e8c0
+--! Hash: sha1:52ee4310d553e4fd1e58573f38a28405c2546e7d
 --! Message: Tracking: processed_at per record (exactly once under out-of-order commits), malformed_record issue kind
 
 -- Tracking (issue 5 review): exactly once under out-of-order commits.
