@@ -1028,55 +1028,54 @@ begin
 end
 $$;
 
--- Ready delete: the operator picks files on the Ready page; a worker task
--- deletes them, then ready_files_deleted() updates jobs and releases once.
-create or replace function nesting.delete_ready_files(p_machine text, p_names text[]) returns integer
+-- Ready delete: the operator picks files on the Ready page. The jobs staged
+-- with them go back to PENDING and are released with one request right away
+-- (so the stage sanity check never races the deletion); a worker task then
+-- deletes the files and reports any it could not.
+drop function if exists nesting.ready_files_deleted(bigint, text[]);
+drop function if exists nesting.delete_ready_files(text, text[]);
+create or replace function nesting.delete_ready_files(p_machine text, p_names text[]) returns jsonb
 language plpgsql volatile security definer
 set search_path = pg_catalog, public
 as $$
 declare
   m nesting.machines;
   unknown text;
+  affected text[];
+  released text[];
 begin
   select * into m from nesting.machines where name = p_machine;
   if not found then
     raise exception 'Unknown machine %', p_machine using errcode = 'SF404';
+  end if;
+  if coalesce(cardinality(p_names), 0) = 0 then
+    raise exception 'No files to delete' using errcode = 'SF422';
   end if;
   select string_agg(n, ', ' order by n) into unknown from unnest(p_names) n
    where not exists (select 1 from nesting.ready_files f where f.machine_id = m.id and f.name = n);
   if unknown is not null then
     raise exception 'Not in Ready-to-Run on %: %', m.name, unknown using errcode = 'SF404';
   end if;
-  if coalesce(cardinality(p_names), 0) = 0 then
-    raise exception 'No files to delete' using errcode = 'SF422';
+  select array_agg(key order by key) into affected from nesting.jobs
+   where staged_machine_id = m.id and removed_at is null and ncfile = any(p_names);
+  if affected is not null then
+    released := nesting.unstage(m.id, affected, 'ready-delete', 'deleted from Ready-to-Run');
   end if;
   perform ops_private.enqueue('nesting_delete_ready_files', jsonb_build_object('machine_id', m.id, 'names', to_jsonb(p_names)));
-  perform ops.audit('delete_ready_files', 'nesting_machine', m.id::text, jsonb_build_object('files', p_names));
-  return cardinality(p_names);
-end
-$$;
-
-create or replace function nesting.ready_files_deleted(p_machine_id bigint, p_names text[]) returns jsonb
-language plpgsql volatile
-as $$
-declare
-  m nesting.machines;
-  affected text[];
-  released text[];
-begin
-  select * into m from nesting.machines where id = p_machine_id;
-  delete from nesting.ready_files where machine_id = p_machine_id and name = any(p_names);
-  select array_agg(key order by key) into affected from nesting.jobs
-   where staged_machine_id = p_machine_id and removed_at is null and ncfile = any(p_names);
-  if affected is not null then
-    released := nesting.unstage(p_machine_id, affected, 'ready-delete', 'deleted from Ready-to-Run');
-  end if;
   perform ops.post_message('ready-delete', 'info',
     format('Deleted %s file(s) from Ready-to-Run on %s%s', cardinality(p_names), m.name,
            case when released is null then '' else format('; releasing %s from Grundner', array_to_string(released, ', ')) end),
     array_to_string(p_names, E'\n'), jsonb_build_object('machine', m.name, 'files', to_jsonb(p_names), 'jobs', to_jsonb(affected)));
+  perform ops.audit('delete_ready_files', 'nesting_machine', m.id::text, jsonb_build_object('files', p_names, 'jobs', affected));
   return jsonb_build_object('jobs', coalesce(to_jsonb(affected), '[]'), 'released', coalesce(to_jsonb(released), '[]'));
 end
+$$;
+
+-- The worker deleted these files: the Ready page forgets them.
+create or replace function nesting.ready_files_removed(p_machine_id bigint, p_names text[]) returns void
+language sql volatile
+as $$
+  delete from nesting.ready_files where machine_id = p_machine_id and name = any(p_names)
 $$;
 
 comment on table nesting.machines is E'@name NestingMachine\n@behavior -insert -update -delete\nMachines and their Ready-to-Run folders.';
@@ -1095,7 +1094,7 @@ comment on function nesting.ready_file_seen(text, text, bigint, timestamptz) is 
 comment on function nesting.ready_file_gone(text, text) is E'@behavior -queryField -mutationField';
 comment on function nesting.unstage(bigint, text[], text, text) is E'@behavior -queryField -mutationField';
 comment on function nesting.stage_sanity(bigint, text[]) is E'@behavior -queryField -mutationField';
-comment on function nesting.ready_files_deleted(bigint, text[]) is E'@behavior -queryField -mutationField';
+comment on function nesting.ready_files_removed(bigint, text[]) is E'@behavior -queryField -mutationField';
 
 grant select on nesting.machines, nesting.ready_files, nesting.scan_state, nesting.ready_page to shopfloor_operator, shopfloor_integration;
 grant execute on function nesting.stage_jobs(text[], text), nesting.delete_ready_files(text, text[]) to shopfloor_operator;

@@ -1,6 +1,6 @@
-// Ready delete: removes the files an operator chose on the Ready page, then
-// lets the database put the affected jobs back to PENDING and release them
-// with one request. A file already gone counts as deleted.
+// Ready delete: removes the files an operator chose on the Ready page (the
+// jobs were already put back to PENDING and released by
+// nesting.delete_ready_files). A file already gone counts as deleted.
 import { unlink } from "node:fs/promises";
 import path from "node:path";
 import type { Task } from "graphile-worker";
@@ -29,7 +29,7 @@ const task: Task = async (raw, helpers) => {
       else failed.push(`${name}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
   }
-  if (deleted.length > 0) await helpers.query("select nesting.ready_files_deleted($1, $2)", [payload.machine_id, deleted]);
+  if (deleted.length > 0) await helpers.query("select nesting.ready_files_removed($1, $2)", [payload.machine_id, deleted]);
   if (failed.length > 0) {
     await helpers.query("select ops.post_message('ready-delete', 'error', $1, $2, $3)", [
       `Could not delete ${failed.length} file(s) from Ready-to-Run on ${rows[0].name}`,

@@ -277,7 +277,8 @@ class SupervisedWatch {
 
   health(): PartHealth {
     return {
-      ok: this.state === "watching" || this.state === "standby",
+      // A scan that is failing (its folder unreadable) makes the watcher unhealthy.
+      ok: (this.state === "watching" || this.state === "standby") && !(this.spec.scan && this.lastError),
       name: this.spec.name,
       folder: this.spec.folder,
       state: this.state,
