@@ -110,11 +110,18 @@ export async function walkProcessedRoot(root: string, known: Map<string, string>
       let mtime: Date;
       let size: number;
       try {
+        // One stat per program when nothing changed: the parts file is named
+        // in the signature, and stat-ed only when the NC file is new or changed
+        // (the CAM program writes both together).
         const s = await stat(path.join(dir, entry.name));
-        const p = partsName ? await stat(path.join(dir, partsName)) : undefined;
         mtime = s.mtime;
         size = s.size;
-        signature = `${s.mtimeMs}:${s.size}:${p ? `${p.mtimeMs}:${p.size}` : "-"}`;
+        signature = `${s.mtimeMs}:${s.size}:${partsName ?? "-"}`;
+        if (known.get(key) === signature) {
+          result.present.push(key);
+          continue;
+        }
+        const p = partsName ? await stat(path.join(dir, partsName)) : undefined;
         if (now - Math.max(s.mtimeMs, p?.mtimeMs ?? 0) < stableMs) {
           result.present.push(key);
           result.unstable.push(key);
