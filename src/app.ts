@@ -1,6 +1,8 @@
 // One Shopfloor process: opens the database (embedded when DATABASE_URL is
 // unset), migrates it, then runs the roles asked for: api, worker, watch.
 // stop() shuts the parts down in reverse order and stops the embedded server last.
+import { mkdirSync } from "node:fs";
+import path from "node:path";
 import type pg from "pg";
 import { startApi, type Api } from "./api/server.ts";
 import { resolveJwtSecret } from "./auth/jwt.ts";
@@ -27,13 +29,17 @@ export interface App {
   stop(): Promise<void>;
 }
 
-/** Keeps the plant time zone setting in step with PLANT_TIMEZONE. */
+/**
+ * Keeps the database in step with the configuration: the plant time zone
+ * setting, and a nesting machine for every Ready-to-Run folder.
+ */
 async function syncSettings(pool: pg.Pool, config: Config) {
   await pool.query(
     `update ops.settings set value = to_jsonb($1::text), updated_at = now(), updated_by = 'PLANT_TIMEZONE'
       where key = 'plant.timezone' and value is distinct from to_jsonb($1::text)`,
     [config.plantTimezone],
   );
+  await pool.query("select nesting.ensure_machine(d) from unnest($1::text[]) d", [config.readyDirs]);
 }
 
 export async function startApp(config: Config, log: Logger, roles: Role[]): Promise<App> {
@@ -55,6 +61,10 @@ export async function startApp(config: Config, log: Logger, roles: Role[]): Prom
     const pool = createPool(db.url, { max: config.dbPoolMax, log, name: roles.join("+") });
     parts.push({ name: "pool", stop: () => pool.end() });
     await syncSettings(pool, config);
+    // The default folders live under DATA_DIR; configured shares are never created here.
+    for (const dir of [config.grundnerDir, config.processedRoot, ...config.readyDirs]) {
+      if (dir.startsWith(config.dataDir + path.sep)) mkdirSync(dir, { recursive: true });
+    }
     const health = new Health(pool);
     const app: App = { db, pool, api: undefined, worker: undefined, watchers: undefined, health, stop: stopAll };
 

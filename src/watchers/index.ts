@@ -31,7 +31,14 @@ export interface FolderWatch {
   /** How deep below the folder to look (default: unlimited). */
   depth?: number;
   ignored?: (path: string) => boolean;
-  handle(event: WatchEvent): Promise<void>;
+  /** Called for each file event (chokidar). Omit for a scan-only duty. */
+  handle?(event: WatchEvent): Promise<void>;
+  /**
+   * A periodic pass over the folder, run by the lock holder only: run() returns
+   * how long to wait before the next pass. A thrown error is recorded and the
+   * pass is tried again after retryMs.
+   */
+  scan?: { run(): Promise<number>; retryMs: number };
 }
 
 export type WatcherState = "starting" | "standby" | "watching" | "stopped";
@@ -157,7 +164,40 @@ class SupervisedWatch {
     this.schedule();
   }
 
+  private scanTimer: NodeJS.Timeout | undefined;
+  private scanning: Promise<void> | undefined;
+
+  private scheduleScan(ms: number) {
+    this.scanTimer = setTimeout(() => {
+      this.scanning = this.runScan().finally(() => (this.scanning = undefined));
+    }, ms);
+  }
+
+  private async runScan() {
+    const scan = this.spec.scan!;
+    let next = scan.retryMs;
+    try {
+      next = await scan.run();
+      this.lastEventAt = new Date();
+      this.lastError = undefined;
+    } catch (err) {
+      this.lastError = (err as Error).message;
+      this.log.warn({ err }, "scan failed; will retry");
+    }
+    if (this.state === "watching") this.scheduleScan(next);
+  }
+
   private async startWatching() {
+    if (this.spec.scan) {
+      this.setState("watching");
+      this.recorder.record(this.spec.name, "watching", this.spec.folder, { scan: true });
+      this.log.info({ folder: this.spec.folder }, "scanning folder");
+      this.scheduleScan(0);
+    }
+    if (this.spec.handle) await this.startChokidar();
+  }
+
+  private async startChokidar() {
     mkdirSync(this.spec.folder, { recursive: true });
     const spec = this.spec;
     const watcher = chokidar.watch(spec.folder, {
@@ -188,7 +228,7 @@ class SupervisedWatch {
     this.lastEventAt = new Date();
     this.recorder.record(this.spec.name, e.event, e.path, e.stats ? { size: e.stats.size, mtime: e.stats.mtime } : {});
     try {
-      await this.spec.handle(e);
+      await this.spec.handle?.(e);
     } catch (err) {
       this.lastError = (err as Error).message;
       this.log.error({ err, event: e.event, path: e.path }, "watch handler failed");
@@ -212,9 +252,11 @@ class SupervisedWatch {
   }
 
   private async stopWatching() {
+    clearTimeout(this.scanTimer);
     const w = this.fsWatcher;
     this.fsWatcher = undefined;
     if (w) await w.close();
+    await this.scanning;
   }
 
   private async dropLockClient() {
@@ -235,7 +277,8 @@ class SupervisedWatch {
 
   health(): PartHealth {
     return {
-      ok: this.state === "watching" || this.state === "standby",
+      // A scan that is failing (its folder unreadable) makes the watcher unhealthy.
+      ok: (this.state === "watching" || this.state === "standby") && !(this.spec.scan && this.lastError),
       name: this.spec.name,
       folder: this.spec.folder,
       state: this.state,

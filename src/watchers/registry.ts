@@ -1,10 +1,13 @@
-// The folders this installation watches. Each module that works with files
-// adds its declarations here.
+// The folders this installation watches or scans. Each module that works
+// with files adds its declarations here.
 import type { Config } from "../config.ts";
 import type { Queryable } from "../grundner/pump.ts";
+import { IngestPoller } from "../nesting/ingest.ts";
+import { readyFileEvent, stageSanity } from "../nesting/ready.ts";
 import type { FolderWatch } from "./index.ts";
 
 export function folderWatches(config: Config, db: Queryable): FolderWatch[] {
+  const ingest = new IngestPoller(config.processedRoot, db, 2000);
   return [
     {
       // Any file the storage writes or renames in the Grundner share wakes the
@@ -22,5 +25,51 @@ export function folderWatches(config: Config, db: Queryable): FolderWatch[] {
         );
       },
     },
+    {
+      // The ingest poller: a full walk of the processed jobs root (a polling
+      // scan suits a large tree on a share better than file events).
+      name: "jobs-ingest",
+      folder: config.processedRoot,
+      polling: true,
+      scan: {
+        async run() {
+          const report = await ingest.scan();
+          // Applied (nothing pruned), but the folder is not healthy: say so in /healthz.
+          if (report.errors.length > 0) throw new Error(`processed jobs root not fully readable: ${report.errors.slice(0, 3).join("; ")}`);
+          return report.applied.next_scan_ms;
+        },
+        retryMs: 5000,
+      },
+    },
+    {
+      name: "stage-sanity",
+      folder: config.processedRoot,
+      polling: true,
+      scan: {
+        async run() {
+          const { unreadable } = await stageSanity(db);
+          if (unreadable.length > 0) throw new Error(`Ready-to-Run folder(s) not readable: ${unreadable.join("; ")}`);
+          const { rows } = await db.query(
+            "select (extract(epoch from ops.setting_interval('nesting.stage_sanity_interval', interval '10 seconds')) * 1000)::int as ms",
+          );
+          return rows[0].ms;
+        },
+        retryMs: 10_000,
+      },
+    },
+    // The Ready page: one watcher per Ready-to-Run folder; a file is reported
+    // once it has stopped growing.
+    ...config.readyDirs.map(
+      (dir): FolderWatch => ({
+        name: `ready:${dir}`,
+        folder: dir,
+        polling: config.watchPolling,
+        pollIntervalMs: config.watchPollIntervalMs,
+        depth: 0,
+        stableMs: 500,
+        ignored: (p) => /\.shopfloor-tmp$/.test(p),
+        handle: (e) => readyFileEvent(db, dir, e),
+      }),
+    ),
   ];
 }

@@ -1,6 +1,6 @@
 // The nesting module end to end: a real worker and watcher on a temp share,
 // the Grundner simulator playing the storage on the same folder.
-import { mkdtempSync, readdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { loadConfig, type Config } from "../../src/config.ts";
@@ -32,18 +32,28 @@ export interface Nesting {
   restartWorker(): Promise<void>;
 }
 
-export async function startNesting(db: TestDb, opts: { delayMs?: number; faults?: SimFaults; syncStock?: boolean } = {}): Promise<Nesting> {
+export async function startNesting(
+  db: TestDb,
+  opts: { delayMs?: number; faults?: SimFaults; syncStock?: boolean; folders?: boolean } = {},
+): Promise<Nesting> {
   const base = mkdtempSync(path.join(os.tmpdir(), "nesting-"));
   const config = loadConfig({
     DATA_DIR: base,
     GRUNDNER_DIR: path.join(base, "share"),
     GRUNDNER_ARCHIVE_DIR: path.join(base, "archive"),
     GRUNDNER_QUARANTINE_DIR: path.join(base, "quarantine"),
+    PROCESSED_ROOT: path.join(base, "processed"),
+    READY_DIRS: `${path.join(base, "ready", "saw1")},${path.join(base, "ready", "saw2")}`,
   });
+  for (const d of [config.processedRoot, ...config.readyDirs]) mkdirSync(d, { recursive: true });
+  await db.query("select nesting.ensure_machine(d) from unnest($1::text[]) d", [config.readyDirs]);
   const pool = createPool(db.url, { max: 6, log: testLog, name: "nesting-test" });
   const start = () => startWorker({ pool, config, concurrency: 2, pollInterval: 500, log: testLog });
   let worker = await start();
-  const watchers = startWatchers(folderWatches(config, pool), { url: db.url, log: testLog, lockRetryMs: 200 });
+  // Part 1 tests create jobs by SQL: without the folder duties, the ingest
+  // poller would prune them (their NC files are not on disk).
+  const duties = folderWatches(config, pool).filter((w) => opts.folders || w.name === "grundner");
+  const watchers = startWatchers(duties, { url: db.url, log: testLog, lockRetryMs: 200 });
   await eventually(async () => watchers.states().grundner === "watching");
   const sim = new GrundnerSimulator({ folder: config.grundnerDir, stock: STOCK, delayMs: opts.delayMs, faults: opts.faults }).start();
   const list = (d: string) => {

@@ -64,8 +64,10 @@ test.serial("an unchanged stock file changes nothing and notifies nobody", async
 
 test.serial("a stock.csv with no readable line is quarantined and the stock is kept", async (t) => {
   const { rows: before } = await db.query(`select count(*)::int as n from nesting.grundner`);
-  const { writeFileSync } = await import("node:fs");
-  writeFileSync(`${n.share}/stock.csv`, "this is not a stock file\r\n");
+  // Written as the gateway writes: a temporary name, then renamed into place.
+  const { renameSync, writeFileSync } = await import("node:fs");
+  writeFileSync(`${n.share}/stock.sim-tmp`, "this is not a stock file\r\n");
+  renameSync(`${n.share}/stock.sim-tmp`, `${n.share}/stock.csv`);
   await eventually(async () => n.quarantined().some((f) => f.endsWith("stock.csv")), 15_000);
   const { rows: after } = await db.query(`select count(*)::int as n from nesting.grundner`);
   t.is(after[0].n, before[0].n);
