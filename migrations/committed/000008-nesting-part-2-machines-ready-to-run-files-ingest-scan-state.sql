@@ -1,5 +1,5 @@
---! Previous: sha1:b69d0dbc80cc37cb672f3cae1cfb5cdeb015e8c0
---! Hash: sha1:9eda7e3087145346d3dca977ffbe4067d888e852
+--! Previous: sha1:52ee4310d553e4fd1e58573f38a28405c2546e7d
+--! Hash: sha1:26835058ec12351b5f88ff7df77307094121c8df
 --! Message: Nesting part 2: machines, Ready-to-Run files, ingest scan state
 
 -- Nesting part 2: machines and their Ready-to-Run folders, what the ingest
