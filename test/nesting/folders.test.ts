@@ -37,7 +37,7 @@ function writeProgram(folder: string, base: string, material: string, parts = 3)
 const present = (key: string) => eventually(async () => {
   const j = await job(db, key);
   return j && !j.removed_at ? j : undefined;
-}, 15_000);
+}, 30_000);
 
 test.serial("new NC programs appear as jobs with parsed fields; a file it cannot parse still becomes a job", async (t) => {
   writeProgram("Kitchen42", "Sheet1", "101", 3);
@@ -79,7 +79,7 @@ test.serial("deleting programs prunes them and releases the locked ones with one
   const release = await eventually(async () => {
     const { rows } = await db.query(`select * from nesting.grundner_requests where kind = 'release' and source = 'jobs-ingest'`);
     return rows.length ? rows : undefined;
-  }, 15_000);
+  }, 30_000);
   t.is(release.length, 1, "one get_production.csv for both");
   t.deepEqual(release[0].lines, ["A1;1", "A2;1"]);
   await waitForRequest(db, release[0].id, ["answered"]);
@@ -99,8 +99,8 @@ test.serial("an unreadable root prunes nothing, says so once, and healthz shows 
   const root = n.config.processedRoot;
   renameSync(root, `${root}.away`);
   try {
-    await eventually(async () => (await messages(db, "jobs-ingest")).some((m) => m.title.startsWith("Processed jobs root could not be read")), 15_000);
-    await eventually(async () => !n.watchers.health().ok, 15_000);
+    await eventually(async () => (await messages(db, "jobs-ingest")).some((m) => m.title.startsWith("Processed jobs root could not be read")), 30_000);
+    await eventually(async () => !n.watchers.health().ok, 30_000);
     await new Promise((r) => setTimeout(r, 600)); // several failing scans
     t.truthy(await present("Kitchen42/Sheet1"), "nothing pruned");
     const outage = (await messages(db, "jobs-ingest")).filter((m) => m.title.startsWith("Processed jobs root could not be read"));
@@ -108,8 +108,8 @@ test.serial("an unreadable root prunes nothing, says so once, and healthz shows 
   } finally {
     renameSync(`${root}.away`, root);
   }
-  await eventually(async () => (await messages(db, "jobs-ingest")).some((m) => m.title === "Processed jobs root can be read again"), 15_000);
-  await eventually(async () => n.watchers.health().ok, 15_000);
+  await eventually(async () => (await messages(db, "jobs-ingest")).some((m) => m.title === "Processed jobs root can be read again"), 30_000);
+  await eventually(async () => n.watchers.health().ok, 30_000);
   t.pass();
 });
 
@@ -119,7 +119,7 @@ test.serial("staging copies the NC and part files into Ready-to-Run and sets STA
   const j = await eventually(async () => {
     const x = await job(db, "Kitchen42/Sheet1");
     return x.status === "STAGED" ? x : undefined;
-  }, 15_000);
+  }, 30_000);
   t.truthy(j.staged_at);
   const ready = n.config.readyDirs[0];
   t.true(existsSync(path.join(ready, "Sheet1.nc")));
@@ -127,7 +127,7 @@ test.serial("staging copies the NC and part files into Ready-to-Run and sets STA
   const page = await eventually(async () => {
     const { rows } = await db.query(`select machine, file_name, job_key from nesting.ready_page where machine = 'saw1' order by file_name`);
     return rows.length === 2 ? rows : undefined;
-  }, 15_000);
+  }, 30_000);
   t.deepEqual(page, [
     { machine: "saw1", file_name: "Sheet1.nc", job_key: "Kitchen42/Sheet1" },
     { machine: "saw1", file_name: "Sheet1.pts", job_key: null },
@@ -143,7 +143,7 @@ test.serial("an NC file deleted by hand from Ready-to-Run: the job goes back to 
   const release = await eventually(async () => {
     const { rows } = await db.query(`select * from nesting.grundner_requests where kind = 'release' and source = 'stage-sanity'`);
     return rows[0];
-  }, 15_000);
+  }, 30_000);
   await waitForRequest(db, release.id, ["answered"]);
   t.like(await job(db, "Kitchen42/Sheet1"), { status: "PENDING", is_locked: false, staged_machine_id: null });
   const m = await messages(db, "stage-sanity");
@@ -153,22 +153,22 @@ test.serial("an NC file deleted by hand from Ready-to-Run: the job goes back to 
 
 test.serial("ready delete from the API removes the files, returns the job to PENDING and releases it once", async (t) => {
   await db.query(`select nesting.stage_jobs(array['Kitchen42/Slow'], 'saw2')`);
-  await eventually(async () => (await job(db, "Kitchen42/Slow")).status === "STAGED", 15_000);
+  await eventually(async () => (await job(db, "Kitchen42/Slow")).status === "STAGED", 30_000);
   const lock = await db.query(`select nesting.lock_jobs(array['Kitchen42/Slow']) as id`);
   await waitForRequest(db, lock.rows[0].id, ["acknowledged"]);
   await eventually(async () => {
     const { rows } = await db.query(`select count(*)::int as n from nesting.ready_page where machine = 'saw2'`);
     return rows[0].n === 2;
-  }, 15_000);
+  }, 30_000);
 
   const token = api.tokenForRole("shopfloor_operator", "olga");
   const res = await api.graphql(`mutation { deleteReadyFiles(input: { machine: "saw2", names: ["Slow.nc", "Slow.lpt"] }) { result } }`, {}, token);
   t.falsy(res.errors, JSON.stringify(res.errors));
-  await eventually(async () => !existsSync(path.join(n.config.readyDirs[1], "Slow.nc")), 15_000);
+  await eventually(async () => !existsSync(path.join(n.config.readyDirs[1], "Slow.nc")), 30_000);
   const release = await eventually(async () => {
     const { rows } = await db.query(`select * from nesting.grundner_requests where kind = 'release' and source = 'ready-delete'`);
     return rows[0];
-  }, 15_000);
+  }, 30_000);
   t.deepEqual(release.lines, ["Slow;1"]);
   await waitForRequest(db, release.id, ["answered"]);
   t.like(await job(db, "Kitchen42/Slow"), { status: "PENDING", is_locked: false });
