@@ -1,22 +1,15 @@
 // graphile-worker: a row inserted by plain SQL fires a trigger whose task runs
 // within a second; a burst collapses into one job; housekeeping prunes.
 import test from "ava";
-import { loadConfig } from "../../src/config.ts";
-import { createPool } from "../../src/db/pool.ts";
-import { startWorker, type Worker } from "../../src/worker.ts";
-import { createTestDatabase, eventually, testLog, type TestDb } from "../helpers/db.ts";
+import type { Worker } from "../../src/worker.ts";
+import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
+import { startTestWorker } from "../helpers/worker.ts";
 
 let db: TestDb;
 let worker: Worker;
 test.before(async () => {
   db = await createTestDatabase();
-  const pool = createPool(db.url, { max: 4, log: testLog, name: "test-worker" });
-  worker = await startWorker({ pool, config: loadConfig({}), concurrency: 2, pollInterval: 1000, log: testLog });
-  const stop = worker.stop;
-  worker.stop = async () => {
-    await stop();
-    await pool.end();
-  };
+  worker = await startTestWorker(db, { concurrency: 2, pollInterval: 1000 });
 });
 test.after.always(async () => {
   await worker?.stop();

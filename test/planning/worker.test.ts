@@ -1,23 +1,16 @@
 // The crontab's planning_cleanup task runs planning.cleanup through graphile-worker.
 import test from "ava";
 import { readFileSync } from "node:fs";
-import { createPool } from "../../src/db/pool.ts";
-import { loadConfig } from "../../src/config.ts";
-import { startWorker, type Worker } from "../../src/worker.ts";
-import { createTestDatabase, eventually, testLog, type TestDb } from "../helpers/db.ts";
+import type { Worker } from "../../src/worker.ts";
+import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
+import { startTestWorker } from "../helpers/worker.ts";
 import { addDays, createOps, insertPastRows, seedPlant, today } from "./fixture.ts";
 
 let db: TestDb;
 let worker: Worker;
 test.before(async () => {
   db = await createTestDatabase();
-  const pool = createPool(db.url, { max: 2, log: testLog, name: "test-planning-worker" });
-  worker = await startWorker({ pool, config: loadConfig({}), concurrency: 1, pollInterval: 500, log: testLog });
-  const stop = worker.stop;
-  worker.stop = async () => {
-    await stop();
-    await pool.end();
-  };
+  worker = await startTestWorker(db, { concurrency: 1, pollInterval: 500 });
 });
 test.after.always(async () => {
   await worker?.stop();

@@ -4,10 +4,9 @@ import test from "ava";
 import { readFileSync } from "node:fs";
 import { parseCrontab } from "graphile-worker";
 import pg from "pg";
-import { loadConfig } from "../../src/config.ts";
-import { createPool } from "../../src/db/pool.ts";
-import { CRONTAB_FILE, startWorker, type Worker } from "../../src/worker.ts";
-import { createTestDatabase, eventually, testLog, type TestDb } from "../helpers/db.ts";
+import { CRONTAB_FILE, type Worker } from "../../src/worker.ts";
+import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
+import { startTestWorker } from "../helpers/worker.ts";
 
 let db: TestDb;
 let worker: Worker;
@@ -15,13 +14,7 @@ test.before(async () => {
   db = await createTestDatabase();
   await db.query(`insert into tracking.jobs (job_id) select 'w_' || g from generate_series(1, 50) g`);
   await db.query(`insert into tracking.imposition_file_mapping (imposition_id, file_id) select 'WIMP' || g, 'FILE_1_Labex_w_' || g || '_x' from generate_series(1, 50) g`);
-  const pool = createPool(db.url, { max: 4, log: testLog, name: "test-tracking-worker" });
-  worker = await startWorker({ pool, config: loadConfig({}), concurrency: 2, pollInterval: 1000, log: testLog });
-  const stop = worker.stop;
-  worker.stop = async () => {
-    await stop();
-    await pool.end();
-  };
+  worker = await startTestWorker(db, { concurrency: 2, pollInterval: 1000 });
 });
 test.after.always(async () => {
   await worker?.stop();

@@ -1,0 +1,26 @@
+// A real graphile-worker on a test database, with its own pool; stop() ends both.
+import { loadConfig, type Config } from "../../src/config.ts";
+import { createPool } from "../../src/db/pool.ts";
+import { startWorker, type Worker } from "../../src/worker.ts";
+import { testLog, type TestDb } from "./db.ts";
+
+export async function startTestWorker(
+  db: TestDb,
+  opts: { concurrency?: number; pollInterval?: number; config?: Config } = {},
+): Promise<Worker> {
+  const pool = createPool(db.url, { max: (opts.concurrency ?? 2) + 2, log: testLog, name: "test-worker" });
+  const worker = await startWorker({
+    pool,
+    config: opts.config ?? loadConfig({}),
+    concurrency: opts.concurrency ?? 2,
+    pollInterval: opts.pollInterval ?? 1000,
+    log: testLog,
+  });
+  return {
+    health: () => worker.health(),
+    async stop() {
+      await worker.stop();
+      await pool.end();
+    },
+  };
+}
