@@ -303,14 +303,16 @@ begin
 end
 $$;
 
--- The periodic sync: a stock request when the last answer is older than the setting.
+-- The periodic sync: a stock request when the last one is older than the
+-- setting (counting failed ones too, so a storage that is off is asked once
+-- per interval, not on every pass).
 create or replace function nesting.request_stock_if_due() returns bigint
 language sql volatile security definer
 set search_path = pg_catalog, public
 as $$
   select nesting.request_stock('schedule')
-   where coalesce((select max(finished_at) from nesting.grundner_requests where kind = 'stock' and status = 'answered'),
-                  '-infinity') < now() - ops.setting_interval('nesting.stock_sync_interval', interval '5 minutes')
+   where coalesce((select max(created_at) from nesting.grundner_requests where kind = 'stock'), '-infinity')
+         < now() - ops.setting_interval('nesting.stock_sync_interval', interval '5 minutes')
 $$;
 
 ------------------------------------------------------------------------------
