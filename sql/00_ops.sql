@@ -176,6 +176,24 @@ begin
 end
 $$;
 
+-- Wakes a set-based, idempotent task (one that processes whatever is pending):
+-- adds a job unless one of that task is already waiting to run. No job_key,
+-- on purpose: a job_key row is locked by the inserting transaction until it
+-- commits, so every writer would queue behind the slowest open transaction.
+-- Two writers that both see no waiting job add two jobs; the second finds
+-- nothing to do.
+create or replace function ops_private.wake(p_task text, p_queue_name text default null) returns void
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+begin
+  if not exists (select 1 from graphile_worker.jobs
+                  where task_identifier = p_task and locked_at is null and run_at <= now() + interval '1 second') then
+    perform ops_private.enqueue(p_task, '{}', null, null, null, 'replace', p_queue_name);
+  end if;
+end
+$$;
+
 ------------------------------------------------------------------------------
 -- Operator messages (the Messages page)
 ------------------------------------------------------------------------------
@@ -256,7 +274,7 @@ begin
     return null;
   end if;
   perform pg_notify('ops_message_added', json_build_object('ids', ids, 'count', n)::text);
-  perform ops_private.enqueue('ops_log_messages', '{}', 'ops_log_messages');
+  perform ops_private.wake('ops_log_messages');
   return null;
 end
 $$;

@@ -705,7 +705,7 @@ language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
 begin
-  perform ops_private.enqueue('nesting_grundner', '{}', 'nesting_grundner', null, null, 'replace', 'nesting_grundner');
+  perform ops_private.wake('nesting_grundner', 'nesting_grundner');
   return null;
 end
 $$;

@@ -630,7 +630,7 @@ set search_path = pg_catalog, public
 as $$
 begin
   if exists (select 1 from new_rows) then
-    perform ops_private.enqueue('tracking_process_status_updates', '{}', 'tracking_process_status_updates');
+    perform ops_private.wake('tracking_process_status_updates');
   end if;
   return null;
 end

@@ -123,3 +123,24 @@ test("an interval setting that does not parse is refused clearly", async (t) => 
   t.is((err as pg.DatabaseError).code, "SF422");
   t.regex(err!.message, /test\.bad_interval is not an interval/);
 });
+
+test("two open transactions posting messages do not wait for each other", async (t) => {
+  const a = new pg.Client({ connectionString: db.url });
+  const b = new pg.Client({ connectionString: db.url });
+  await Promise.all([a.connect(), b.connect()]);
+  try {
+    await a.query("begin");
+    await a.query(`select ops.post_message('tx-a', 'info', 'from a, not yet committed')`);
+    await b.query("begin");
+    const started = Date.now();
+    await b.query("set local statement_timeout = '2s'"); // a wait would end in an error, not a hang
+    await b.query(`select ops.post_message('tx-b', 'info', 'from b')`);
+    await b.query("commit");
+    t.true(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+    await a.query("commit");
+    const { rows } = await db.query(`select count(*)::int as n from ops.messages where source in ('tx-a', 'tx-b')`);
+    t.is(rows[0].n, 2);
+  } finally {
+    await Promise.all([a.end(), b.end()]);
+  }
+});
