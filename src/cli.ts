@@ -85,11 +85,12 @@ async function migrateCommand(config: Config, log: Logger, args: string[]) {
     if (values.commit) return commitMigration(target, values.message);
     if (values.reset) return resetDatabase(target);
     if (values.watch) {
-      await watchMigrations(target);
+      const stopWatching = await watchMigrations(target);
       await new Promise<void>((resolve) => {
         process.once("SIGINT", () => resolve());
         process.once("SIGTERM", () => resolve());
       });
+      await stopWatching();
       return;
     }
     return migrateDatabase(target);

@@ -14,7 +14,7 @@ import pg from "pg";
 import type { Logger } from "../log.ts";
 import { withDatabase } from "./embedded.ts";
 import { createPool } from "./pool.ts";
-import { applySqlLayer } from "./sql-layer.ts";
+import { applySqlLayer, SQL_DIR } from "./sql-layer.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const MIGRATE_LOCK = "shopfloor.migrate";
@@ -100,10 +100,30 @@ export async function resetDatabase(target: MigrateTarget): Promise<void> {
   await migrateDatabase(target);
 }
 
-/** graphile-migrate watch: re-runs migrations/current.sql (and sql/) on change. */
-export async function watchMigrations(target: MigrateTarget): Promise<void> {
+/**
+ * Development: graphile-migrate watch re-runs migrations/current.sql (and then
+ * the sql/ layer, see .gmrc) on change; a change to a sql/ file re-applies the
+ * layer. Returns a function that stops watching sql/.
+ */
+export async function watchMigrations(target: MigrateTarget): Promise<() => Promise<void>> {
   await migrateDatabase(target);
   await gm.watch(migrateSettings(target), false, false);
+  const { default: chokidar } = await import("chokidar");
+  const watcher = chokidar.watch(SQL_DIR, { ignoreInitial: true });
+  watcher.on("all", async (_event, file) => {
+    if (!file.endsWith(".sql")) return;
+    const client = new pg.Client({ connectionString: target.url });
+    try {
+      await client.connect();
+      const files = await applySqlLayer(client);
+      target.log.info({ files: files.length, changed: file }, "sql layer re-applied");
+    } catch (err) {
+      target.log.error({ err: (err as Error).message }, "sql layer not applied; the database is unchanged");
+    } finally {
+      await client.end().catch(() => {});
+    }
+  });
+  return () => watcher.close();
 }
 
 /** Commits migrations/current.sql as the next committed migration. */
