@@ -467,6 +467,41 @@ begin
 end
 $$;
 
+-- order_saw.erl with no lock request in flight: most likely the storage took
+-- a request after it had timed out (it was taken back, or cancelled). Nothing
+-- is locked: the jobs may have been locked again since. The operator is told
+-- which jobs the storage may now hold orders for. Returns the message text.
+create or replace function nesting.unexpected_order_saw_ack(p_lines text[]) returns text
+language plpgsql volatile
+as $$
+declare
+  r nesting.grundner_requests;
+  keys text[];
+  title text;
+begin
+  select * into r from nesting.grundner_requests
+   where kind = 'lock' and lines = p_lines and status in ('timed_out', 'failed', 'cancelled')
+   order by id desc limit 1;
+  if not found then
+    title := 'order_saw.erl arrived but no lock request is waiting for it; nothing was locked';
+    perform ops.post_message('grundner', 'error', title,
+      format('Acknowledged: %s. The file was quarantined. Check the storage''s production list.', array_to_string(p_lines, ' | ')),
+      jsonb_build_object('erl', to_jsonb(p_lines)));
+    return title;
+  end if;
+  select array_agg(i ->> 'key' order by i ->> 'key') into keys from jsonb_array_elements(r.items) i;
+  title := format('Grundner acknowledged %s after it was %s; nothing was locked', nesting.request_label(r),
+                  replace(r.status, '_', ' '));
+  perform ops.post_message('grundner', 'error', title,
+    format('The storage may now hold orders for %s. Delete them at the storage, or lock the jobs again. The .erl file was quarantined.',
+           array_to_string(keys, ', ')),
+    jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(keys)));
+  insert into nesting.job_events (job_key, event, details)
+  select k, 'late_lock_ack_ignored', jsonb_build_object('request_id', r.id) from unnest(keys) k;
+  return title;
+end
+$$;
+
 -- productionLIST_del.csv: the orders the storage deleted. p_rows:
 -- [{job_no, type, quantity, ...}]. A job missing from it stays locked (its
 -- board is on the way to the saw); a job answered with another type or
@@ -758,6 +793,7 @@ comment on function nesting.request_label(nesting.grundner_requests) is E'@behav
 comment on function nesting.time_out_request(bigint, boolean) is E'@behavior -queryField -mutationField';
 comment on function nesting.apply_order_saw_ack(bigint, text[]) is E'@behavior -queryField -mutationField';
 comment on function nesting.apply_release_answer(bigint, jsonb) is E'@behavior -queryField -mutationField';
+comment on function nesting.unexpected_order_saw_ack(text[]) is E'@behavior -queryField -mutationField';
 comment on function nesting.apply_stock(bigint, jsonb, jsonb) is E'@behavior -queryField -mutationField';
 comment on function nesting.fail_request(bigint, text) is E'@behavior -queryField -mutationField';
 comment on function nesting.request_stock_if_due() is E'@behavior -queryField -mutationField';
