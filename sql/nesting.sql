@@ -1057,7 +1057,11 @@ end
 $$;
 
 -- The stage sanity check, after a complete look at one machine's folder.
-create or replace function nesting.stage_sanity(p_machine_id bigint, p_present text[]) returns jsonb
+-- p_listed_at: database time taken before the folder was listed; a job staged
+-- after it may have had its file copied after the listing, so it is left for
+-- the next look.
+drop function if exists nesting.stage_sanity(bigint, text[]);
+create or replace function nesting.stage_sanity(p_machine_id bigint, p_present text[], p_listed_at timestamptz default null) returns jsonb
 language plpgsql volatile
 as $$
 declare
@@ -1071,9 +1075,10 @@ begin
   delete from nesting.ready_files f where f.machine_id = p_machine_id and not (f.name = any(p_present));
   select array_agg(j.key order by j.key) into gone from nesting.jobs j
    where j.staged_machine_id = p_machine_id and j.status = 'STAGED' and j.removed_at is null
+     and (p_listed_at is null or j.staged_at < p_listed_at)
      and not exists (select 1 from unnest(p_present) n where n = j.ncfile);
   if gone is null then
-    return jsonb_build_object('unstaged', '[]');
+    return jsonb_build_object('unstaged', '[]'::jsonb, 'released', '[]'::jsonb);
   end if;
   released := nesting.unstage(p_machine_id, gone, 'stage-sanity', 'NC file left Ready-to-Run');
   perform ops.post_message('stage-sanity', 'warning',
@@ -1149,7 +1154,7 @@ comment on function nesting.stage_failed(text[], bigint, text) is E'@behavior -q
 comment on function nesting.ready_file_seen(text, text, bigint, timestamptz) is E'@behavior -queryField -mutationField';
 comment on function nesting.ready_file_gone(text, text) is E'@behavior -queryField -mutationField';
 comment on function nesting.unstage(bigint, text[], text, text) is E'@behavior -queryField -mutationField';
-comment on function nesting.stage_sanity(bigint, text[]) is E'@behavior -queryField -mutationField';
+comment on function nesting.stage_sanity(bigint, text[], timestamptz) is E'@behavior -queryField -mutationField';
 comment on function nesting.ready_files_removed(bigint, text[]) is E'@behavior -queryField -mutationField';
 
 grant select on nesting.machines, nesting.ready_files, nesting.scan_state, nesting.ready_page to shopfloor_operator, shopfloor_integration;

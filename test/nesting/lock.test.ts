@@ -190,3 +190,19 @@ test.serial("job number collisions: a program called like a generated code, and 
   await waitForRequest(db, lock.rows[0].id, ["acknowledged"]);
   t.true((await job(db, "Clash/A,B")).is_locked);
 });
+
+test.serial("stage sanity leaves a job staged after the folder was listed for the next look", async (t) => {
+  const { rows: m } = await db.query(`select id from nesting.machines where name = 'Saw three'`);
+  await addJob(db, "Race/Copied", "101");
+  const { rows: before } = await db.query(`select clock_timestamp() as at`);
+  // The worker copies the file and marks the job STAGED after the listing was taken.
+  await db.query(`select nesting.mark_staged(array['Race/Copied'], $1)`, [m[0].id]);
+  const late = await db.query(`select nesting.stage_sanity($1, '{}', $2) as r`, [m[0].id, before[0].at]);
+  t.deepEqual(late.rows[0].r.unstaged, []);
+  t.is((await job(db, "Race/Copied")).status, "STAGED");
+  // A listing taken after staging that lacks the file does unstage it.
+  const { rows: after } = await db.query(`select clock_timestamp() as at`);
+  const next = await db.query(`select nesting.stage_sanity($1, '{}', $2) as r`, [m[0].id, after[0].at]);
+  t.deepEqual(next.rows[0].r.unstaged, ["Race/Copied"]);
+  t.is((await job(db, "Race/Copied")).status, "PENDING");
+});
