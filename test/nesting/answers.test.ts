@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import test from "ava";
-import { createTestDatabase, type TestDb } from "../helpers/db.ts";
+import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
 import { addJob, job, messages, startNesting, waitForRequest, type Nesting } from "./harness.ts";
 
 let db: TestDb;
@@ -20,7 +20,8 @@ test.after.always(async () => {
 test.serial("Stock.csv is read like stock.csv and archived under its own name", async (t) => {
   const { rows } = await db.query(`select type_data, material_name from nesting.grundner order by type_data`);
   t.deepEqual(rows.map((r) => r.material_name), ["Spanplatte weiß 19", "Eiche geölt 19", "Bøg massiv", "Hêtre étuvé"]);
-  t.true(n.archived().some((f) => f.endsWith("-Stock.csv")));
+  // The worker archives a reply just after the database applied it.
+  t.true(await eventually(async () => n.archived().some((f) => f.endsWith("-Stock.csv")), 10_000));
   t.false(n.files().some((f) => /stock\.csv$/i.test(f)));
 });
 
@@ -37,7 +38,7 @@ test.serial("productionLIST_DEL.csv with ø, ê and é in the material names rel
   t.false((await job(db, "Nordic/Bog1")).is_locked);
   t.false((await job(db, "Nordic/Hetre1")).is_locked);
 
-  const answer = n.archived().find((f) => f.endsWith("-productionLIST_DEL.csv"))!;
+  const answer = await eventually(async () => n.archived().find((f) => f.endsWith("-productionLIST_DEL.csv")), 10_000);
   t.truthy(answer, "archived under the vendor's name");
   const bytes = readFileSync(path.join(n.config.grundnerArchiveDir, answer));
   t.true(bytes.includes(Buffer.from([0x42, 0xf8, 0x67])), "Bøg: ø is the one byte 0xF8");

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import test from "ava";
 import type pg from "pg";
-import { createTestDatabase, type TestDb } from "../helpers/db.ts";
+import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
 import { addJob, job, messages, startNesting, waitForRequest, type Nesting } from "./harness.ts";
 
 let db: TestDb;
@@ -49,7 +49,7 @@ test.serial("a batch of 3 is locked with one order_saw.csv of 3 lines, acknowled
     t.false(j.pre_reserved, `${key}: a lock replaces the reservation`);
     t.truthy(j.allocated_at);
   }
-  t.true(n.archived().some((f) => f.endsWith("order_saw.erl")), "the .erl is archived");
+  t.true(await eventually(async () => n.archived().some((f) => f.endsWith("order_saw.erl")), 10_000), "the .erl is archived");
   t.false(n.files().some((f) => /order_saw/i.test(f)), "nothing left in the share");
   const view = await db.query(`select locked_count from nesting.allocated_material_view where type_data = 101`);
   t.is(view.rows[0].locked_count, 3);
@@ -64,8 +64,8 @@ test.serial("unlock releases through get_production.csv and productionLIST_del.c
   t.false((await job(db, "Kitchen42/Sheet1")).is_locked);
   t.false((await job(db, "Kitchen42/Sheet2")).is_locked);
   t.true((await job(db, "Kitchen42/Sheet3")).is_locked, "not asked, still locked");
-  t.true(n.archived().some((f) => /productionLIST_del\.csv$/.test(f)));
-  t.true(n.archived().some((f) => /get_production\.erl$/.test(f)));
+  t.true(await eventually(async () => n.archived().some((f) => /productionLIST_del\.csv$/.test(f)), 10_000));
+  t.true(await eventually(async () => n.archived().some((f) => /get_production\.erl$/.test(f)), 10_000));
 });
 
 test.serial("a partial release keeps the jobs whose board is on the gripper locked, and says so", async (t) => {
