@@ -36,12 +36,19 @@ language plpgsql
 as $$
 declare
   base text := regexp_replace(new.ncfile, '\.[^.]*$', '');
+  code text;
 begin
   if new.grundner_job_no is null then
-    if base ~ '^[!-:<-~]{1,8}$' and not exists (select 1 from nesting.jobs where grundner_job_no = base) then
+    -- Printable ASCII without the gateway's separators ; and ,.
+    if base ~ '^[!-~]{1,8}$' and base !~ '[;,]' and not exists (select 1 from nesting.jobs where grundner_job_no = base) then
       new.grundner_job_no := base;
     else
-      new.grundner_job_no := 'J' || lpad(nesting.to_base36(nextval('nesting.grundner_job_no_seq')), 7, '0');
+      -- A program may itself be called J0000042: skip codes already taken.
+      loop
+        code := 'J' || lpad(nesting.to_base36(nextval('nesting.grundner_job_no_seq')), 7, '0');
+        exit when not exists (select 1 from nesting.jobs where grundner_job_no = code);
+      end loop;
+      new.grundner_job_no := code;
     end if;
   end if;
   new.updated_at := now();
@@ -177,7 +184,7 @@ set search_path = pg_catalog, public
 as $$
 declare
   keys text[] := (select array_agg(distinct k order by k) from unnest(p_keys) k where k is not null);
-  machine int := ops.setting_numeric('nesting.saw_machine', 1)::int;
+  default_machine int := ops.setting_numeric('nesting.saw_machine', 1)::int;
   bad text;
   short text;
   request_id bigint;
@@ -185,10 +192,12 @@ begin
   if keys is null then
     raise exception 'No jobs to lock' using errcode = 'SF422';
   end if;
-  create temp table if not exists lock_batch (key text, job_no text, material text, type int, problem text) on commit drop;
-  truncate lock_batch;
+  drop table if exists pg_temp.lock_batch;
+  create temp table lock_batch (key text, job_no text, material text, type int, machine int, problem text) on commit drop;
   insert into lock_batch
+  -- The saw: the Grundner number of the machine the job is staged on, else the setting.
   select j.key, j.grundner_job_no, j.material, nesting.material_type(j.material),
+         coalesce((select m.grundner_machine from nesting.machines m where m.id = j.staged_machine_id), default_machine),
          case
            when j.is_locked then 'already locked'
            when j.status not in ('PENDING', 'STAGED') then 'status ' || j.status
@@ -222,7 +231,7 @@ begin
   select 'lock', 'order_saw',
          -- job-no;type;quantity;rotation;machine;priority;info;label;JobAddition;RunInfo
          array_agg(format('%s;%s;1;0;%s;0;0;0;;', nesting.check_field(job_no, 'Job number'), type, machine) order by key),
-         jsonb_agg(jsonb_build_object('key', key, 'job_no', job_no, 'type', type) order by key),
+         jsonb_agg(jsonb_build_object('key', key, 'job_no', job_no, 'type', type, 'machine', machine) order by key),
          ops.current_actor()
     from lock_batch
   returning id into request_id;
@@ -245,7 +254,7 @@ set search_path = pg_catalog, public
 as $$
 declare
   keys text[] := (select array_agg(distinct k order by k) from unnest(p_keys) k where k is not null);
-  machine int := ops.setting_numeric('nesting.saw_machine', 1)::int;
+  default_machine int := ops.setting_numeric('nesting.saw_machine', 1)::int;
   bad text;
   request_id bigint;
 begin
@@ -261,13 +270,17 @@ begin
     raise exception 'Cannot release: %', bad using errcode = 'SF409';
   end if;
 
+  -- The machine the order went to (jobs locked before it was recorded: the
+  -- machine they are staged on, else the setting).
   insert into nesting.grundner_requests (kind, file_name, lines, items, source, reason, requested_by)
   select 'release', 'get_production',
-         array_agg(format('%s;%s', j.grundner_job_no, machine) order by j.key),
-         jsonb_agg(jsonb_build_object('key', j.key, 'job_no', j.grundner_job_no, 'type', nesting.material_type(j.material))
-                   order by j.key),
+         array_agg(format('%s;%s', j.job_no, j.machine) order by j.key),
+         jsonb_agg(jsonb_build_object('key', j.key, 'job_no', j.job_no, 'type', j.type, 'machine', j.machine) order by j.key),
          coalesce(nullif(p_source, ''), 'user'), coalesce(p_reason, ''), ops.current_actor()
-    from nesting.jobs j where j.key = any(keys)
+    from (select x.key, x.grundner_job_no as job_no, nesting.material_type(x.material) as type,
+                 coalesce(x.grundner_machine, (select m.grundner_machine from nesting.machines m where m.id = x.staged_machine_id),
+                          default_machine) as machine
+            from nesting.jobs x where x.key = any(keys)) j
   returning id into request_id;
 
   insert into nesting.job_events (job_key, event, details, actor)
@@ -442,13 +455,50 @@ begin
   end if;
 
   perform 1 from nesting.jobs where key = any(keys) order by key for update;
-  update nesting.jobs
-     set is_locked = true, pre_reserved = false, allocated_at = now(), locked_by = r.requested_by
-   where key = any(keys);
+  update nesting.jobs j
+     set is_locked = true, pre_reserved = false, allocated_at = now(), locked_by = r.requested_by,
+         grundner_machine = (i.item ->> 'machine')::int
+    from jsonb_array_elements(r.items) i(item)
+   where j.key = i.item ->> 'key';
   perform nesting.finish_request(r.id, 'acknowledged');
   insert into nesting.job_events (job_key, event, details)
   select k, 'locked', jsonb_build_object('request_id', r.id) from unnest(keys) k;
   return jsonb_build_object('outcome', 'acknowledged', 'jobs', to_jsonb(keys));
+end
+$$;
+
+-- order_saw.erl with no lock request in flight: most likely the storage took
+-- a request after it had timed out (it was taken back, or cancelled). Nothing
+-- is locked: the jobs may have been locked again since. The operator is told
+-- which jobs the storage may now hold orders for. Returns the message text.
+create or replace function nesting.unexpected_order_saw_ack(p_lines text[]) returns text
+language plpgsql volatile
+as $$
+declare
+  r nesting.grundner_requests;
+  keys text[];
+  title text;
+begin
+  select * into r from nesting.grundner_requests
+   where kind = 'lock' and lines = p_lines and status in ('timed_out', 'failed', 'cancelled')
+   order by id desc limit 1;
+  if not found then
+    title := 'order_saw.erl arrived but no lock request is waiting for it; nothing was locked';
+    perform ops.post_message('grundner', 'error', title,
+      format('Acknowledged: %s. The file was quarantined. Check the storage''s production list.', array_to_string(p_lines, ' | ')),
+      jsonb_build_object('erl', to_jsonb(p_lines)));
+    return title;
+  end if;
+  select array_agg(i ->> 'key' order by i ->> 'key') into keys from jsonb_array_elements(r.items) i;
+  title := format('Grundner acknowledged %s after it was %s; nothing was locked', nesting.request_label(r),
+                  replace(r.status, '_', ' '));
+  perform ops.post_message('grundner', 'error', title,
+    format('The storage may now hold orders for %s. Delete them at the storage, or lock the jobs again. The .erl file was quarantined.',
+           array_to_string(keys, ', ')),
+    jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(keys)));
+  insert into nesting.job_events (job_key, event, details)
+  select k, 'late_lock_ack_ignored', jsonb_build_object('request_id', r.id) from unnest(keys) k;
+  return title;
 end
 $$;
 
@@ -496,7 +546,7 @@ begin
 
   perform 1 from nesting.jobs where key = any(released) order by key for update;
   update nesting.jobs
-     set is_locked = false, allocated_at = null, locked_by = null,
+     set is_locked = false, allocated_at = null, locked_by = null, grundner_machine = null,
          pre_reserved = case when by_removal then false else pre_reserved end
    where key = any(released);
   insert into nesting.job_events (job_key, event, details)
@@ -553,6 +603,9 @@ begin
     perform 1 from nesting.grundner_requests where id = p_request_id and kind = 'stock' for update;
   end if;
   perform pg_advisory_xact_lock(hashtext('nesting.apply_stock'));
+  -- The stock rows in type order, the order lock_jobs takes them in, so the
+  -- two never deadlock.
+  perform 1 from nesting.grundner order by type_data for update;
 
   create temp table if not exists stock_in (like nesting.grundner) on commit drop;
   truncate stock_in;
@@ -740,6 +793,7 @@ comment on function nesting.request_label(nesting.grundner_requests) is E'@behav
 comment on function nesting.time_out_request(bigint, boolean) is E'@behavior -queryField -mutationField';
 comment on function nesting.apply_order_saw_ack(bigint, text[]) is E'@behavior -queryField -mutationField';
 comment on function nesting.apply_release_answer(bigint, jsonb) is E'@behavior -queryField -mutationField';
+comment on function nesting.unexpected_order_saw_ack(text[]) is E'@behavior -queryField -mutationField';
 comment on function nesting.apply_stock(bigint, jsonb, jsonb) is E'@behavior -queryField -mutationField';
 comment on function nesting.fail_request(bigint, text) is E'@behavior -queryField -mutationField';
 comment on function nesting.request_stock_if_due() is E'@behavior -queryField -mutationField';
@@ -1003,7 +1057,11 @@ end
 $$;
 
 -- The stage sanity check, after a complete look at one machine's folder.
-create or replace function nesting.stage_sanity(p_machine_id bigint, p_present text[]) returns jsonb
+-- p_listed_at: database time taken before the folder was listed; a job staged
+-- after it may have had its file copied after the listing, so it is left for
+-- the next look.
+drop function if exists nesting.stage_sanity(bigint, text[]);
+create or replace function nesting.stage_sanity(p_machine_id bigint, p_present text[], p_listed_at timestamptz default null) returns jsonb
 language plpgsql volatile
 as $$
 declare
@@ -1017,9 +1075,10 @@ begin
   delete from nesting.ready_files f where f.machine_id = p_machine_id and not (f.name = any(p_present));
   select array_agg(j.key order by j.key) into gone from nesting.jobs j
    where j.staged_machine_id = p_machine_id and j.status = 'STAGED' and j.removed_at is null
+     and (p_listed_at is null or j.staged_at < p_listed_at)
      and not exists (select 1 from unnest(p_present) n where n = j.ncfile);
   if gone is null then
-    return jsonb_build_object('unstaged', '[]');
+    return jsonb_build_object('unstaged', '[]'::jsonb, 'released', '[]'::jsonb);
   end if;
   released := nesting.unstage(p_machine_id, gone, 'stage-sanity', 'NC file left Ready-to-Run');
   perform ops.post_message('stage-sanity', 'warning',
@@ -1095,7 +1154,7 @@ comment on function nesting.stage_failed(text[], bigint, text) is E'@behavior -q
 comment on function nesting.ready_file_seen(text, text, bigint, timestamptz) is E'@behavior -queryField -mutationField';
 comment on function nesting.ready_file_gone(text, text) is E'@behavior -queryField -mutationField';
 comment on function nesting.unstage(bigint, text[], text, text) is E'@behavior -queryField -mutationField';
-comment on function nesting.stage_sanity(bigint, text[]) is E'@behavior -queryField -mutationField';
+comment on function nesting.stage_sanity(bigint, text[], timestamptz) is E'@behavior -queryField -mutationField';
 comment on function nesting.ready_files_removed(bigint, text[]) is E'@behavior -queryField -mutationField';
 
 grant select on nesting.machines, nesting.ready_files, nesting.scan_state, nesting.ready_page to shopfloor_operator, shopfloor_integration;

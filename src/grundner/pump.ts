@@ -69,11 +69,15 @@ async function quarantine(db: Queryable, share: Share, name: string, reason: str
 
 async function applyLockAck(db: Queryable, share: Share, name: string, report: PumpReport) {
   const r = await inFlight(db, "lock");
-  if (!r) return quarantine(db, share, name, "No lock request is waiting for an acknowledgement.", report);
-  const { rows } = await db.query<{ result: { outcome: string } }>("select nesting.apply_order_saw_ack($1, $2) as result", [
-    r.id,
-    fileLines(await share.read(name)),
-  ]);
+  const lines = fileLines(await share.read(name));
+  if (!r) {
+    // The database says what it was (a request that had timed out?) and tells the operator.
+    const { rows } = await db.query<{ title: string }>("select nesting.unexpected_order_saw_ack($1) as title", [lines]);
+    await share.quarantine(name, rows[0].title);
+    report.quarantined.push(name);
+    return;
+  }
+  const { rows } = await db.query<{ result: { outcome: string } }>("select nesting.apply_order_saw_ack($1, $2) as result", [r.id, lines]);
   if (rows[0].result.outcome === "mismatch") {
     await share.quarantine(name, `order_saw.erl does not match request ${r.id}`);
     report.quarantined.push(name);

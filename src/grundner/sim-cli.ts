@@ -12,7 +12,8 @@ const USAGE = `Usage: npm run grundner:sim -- <share folder> [options]
   --late-erl MS        take order_saw.csv at once, write the .erl this much later
   --on-gripper A,B     job numbers whose boards are on the gripper (never released)
   --stock-header       write a header line in stock.csv
-  --stock-broken-line  write a line that does not parse in stock.csv`;
+  --stock-broken-line  write a line that does not parse in stock.csv
+  --vendor-names       name the answers Stock.csv and productionLIST_DEL.csv, as the manual does`;
 
 export const DEFAULT_STOCK: SimBoard[] = [
   { type: 101, material_name: "Spanplatte weiß 19", length: 2800, width: 2070, thickness: 19, stock: 40, customer_id: "SP19W" },
@@ -31,6 +32,7 @@ const { values, positionals } = parseArgs({
     "on-gripper": { type: "string" },
     "stock-header": { type: "boolean" },
     "stock-broken-line": { type: "boolean" },
+    "vendor-names": { type: "boolean" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -52,6 +54,7 @@ const sim = new GrundnerSimulator({
     onGripper: values["on-gripper"]?.split(",").map((s) => s.trim()),
     stockHeader: values["stock-header"],
     stockBrokenLine: values["stock-broken-line"],
+    vendorNames: values["vendor-names"],
   },
   onLog: (line) => console.log(`${new Date().toISOString()} ${line}`),
 }).start();

@@ -33,6 +33,8 @@ export interface SimFaults {
   stockHeader?: boolean;
   /** stock.csv has a line that does not parse. */
   stockBrokenLine?: boolean;
+  /** Answers under the names the vendor's manual writes: Stock.csv, productionLIST_DEL.csv. */
+  vendorNames?: boolean;
 }
 
 export interface SimOptions {
@@ -164,7 +166,7 @@ export class GrundnerSimulator {
       }
     }
     await this.answer(
-      "productionLIST_del.csv",
+      this.faults.vendorNames ? "productionLIST_DEL.csv" : "productionLIST_del.csv",
       deleted.map((o, i) => `${i + 1};${o.jobNo};${o.type};${this.boards.get(o.type)?.material_name ?? ""};${o.quantity};0;${o.machine};1;0`),
     );
   }
@@ -191,6 +193,6 @@ export class GrundnerSimulator {
     );
     if (this.faults.stockBrokenLine) lines.splice(1, 0, "17;broken line without its fields");
     if (this.faults.stockHeader) lines.unshift("Type;Material;Length;Width;Thickness;MatNo;Stock;Available;R1;R2;R3;R4;R5;R6;Reserved;Customer;Rest;Block;Density");
-    await this.answer("stock.csv", lines);
+    await this.answer(this.faults.vendorNames ? "Stock.csv" : "stock.csv", lines);
   }
 }

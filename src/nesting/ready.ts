@@ -19,7 +19,11 @@ export async function readyFileEvent(db: Queryable, dir: string, e: WatchEvent) 
 }
 
 export async function stageSanity(db: Queryable): Promise<{ checked: { machine: string; unstaged: string[] }[]; unreadable: string[] }> {
-  const { rows: machines } = await db.query<{ id: string; name: string; ready_dir: string }>("select id, name, ready_dir from nesting.machines order by id");
+  // The database's time before any folder is listed: jobs staged after it are
+  // left for the next look (their file may have arrived after the listing).
+  const { rows: machines } = await db.query<{ id: string; name: string; ready_dir: string; listed_at: Date }>(
+    "select id, name, ready_dir, clock_timestamp() as listed_at from nesting.machines order by id",
+  );
   const out: { machine: string; unstaged: string[] }[] = [];
   const unreadable: string[] = [];
   for (const m of machines) {
@@ -32,7 +36,7 @@ export async function stageSanity(db: Queryable): Promise<{ checked: { machine: 
       unreadable.push(why);
       continue;
     }
-    const { rows } = await db.query<{ result: { unstaged: string[] } }>("select nesting.stage_sanity($1, $2) as result", [m.id, names]);
+    const { rows } = await db.query<{ result: { unstaged: string[] } }>("select nesting.stage_sanity($1, $2, $3) as result", [m.id, names, m.listed_at]);
     out.push({ machine: m.name, unstaged: rows[0].result.unstaged });
   }
   return { checked: out, unreadable };

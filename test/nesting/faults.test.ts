@@ -60,6 +60,32 @@ test.serial("a request the storage never takes is taken back at the deadline; jo
   }
 });
 
+test.serial("an .erl arriving for a request that already timed out locks nothing, is quarantined and names the jobs", async (t) => {
+  await addJob(db, "Gone/One", "101");
+  n.sim.faults = { noAnswer: true };
+  let lines: string[];
+  let id: string;
+  try {
+    const { rows } = await db.query(`select nesting.lock_jobs(array['Gone/One']) as id`);
+    id = rows[0].id;
+    lines = (await waitForRequest(db, id, ["timed_out"], 10_000)).lines;
+  } finally {
+    n.sim.faults = {};
+  }
+  const quarantinedBefore = n.quarantined().length;
+  writeFileSync(path.join(n.share, "order_saw.erl"), formatRequest(lines));
+  await eventually(async () => n.quarantined().length > quarantinedBefore && n.quarantined().some((f) => f.endsWith("order_saw.erl")), 15_000);
+  t.false((await job(db, "Gone/One")).is_locked);
+  const status = await db.query(`select status from nesting.grundner_requests where id = $1`, [id]);
+  t.is(status.rows[0].status, "timed_out", "the request stays as it was");
+  const m = (await messages(db)).find((x) => x.title.includes(`request ${id}) after it was timed out`));
+  t.is(m?.severity, "error");
+  t.is(m!.title, `Grundner acknowledged order_saw.csv (request ${id}) after it was timed out; nothing was locked`);
+  t.regex(m!.body, /may now hold orders for Gone\/One/);
+  const events = await db.query(`select event from nesting.job_events where job_key = 'Gone/One' order by id`);
+  t.true(events.rows.some((e) => e.event === "late_lock_ack_ignored"));
+});
+
 test.serial("a late .erl for a request the storage really took is still applied", async (t) => {
   await addJob(db, "Late/One", "103");
   n.sim.faults = { lateErlMs: 2500 };

@@ -49,7 +49,7 @@ test.serial("a batch of 3 is locked with one order_saw.csv of 3 lines, acknowled
     t.false(j.pre_reserved, `${key}: a lock replaces the reservation`);
     t.truthy(j.allocated_at);
   }
-  t.true(n.archived().some((f) => f.endsWith("order_saw.erl")), "the .erl is archived");
+  t.true(await eventually(async () => n.archived().some((f) => f.endsWith("order_saw.erl")), 10_000), "the .erl is archived");
   t.false(n.files().some((f) => /order_saw/i.test(f)), "nothing left in the share");
   const view = await db.query(`select locked_count from nesting.allocated_material_view where type_data = 101`);
   t.is(view.rows[0].locked_count, 3);
@@ -64,10 +64,8 @@ test.serial("unlock releases through get_production.csv and productionLIST_del.c
   t.false((await job(db, "Kitchen42/Sheet1")).is_locked);
   t.false((await job(db, "Kitchen42/Sheet2")).is_locked);
   t.true((await job(db, "Kitchen42/Sheet3")).is_locked, "not asked, still locked");
-  t.true(n.archived().some((f) => /productionLIST_del\.csv$/.test(f)));
-  // The gateway's .erl of the request is archived by the same pass, just after the answer.
-  await eventually(async () => n.archived().some((f) => /get_production\.erl$/.test(f)));
-  t.pass();
+  t.true(await eventually(async () => n.archived().some((f) => /productionLIST_del\.csv$/.test(f)), 10_000));
+  t.true(await eventually(async () => n.archived().some((f) => /get_production\.erl$/.test(f)), 10_000));
 });
 
 test.serial("a partial release keeps the jobs whose board is on the gripper locked, and says so", async (t) => {
@@ -154,4 +152,57 @@ test.serial("stock.csv with Windows-1252 letters arrives intact", async (t) => {
   const bytes = readFileSync(path.join(n.config.grundnerArchiveDir, stockFile));
   t.true(bytes.includes(Buffer.from("ge\xf6lt", "latin1")), "ö is the one Windows-1252 byte 0xF6");
   t.false(bytes.includes(Buffer.from("ö", "utf8")), "not UTF-8");
+});
+
+test.serial("a job staged on a machine is ordered to that machine's Grundner number, and released from it", async (t) => {
+  const { rows: m } = await db.query(`select (nesting.upsert_machine('Saw three', '/tmp/nowhere-saw3', 3)).id`);
+  await addJob(db, "Saw3/Staged", "101");
+  await addJob(db, "Saw3/Loose", "101");
+  await db.query(`update nesting.jobs set status = 'STAGED', staged_machine_id = $1 where key = 'Saw3/Staged'`, [m[0].id]);
+  const lock = await db.query(`select nesting.lock_jobs(array['Saw3/Staged', 'Saw3/Loose']) as id`);
+  const locked = await waitForRequest(db, lock.rows[0].id, ["acknowledged"]);
+  t.deepEqual(locked.lines, ["Loose;101;1;0;1;0;0;0;;", "Staged;101;1;0;3;0;0;0;;"], "the setting (1) for the job on no machine");
+  t.is((await job(db, "Saw3/Staged")).grundner_machine, 3);
+
+  // Unstaged since (stage sanity clears the machine before releasing): the
+  // release still names the machine the order went to.
+  await db.query(`update nesting.jobs set status = 'PENDING', staged_machine_id = null where key = 'Saw3/Staged'`);
+  const takenBefore = n.sim.taken.length;
+  const release = await db.query(`select nesting.unlock_jobs(array['Saw3/Staged', 'Saw3/Loose']) as id`);
+  const released = await waitForRequest(db, release.rows[0].id, ["answered", "partial"]);
+  t.is(released.status, "answered");
+  t.deepEqual(n.sim.taken.slice(takenBefore).map((x) => x.lines), [["Loose;1", "Staged;3"]]);
+  t.is((await job(db, "Saw3/Staged")).grundner_machine, null);
+});
+
+test.serial("job number collisions: a program called like a generated code, and names with a separator", async (t) => {
+  // The next generated code is taken by a program of that name: the generator skips it.
+  const { rows } = await db.query(`select 'J' || lpad(nesting.to_base36(nextval('nesting.grundner_job_no_seq') + 1), 7, '0') as code`);
+  const named = await addJob(db, `Clash/${rows[0].code}`, "101");
+  t.is(named.grundner_job_no, rows[0].code);
+  const generated = await addJob(db, "Clash/A_name_longer_than_eight", "101");
+  t.regex(generated.grundner_job_no, /^J[0-9A-Z]{7}$/);
+  t.not(generated.grundner_job_no, rows[0].code);
+  // A comma is a separator the gateway accepts: such a name gets a generated code.
+  const comma = await addJob(db, "Clash/A,B", "101");
+  t.regex(comma.grundner_job_no, /^J[0-9A-Z]{7}$/);
+  const lock = await db.query(`select nesting.lock_jobs(array['Clash/A,B']) as id`);
+  await waitForRequest(db, lock.rows[0].id, ["acknowledged"]);
+  t.true((await job(db, "Clash/A,B")).is_locked);
+});
+
+test.serial("stage sanity leaves a job staged after the folder was listed for the next look", async (t) => {
+  const { rows: m } = await db.query(`select id from nesting.machines where name = 'Saw three'`);
+  await addJob(db, "Race/Copied", "101");
+  const { rows: before } = await db.query(`select clock_timestamp() as at`);
+  // The worker copies the file and marks the job STAGED after the listing was taken.
+  await db.query(`select nesting.mark_staged(array['Race/Copied'], $1)`, [m[0].id]);
+  const late = await db.query(`select nesting.stage_sanity($1, '{}', $2) as r`, [m[0].id, before[0].at]);
+  t.deepEqual(late.rows[0].r.unstaged, []);
+  t.is((await job(db, "Race/Copied")).status, "STAGED");
+  // A listing taken after staging that lacks the file does unstage it.
+  const { rows: after } = await db.query(`select clock_timestamp() as at`);
+  const next = await db.query(`select nesting.stage_sanity($1, '{}', $2) as r`, [m[0].id, after[0].at]);
+  t.deepEqual(next.rows[0].r.unstaged, ["Race/Copied"]);
+  t.is((await job(db, "Race/Copied")).status, "PENDING");
 });
