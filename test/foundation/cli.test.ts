@@ -80,7 +80,8 @@ function tempDataDir() {
 test.serial("start on the embedded database: up, healthy, token works, SIGTERM/SIGINT exit 0, data kept", async (t) => {
   const dataDir = tempDataDir();
   const port = await freePort();
-  const env = baseEnv({ DATA_DIR: dataDir, PORT: String(port), HOST: "127.0.0.1" });
+  // debug: the secrets must stay out of even the chattiest log a plant would turn on.
+  const env = baseEnv({ DATA_DIR: dataDir, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "debug" });
 
   const started = Date.now();
   const first = run(["start"], env);
@@ -112,6 +113,14 @@ test.serial("start on the embedded database: up, healthy, token works, SIGTERM/S
   t.true(stop1.ms < 10_000, `stopped in ${stop1.ms} ms`);
   t.false(alive(pgPid), "no postgres left behind");
   t.false(existsSync(path.join(dataDir, "pg", "postmaster.pid")));
+  // Neither the generated JWT secret nor the embedded server's password is ever logged.
+  const jwtSecret = readFileSync(path.join(dataDir, "jwt-secret"), "utf8").trim();
+  const pgPassword = JSON.parse(readFileSync(path.join(dataDir, "embedded-pg.json"), "utf8")).password as string;
+  t.true(jwtSecret.length >= 32 && pgPassword.length >= 16);
+  for (const output of [first.output(), tokenRun.output().split("\n").slice(1).join("\n")]) {
+    t.false(output.includes(jwtSecret), "JWT secret logged");
+    t.false(output.includes(pgPassword) || output.includes(encodeURIComponent(pgPassword)), "database password logged");
+  }
 
   const second = run(["start"], env);
   t.teardown(() => second.child.kill("SIGKILL"));
