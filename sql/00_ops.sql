@@ -176,19 +176,27 @@ begin
 end
 $$;
 
--- Wakes a set-based, idempotent task (one that processes whatever is pending):
--- adds a job unless one of that task is already waiting to run. No job_key,
--- on purpose: a job_key row is locked by the inserting transaction until it
--- commits, so every writer would queue behind the slowest open transaction.
--- Two writers that both see no waiting job add two jobs; the second finds
--- nothing to do.
+-- Wakes a set-based, idempotent task (one that processes whatever is pending)
+-- for data this transaction is writing. Either it claims a job of the task
+-- that is waiting (a row lock until this transaction ends: workers take jobs
+-- with FOR UPDATE SKIP LOCKED, so that job cannot start before our data is
+-- visible), or, when none is free to claim, it adds a new job. SKIP LOCKED
+-- everywhere, so no writer ever waits for another, even one that stays open
+-- for long. No job_key on purpose: a job_key row would make every writer
+-- queue behind the slowest open transaction. (graphile-worker internals:
+-- _private_jobs, _private_tasks, is_available.)
 create or replace function ops_private.wake(p_task text, p_queue_name text default null) returns void
 language plpgsql volatile security definer
 set search_path = pg_catalog, public
 as $$
 begin
-  if not exists (select 1 from graphile_worker.jobs
-                  where task_identifier = p_task and locked_at is null and run_at <= now() + interval '1 second') then
+  perform 1
+     from graphile_worker._private_jobs j
+     join graphile_worker._private_tasks t on t.id = j.task_id
+    where t.identifier = p_task and j.is_available and j.run_at <= now()
+    limit 1
+      for update of j skip locked;
+  if not found then
     perform ops_private.enqueue(p_task, '{}', null, null, null, 'replace', p_queue_name);
   end if;
 end

@@ -1,6 +1,7 @@
 // graphile-worker: a row inserted by plain SQL fires a trigger whose task runs
 // within a second; a burst collapses into one job; housekeeping prunes.
 import test from "ava";
+import pg from "pg";
 import type { Worker } from "../../src/worker.ts";
 import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
 import { startTestWorker } from "../helpers/worker.ts";
@@ -59,4 +60,28 @@ test.serial("housekeeping prunes watcher events older than the setting", async (
     return r.rows.length === 1 && r.rows[0].path === "/new";
   }, 5000);
   t.pass();
+});
+
+test.serial("a writer that stays open delays nobody: another writer's message is handled at once", async (t) => {
+  const open = new pg.Client({ connectionString: db.url });
+  await open.connect();
+  try {
+    await open.query("begin");
+    await open.query(`select ops.post_message('slow-writer', 'info', 'still open')`);
+    const started = Date.now();
+    const { rows } = await db.query<{ id: string }>(`select id from ops.post_message('quick-writer', 'info', 'committed at once')`);
+    await eventually(async () => {
+      const r = await db.query(`select logged_at from ops.messages where id = $1`, [rows[0].id]);
+      return r.rows[0].logged_at;
+    }, 3000, 10);
+    t.log(`logged in ${Date.now() - started} ms while the other writer stayed open`);
+    await open.query("commit");
+    await eventually(async () => {
+      const r = await db.query(`select count(*)::int as n from ops.messages where source = 'slow-writer' and logged_at is not null`);
+      return r.rows[0].n === 1;
+    }, 3000, 10);
+    t.pass();
+  } finally {
+    await open.end();
+  }
 });
