@@ -39,7 +39,8 @@ export default async function bench({ url, quick, print }: BenchContext) {
   const config = loadConfig({ DATA_DIR: base, GRUNDNER_DIR: path.join(base, "share") });
   const pool = createPool(url, { max: 8, log, name: "bench" });
   const worker = await startWorker({ pool, config, concurrency: 2, pollInterval: 500, log });
-  const watchers = startWatchers(folderWatches(config, pool), { url, log, lockRetryMs: 200 });
+  // Only the Grundner share: this benchmark has no processed jobs root.
+  const watchers = startWatchers(folderWatches(config, pool).filter((w) => w.name === "grundner"), { url, log, lockRetryMs: 200 });
   await until(async () => watchers.states().grundner === "watching");
   const sim = new GrundnerSimulator({
     folder: config.grundnerDir,

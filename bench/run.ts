@@ -18,6 +18,8 @@ if (unknown.length > 0) {
 }
 process.env.GRAPHILE_ENV ??= "production"; // benchmarks measure what a plant runs
 const log = createLogger({ level: "warn", pretty: false, fd: 2 });
+// A stray rejection in one benchmark's background work must not end the others.
+process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection during a benchmark"));
 const server = await startScratchServer({ url: process.env.BENCH_DATABASE_URL, log, prefix: `sfb_${process.pid}_` });
 try {
   for (const name of asked.length > 0 ? asked : available) {

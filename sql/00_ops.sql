@@ -196,7 +196,11 @@ begin
     where t.identifier = p_task and j.is_available and j.run_at <= now()
     limit 1
       for update of j skip locked;
-  if not found then
+  if found then
+    -- A worker that just skipped the claimed job looks again at our commit
+    -- (add_job sends the same notification).
+    perform pg_notify('jobs:insert', '{"r":' || random()::text || ',"count":1}');
+  else
     perform ops_private.enqueue(p_task, '{}', null, null, null, 'replace', p_queue_name);
   end if;
 end

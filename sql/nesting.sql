@@ -561,10 +561,14 @@ begin
     result || jsonb_build_object('rows', p_rows));
 
   if released is not null and r.source <> 'user' then
+    -- Operators know the NC files: the title names them, the body the jobs.
     perform ops.post_message(r.source, 'info',
-      format('Released %s from Grundner%s', array_to_string(released, ', '),
+      format('Released %s from Grundner%s',
+             (select string_agg(j.ncfile, ', ' order by j.key) from nesting.jobs j where j.key = any(released)),
              case when r.reason <> '' then ' (' || r.reason || ')' else '' end),
-      '', jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(released)));
+      'Jobs: ' || array_to_string(released, ', '),
+      jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(released),
+        'nc_files', (select jsonb_agg(j.ncfile order by j.key) from nesting.jobs j where j.key = any(released))));
   end if;
   if mismatched is not null then
     perform ops.post_message('grundner', 'warning',

@@ -44,5 +44,5 @@ test.serial("productionLIST_DEL.csv with ø, ê and é in the material names rel
   t.true(bytes.includes(Buffer.from([0x42, 0xf8, 0x67])), "Bøg: ø is the one byte 0xF8");
   t.true(bytes.includes(Buffer.from([0x48, 0xea, 0x74, 0x72, 0x65, 0x20, 0xe9])), "Hêtre é: 0xEA, 0xE9");
   t.deepEqual((await messages(db)).filter((m) => m.severity !== "info"), [], "no warning, nothing quarantined");
-  t.deepEqual((await messages(db, "ready-delete")).map((m) => m.title), ["Released Nordic/Bog1, Nordic/Hetre1 from Grundner (deleted from Ready-to-Run)"]);
+  t.deepEqual((await messages(db, "ready-delete")).map((m) => m.title), ["Released Bog1.nc, Hetre1.nc from Grundner (deleted from Ready-to-Run)"]);
 });

@@ -90,7 +90,7 @@ test.serial("deleting programs prunes them and releases the locked ones with one
   }
   const ingest = (await messages(db, "jobs-ingest")).map((m) => m.title);
   t.true(ingest.includes("Removed 2 job(s) whose NC files are gone; releasing Gone/A1, Gone/A2 from Grundner"));
-  t.true(ingest.includes("Released Gone/A1, Gone/A2 from Grundner (job deleted)"));
+  t.true(ingest.includes("Released A1.nc, A2.nc from Grundner (job deleted)"));
   const events = await db.query(`select event from nesting.job_events where job_key = 'Gone/A1' order by id`);
   t.true(events.rows.some((e) => e.event === "pruned"), "a timeline entry");
 });
@@ -148,7 +148,7 @@ test.serial("an NC file deleted by hand from Ready-to-Run: the job goes back to 
   t.like(await job(db, "Kitchen42/Sheet1"), { status: "PENDING", is_locked: false, staged_machine_id: null });
   const m = await messages(db, "stage-sanity");
   t.true(m.some((x) => x.title === "1 job(s) left Ready-to-Run on saw1 and went back to PENDING; releasing Kitchen42/Sheet1 from Grundner"));
-  t.true(m.some((x) => x.title === "Released Kitchen42/Sheet1 from Grundner (NC file left Ready-to-Run)"));
+  t.true(m.some((x) => x.title === "Released Sheet1.nc from Grundner (NC file left Ready-to-Run)"));
 });
 
 test.serial("ready delete from the API removes the files, returns the job to PENDING and releases it once", async (t) => {

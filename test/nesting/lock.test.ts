@@ -85,7 +85,7 @@ test.serial("a partial release keeps the jobs whose board is on the gripper lock
     t.is(warn?.severity, "warning");
     t.regex(warn!.title, /already on its way to the saw/);
     const released = await messages(db, "stage-sanity");
-    t.deepEqual(released.map((m) => m.title), ["Released Kitchen42/Sheet4 from Grundner (NC file left Ready-to-Run)"]);
+    t.deepEqual(released.map((m) => m.title), ["Released Sheet4.nc from Grundner (NC file left Ready-to-Run)"]);
   } finally {
     n.sim.faults = {};
   }
