@@ -886,6 +886,23 @@ begin
 end
 $$;
 
+-- Locks the jobs (key order) and releases the locked ones that no release is
+-- already under way for, with one get_production.csv. Used wherever jobs go
+-- away (pruned, unstaged, deleted from Ready-to-Run).
+create or replace function nesting.release_locked(p_keys text[], p_source text, p_reason text,
+                                                  out released text[], out request_id bigint)
+language plpgsql volatile
+as $$
+begin
+  perform 1 from nesting.jobs where key = any(p_keys) order by key for update;
+  select array_agg(key order by key) into released from nesting.jobs
+   where key = any(p_keys) and is_locked and nesting.open_request_for(key, 'release') is null;
+  if released is not null then
+    request_id := nesting.unlock_jobs(released, p_source, p_reason);
+  end if;
+end
+$$;
+
 -- One scan of the processed jobs root, in one call. p_present: the key of
 -- every NC program seen; p_changed: the programs new or changed since the
 -- caller last applied them (with parsed fields); p_error: set when the walk
@@ -936,15 +953,11 @@ begin
   end if;
 
   if pruned is not null then
-    perform 1 from nesting.jobs where key = any(pruned) order by key for update;
-    select array_agg(key order by key) into to_release from nesting.jobs
-     where key = any(pruned) and is_locked and nesting.open_request_for(key, 'release') is null;
+    select r.released, r.request_id into to_release, release_id
+      from nesting.release_locked(pruned, 'jobs-ingest', 'job deleted') r;
     update nesting.jobs set removed_at = now(), pre_reserved = false where key = any(pruned);
     insert into nesting.job_events (job_key, event, details)
     select k, 'pruned', jsonb_build_object('reason', 'NC file gone from the processed jobs root') from unnest(pruned) k;
-    if to_release is not null then
-      release_id := nesting.unlock_jobs(to_release, 'jobs-ingest', 'job deleted');
-    end if;
     perform ops.post_message('jobs-ingest', case when to_release is null then 'info' else 'warning' end,
       format('Removed %s job(s) whose NC files are gone%s', cardinality(pruned),
              case when to_release is null then '' else format('; releasing %s from Grundner', array_to_string(to_release, ', ')) end),
@@ -1045,18 +1058,12 @@ create or replace function nesting.unstage(p_machine_id bigint, p_keys text[], p
 language plpgsql volatile
 as $$
 declare
-  to_release text[];
+  released text[] := (select r.released from nesting.release_locked(p_keys, p_source, p_reason) r);
 begin
-  perform 1 from nesting.jobs where key = any(p_keys) order by key for update;
-  select array_agg(key order by key) into to_release from nesting.jobs
-   where key = any(p_keys) and is_locked and nesting.open_request_for(key, 'release') is null;
   update nesting.jobs set status = 'PENDING', staged_machine_id = null, staged_at = null where key = any(p_keys);
   insert into nesting.job_events (job_key, event, details)
   select k, 'unstaged', jsonb_build_object('source', p_source, 'reason', p_reason) from unnest(p_keys) k;
-  if to_release is not null then
-    perform nesting.unlock_jobs(to_release, p_source, p_reason);
-  end if;
-  return to_release;
+  return released;
 end
 $$;
 
@@ -1158,6 +1165,7 @@ comment on function nesting.stage_failed(text[], bigint, text) is E'@behavior -q
 comment on function nesting.ready_file_seen(text, text, bigint, timestamptz) is E'@behavior -queryField -mutationField';
 comment on function nesting.ready_file_gone(text, text) is E'@behavior -queryField -mutationField';
 comment on function nesting.unstage(bigint, text[], text, text) is E'@behavior -queryField -mutationField';
+comment on function nesting.release_locked(text[], text, text) is E'@behavior -queryField -mutationField';
 comment on function nesting.stage_sanity(bigint, text[], timestamptz) is E'@behavior -queryField -mutationField';
 comment on function nesting.ready_files_removed(bigint, text[]) is E'@behavior -queryField -mutationField';
 
