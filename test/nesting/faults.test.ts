@@ -28,8 +28,10 @@ test.serial("an order_saw.erl that differs from the request locks nothing and is
     const r = await waitForRequest(db, rows[0].id, ["failed", "acknowledged"]);
     t.is(r.status, "failed");
     t.false((await job(db, "Alt/One")).is_locked);
+    // The file and its reason are two renames: wait for both.
     await eventually(async () => n.quarantined().some((f) => f.endsWith("order_saw.erl")), 15_000);
-    t.true(n.quarantined().some((f) => f.endsWith("order_saw.erl.reason.txt")));
+    await eventually(async () => n.quarantined().some((f) => f.endsWith("order_saw.erl.reason.txt")), 15_000);
+    t.pass();
     const m = (await messages(db)).find((x) => x.title.includes("different content"));
     t.is(m?.severity, "error");
     t.regex(m!.body, /^Sent: One;101;1;0;1;0;0;0;;\. Acknowledged: One;101;2;0;1;0;0;0;;\./);
