@@ -42,30 +42,59 @@ language sql volatile as $$
 $$;
 comment on function planning.lock_sequence(bigint, bigint, date) is E'@behavior -queryField -mutationField';
 
+-- The machine a caller names: unknown SF404; inactive SF409 (named by code
+-- and id) when the caller is to plan it.
+create or replace function planning.check_machine(p_machine bigint, p_to_plan boolean)
+returns void
+language plpgsql stable
+set search_path = pg_catalog, public
+as $$
+declare
+  v_machine planning.machines;
+begin
+  select * into v_machine from planning.machines where machine_id = p_machine;
+  if not found then
+    raise exception 'Machine % does not exist', p_machine using errcode = 'SF404';
+  elsif p_to_plan and not v_machine.active then
+    raise exception 'Machine % (id %) is inactive: it cannot be planned', v_machine.machine_code, p_machine
+      using errcode = 'SF409', hint = 'Plan an active machine, or an admin sets this one active again.';
+  end if;
+end
+$$;
+comment on function planning.check_machine(bigint, boolean) is E'@behavior -queryField -mutationField';
+
 ------------------------------------------------------------------------------
 -- Triggers: the rules the database enforces
 ------------------------------------------------------------------------------
 
--- No past dates, only plannable operations, the shift must be the machine's or
--- the plant's, and the status column mirrors the operation's status.
+-- No past dates, only plannable operations, no inactive machine, the shift
+-- must be the machine's or the plant's, and the status column mirrors the
+-- operation's status. It runs once per row, so it is lean: no SET clause (its
+-- names are schema-qualified) and no clock or setting lookup for a date that
+-- is surely not past.
 create or replace function planning.mach_planning_guard() returns trigger
 language plpgsql
-set search_path = pg_catalog, public
 as $$
 declare
   v_status smallint;
   v_plannable boolean;
   v_shift_machine bigint;
-  v_today date := ops.plant_today();
+  v_machine text;
+  v_active boolean;
+  v_today date;
 begin
-  if new.mp_op_proddate < v_today and not planning.past_allowed() then
-    -- A past row waiting for the carryover decision may still follow its
-    -- operation's status; nothing else about it may change.
-    if tg_op = 'INSERT'
-       or (new.mp_op_id, new.mp_machine_id, new.mp_shift_id, new.mp_op_proddate, new.mp_sequence)
-          is distinct from (old.mp_op_id, old.mp_machine_id, old.mp_shift_id, old.mp_op_proddate, old.mp_sequence) then
-      raise exception 'The plan holds no past dates: % is before today (%)', new.mp_op_proddate, v_today
-        using errcode = 'SF422', hint = 'Plan today or a later date.';
+  -- the plant's date is at most the UTC date + 1 (zones are under 14 h ahead)
+  if new.mp_op_proddate <= (pg_catalog.now() at time zone 'UTC')::date + 1 then
+    v_today := ops.plant_today();
+    if new.mp_op_proddate < v_today and not planning.past_allowed() then
+      -- A past row waiting for the carryover decision may still follow its
+      -- operation's status; nothing else about it may change.
+      if tg_op = 'INSERT'
+         or (new.mp_op_id, new.mp_machine_id, new.mp_shift_id, new.mp_op_proddate, new.mp_sequence)
+            is distinct from (old.mp_op_id, old.mp_machine_id, old.mp_shift_id, old.mp_op_proddate, old.mp_sequence) then
+        raise exception 'The plan holds no past dates: % is before today (%)', new.mp_op_proddate, v_today
+          using errcode = 'SF422', hint = 'Plan today or a later date.';
+      end if;
     end if;
   end if;
 
@@ -81,6 +110,16 @@ begin
   end if;
   new.mp_op_status := v_status;
 
+  -- nothing is planned onto an inactive machine: a new row, or one moved or carried
+  if tg_op = 'INSERT' or new.mp_machine_id <> old.mp_machine_id or new.mp_op_proddate <> old.mp_op_proddate then
+    select machine_code, active into v_machine, v_active from planning.machines where machine_id = new.mp_machine_id;
+    if not found then
+      raise exception 'Machine % does not exist', new.mp_machine_id using errcode = 'SF404';
+    elsif not v_active then
+      raise exception 'Machine % (id %) is inactive: it cannot be planned', v_machine, new.mp_machine_id
+        using errcode = 'SF409', hint = 'Plan an active machine, or an admin sets this one active again.';
+    end if;
+  end if;
   if tg_op = 'INSERT' or new.mp_shift_id <> old.mp_shift_id or new.mp_machine_id <> old.mp_machine_id then
     select machine_id into v_shift_machine from planning.shifts where shift_id = new.mp_shift_id;
     if not found then
@@ -99,37 +138,49 @@ create trigger mach_planning_guard
   before insert or update on planning.mach_planning
   for each row execute function planning.mach_planning_guard();
 
--- Every change of the plan is logged, whoever makes it. Functions name the
--- reason in the transaction-local setting planning.reason.
+-- Every change of the plan is logged, whoever makes it, once per statement
+-- (transition tables: one insert into the log per statement, not per row).
+-- Functions name the reason in the transaction-local setting planning.reason.
 create or replace function planning.mach_planning_log() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
 declare
   v_reason text := coalesce(nullif(current_setting('planning.reason', true), ''), 'direct');
+  v_actor text := ops.current_actor();
 begin
   if tg_op = 'DELETE' then
     insert into planning.planning_log (actor, reason, operation, mp_id, op_id, before, after)
-    values (ops.current_actor(), v_reason, 'delete', old.mp_id, old.mp_op_id, to_jsonb(old), null);
-    return old;
+    select v_actor, v_reason, 'delete', o.mp_id, o.mp_op_id, to_jsonb(o), null
+      from old_rows o order by o.mp_id;
   elsif tg_op = 'UPDATE' then
-    if to_jsonb(old) = to_jsonb(new) then
-      return new;
-    end if;
     insert into planning.planning_log (actor, reason, operation, mp_id, op_id, before, after)
-    values (ops.current_actor(), v_reason, 'update', new.mp_id, new.mp_op_id, to_jsonb(old), to_jsonb(new));
+    select v_actor, v_reason, 'update', n.mp_id, n.mp_op_id, to_jsonb(o), to_jsonb(n)
+      from old_rows o join new_rows n on n.mp_id = o.mp_id
+     where to_jsonb(o) <> to_jsonb(n)
+     order by n.mp_id;
   else
     insert into planning.planning_log (actor, reason, operation, mp_id, op_id, before, after)
-    values (ops.current_actor(), v_reason, 'insert', new.mp_id, new.mp_op_id, null, to_jsonb(new));
+    select v_actor, v_reason, 'insert', n.mp_id, n.mp_op_id, null, to_jsonb(n)
+      from new_rows n order by n.mp_id;
   end if;
-  return new;
+  return null;
 end
 $$;
 
 drop trigger if exists mach_planning_log on planning.mach_planning;
-create trigger mach_planning_log
-  after insert or update or delete on planning.mach_planning
-  for each row execute function planning.mach_planning_log();
+drop trigger if exists mach_planning_log_insert on planning.mach_planning;
+drop trigger if exists mach_planning_log_update on planning.mach_planning;
+drop trigger if exists mach_planning_log_delete on planning.mach_planning;
+create trigger mach_planning_log_insert
+  after insert on planning.mach_planning referencing new table as new_rows
+  for each statement execute function planning.mach_planning_log();
+create trigger mach_planning_log_update
+  after update on planning.mach_planning referencing old table as old_rows new table as new_rows
+  for each statement execute function planning.mach_planning_log();
+create trigger mach_planning_log_delete
+  after delete on planning.mach_planning referencing old table as old_rows
+  for each statement execute function planning.mach_planning_log();
 
 create or replace function planning.operations_touch() returns trigger
 language plpgsql as $$
@@ -309,6 +360,8 @@ declare
   v_first_log bigint;
   v_missing bigint[];
   v_unknown bigint[];
+  v_bad bigint[];
+  v_machines text;
   d record;
   r planning.mach_planning;
   v_next int;
@@ -357,6 +410,25 @@ begin
       using errcode = 'SF428', hint = 'Decide carry or reject for each row; nothing was changed.';
   end if;
 
+  -- a rejected operation leaves the plan completely, so it cannot also be carried
+  select array_agg(op_id order by op_id) into v_bad from (
+    select mp.mp_op_id as op_id from pg_temp.planning_decisions pd join planning.mach_planning mp using (mp_id)
+     group by mp.mp_op_id having count(distinct pd.decision) > 1) both_ways;
+  if v_bad is not null then
+    raise exception 'Operations % are both carried and rejected', v_bad[1:20] using errcode = 'SF422',
+      hint = 'Reject pauses the operation and removes all its plan rows: decide its rows the same way.';
+  end if;
+  select array_agg(pd.mp_id order by pd.mp_id), string_agg(distinct m.machine_code, ', ')
+    into v_bad, v_machines
+    from pg_temp.planning_decisions pd
+    join planning.mach_planning mp using (mp_id)
+    join planning.machines m on m.machine_id = mp.mp_machine_id
+   where pd.decision = 'carry' and not m.active;
+  if v_bad is not null then
+    raise exception 'Plan rows % cannot be carried: machine(s) % inactive', v_bad[1:20], left(v_machines, 200)
+      using errcode = 'SF409', hint = 'Reject them: the operations are paused and can be planned on an active machine.';
+  end if;
+
   select coalesce(max(log_id), 0) into v_first_log from planning.planning_log;
   for d in select pd.mp_id, pd.decision from pg_temp.planning_decisions pd order by pd.mp_id loop
     select * into r from planning.mach_planning where mp_id = d.mp_id;
@@ -375,10 +447,13 @@ begin
          where mp_id = r.mp_id;
       end if;
     else
+      -- the spec: reject pauses the job and deletes it from the plan
+      -- completely; the status change removes its later rows (logged as
+      -- carryover:reject:status 6)
       perform set_config('planning.reason', 'carryover:reject', true);
       delete from planning.mach_planning where mp_id = r.mp_id;
-      update planning.operations set op_status = planning.paused_status() where op_id = r.mp_op_id
-         and not exists (select 1 from planning.mach_planning where mp_op_id = r.mp_op_id);
+      update planning.operations set op_status = planning.paused_status()
+       where op_id = r.mp_op_id and op_status <> planning.paused_status();
     end if;
   end loop;
   perform set_config('planning.reason', '', true);
@@ -401,6 +476,9 @@ as $$
 declare
   v_today date := ops.plant_today();
   v_bad bigint[];
+  v_new bigint[];     -- operations new to this sequence, in sequence order
+  v_new_seq int[];    -- their places
+  v_new_mp bigint[];  -- their plan rows' ids, drawn before the insert
   v_shift_machine bigint;
 begin
   if p_machine is null or p_shift is null or p_date is null or p_op_ids is null then
@@ -416,9 +494,8 @@ begin
   if (select count(distinct x) from unnest(p_op_ids) x) <> cardinality(p_op_ids) then
     raise exception 'An operation appears twice in the sequence' using errcode = 'SF422';
   end if;
-  if not exists (select 1 from planning.machines where machine_id = p_machine) then
-    raise exception 'Machine % does not exist', p_machine using errcode = 'SF404';
-  end if;
+  -- an inactive machine's sequence may still be cleared (an empty list)
+  perform planning.check_machine(p_machine, cardinality(p_op_ids) > 0);
   select machine_id into v_shift_machine from planning.shifts where shift_id = p_shift;
   if not found then
     raise exception 'Shift % does not exist', p_shift using errcode = 'SF404';
@@ -433,11 +510,14 @@ begin
       hint = 'A supervisor resolves it with resolve_carryover.';
   end if;
 
-  -- lock the operations of the old and the new sequence, by id
+  -- lock the operations of the old and the new sequence, by id (one array:
+  -- an OR of the two lists would walk every operation)
   perform 1 from planning.operations o
-   where o.op_id = any (p_op_ids)
-      or o.op_id in (select mp_op_id from planning.mach_planning
-                      where mp_machine_id = p_machine and mp_shift_id = p_shift and mp_op_proddate = p_date)
+   where o.op_id = any (array(
+           select unnest(p_op_ids)
+           union
+           select mp_op_id from planning.mach_planning
+            where mp_machine_id = p_machine and mp_shift_id = p_shift and mp_op_proddate = p_date))
    order by o.op_id for update;
 
   select array_agg(x order by x) into v_bad from unnest(p_op_ids) x
@@ -452,9 +532,9 @@ begin
     raise exception 'Operations % are complete or may not be planned', v_bad using errcode = 'SF409';
   end if;
   select array_agg(distinct mp.mp_op_id order by mp.mp_op_id) into v_bad
-    from planning.mach_planning mp
-   where mp.mp_op_id = any (p_op_ids) and mp.mp_op_proddate = p_date
-     and (mp.mp_machine_id, mp.mp_shift_id) <> (p_machine, p_shift);
+    from unnest(p_op_ids) x(op_id)
+    join planning.mach_planning mp on mp.mp_op_id = x.op_id and mp.mp_op_proddate = p_date
+   where (mp.mp_machine_id, mp.mp_shift_id) <> (p_machine, p_shift);
   if v_bad is not null then
     raise exception 'Operations % are already planned elsewhere on %', v_bad, p_date using errcode = 'SF409';
   end if;
@@ -464,10 +544,6 @@ begin
    order by mp_id for update;
 
   perform set_config('planning.reason', 'save_sequence', true);
-  -- paused operations come back as planned
-  update planning.operations set op_status = planning.planned_status()
-   where op_id = any (p_op_ids) and op_status = planning.paused_status();
-
   delete from planning.mach_planning
    where mp_machine_id = p_machine and mp_shift_id = p_shift and mp_op_proddate = p_date
      and mp_op_id <> all (p_op_ids);
@@ -477,13 +553,35 @@ begin
     from unnest(p_op_ids) with ordinality x(op_id, ord)
    where mp.mp_op_id = x.op_id and mp.mp_machine_id = p_machine and mp.mp_shift_id = p_shift
      and mp.mp_op_proddate = p_date and mp.mp_sequence <> x.ord;
-  insert into planning.mach_planning (mp_op_id, mp_machine_id, mp_shift_id, mp_op_proddate, mp_sequence, mp_op_status, planned_by)
-  select x.op_id, p_machine, p_shift, p_date, x.ord, o.op_status, ops.current_actor()
+
+  -- The new rows' ids are drawn first, so that a re-planned paused operation's
+  -- status entry can name its plan row and come before the row's insert in the log.
+  select coalesce(array_agg(x.op_id order by x.ord), '{}'), coalesce(array_agg(x.ord order by x.ord), '{}')
+    into v_new, v_new_seq
     from unnest(p_op_ids) with ordinality x(op_id, ord)
-    join planning.operations o on o.op_id = x.op_id
    where not exists (select 1 from planning.mach_planning mp
                       where mp.mp_op_id = x.op_id and mp.mp_machine_id = p_machine
                         and mp.mp_shift_id = p_shift and mp.mp_op_proddate = p_date);
+  v_new_mp := array(select nextval(pg_get_serial_sequence('planning.mach_planning', 'mp_id'))
+                      from generate_series(1, cardinality(v_new)));
+  -- paused operations come back as planned (6 -> 0): a status entry of their
+  -- own in the log (a paused operation has no plan row, so it is always new here)
+  with replanned as (
+    update planning.operations set op_status = planning.planned_status()
+     where op_id = any (p_op_ids) and op_status = planning.paused_status()
+    returning op_id
+  )
+  insert into planning.planning_log (actor, reason, operation, mp_id, op_id, before, after)
+  select ops.current_actor(), 'save_sequence:status ' || planning.planned_status(), 'status', n.mp_id, r.op_id,
+         jsonb_build_object('op_status', planning.paused_status()), jsonb_build_object('op_status', planning.planned_status())
+    from replanned r join unnest(v_new, v_new_mp) n(op_id, mp_id) on n.op_id = r.op_id
+   order by n.mp_id;
+  insert into planning.mach_planning (mp_id, mp_op_id, mp_machine_id, mp_shift_id, mp_op_proddate, mp_sequence, mp_op_status, planned_by)
+  overriding system value
+  select n.mp_id, n.op_id, p_machine, p_shift, p_date, n.seq, o.op_status, ops.current_actor()
+    from unnest(v_new, v_new_mp, v_new_seq) n(op_id, mp_id, seq)
+    join planning.operations o on o.op_id = n.op_id
+   order by n.mp_id;
   set constraints planning.mach_planning_slot_key immediate;
   perform set_config('planning.reason', '', true);
   perform ops.audit('save_sequence', 'plan', format('%s/%s/%s', p_machine, p_shift, p_date),
@@ -495,30 +593,41 @@ begin
 end
 $$;
 comment on function planning.save_sequence(bigint, bigint, date, bigint[]) is
-  'Replaces the sequence of one machine, shift and date with the given operations, in order. Paused operations become planned (0). Refused for past dates, complete operations, operations planned elsewhere that date, and today while a carryover is pending (SF428).';
+  'Replaces the sequence of one machine, shift and date with the given operations, in order. Paused operations become planned (0), logged as a status entry of their own. Refused for past dates, inactive machines (SF409; an empty list may still clear their sequence), complete operations, operations planned elsewhere that date, and today while a carryover is pending (SF428).';
 
 -- Every pending operation (not terminal; paused included) that is not in that
--- date's plan, filtered by item name and lot number (case-insensitive, contains).
+-- date's plan, filtered by item name and lot number (case-insensitive, contains),
+-- in op_id order, a page at a time when the board asks for one (p_limit rows
+-- after p_after_op_id, the last op_id of the previous page).
 -- p_machine and p_shift name the sequence being edited: they are checked
--- (unknown machine or shift SF404, a shift of another machine SF422) but do not
--- narrow the list, because the data model has no item-to-machine routing: any
--- pending operation may be planned on any machine. An operation planned on any
--- machine or shift that date is left out, since saving it would be refused.
+-- (unknown machine or shift SF404, an inactive machine SF409, a shift of
+-- another machine SF422) but do not narrow the list, because the data model
+-- has no item-to-machine routing: any pending operation may be planned on any
+-- machine. An operation planned on any machine or shift that date is left
+-- out, since saving it would be refused.
+drop function if exists planning.available_jobs(date, bigint, bigint, text, text);
 create or replace function planning.available_jobs(
   p_date date, p_machine bigint default null, p_shift bigint default null,
-  p_item text default null, p_lot text default null)
+  p_item text default null, p_lot text default null,
+  p_after_op_id bigint default null, p_limit integer default null)
 returns setof planning.operations
 language plpgsql stable security definer
 set search_path = pg_catalog, public
 as $$
 declare
+  v_codes smallint[];
+  v_items bigint[];
   v_shift_machine bigint;
 begin
   if p_date is null then
     raise exception 'available_jobs needs a date' using errcode = 'SF422';
   end if;
-  if p_machine is not null and not exists (select 1 from planning.machines where machine_id = p_machine) then
-    raise exception 'Machine % does not exist', p_machine using errcode = 'SF404';
+  if p_limit is not null and p_limit < 1 then
+    raise exception 'available_jobs: limit must be at least 1 (or null for every row), not %', p_limit
+      using errcode = 'SF422';
+  end if;
+  if p_machine is not null then
+    perform planning.check_machine(p_machine, true);
   end if;
   if p_shift is not null then
     select machine_id into v_shift_machine from planning.shifts where shift_id = p_shift;
@@ -529,21 +638,30 @@ begin
         using errcode = 'SF422';
     end if;
   end if;
-  return query
-  select o.*
-    from planning.operations o
-   where o.op_status = any (array(select code from planning.op_statuses
-                                  where not is_terminal and (may_be_planned or code = planning.paused_status())))
-     and not exists (select 1 from planning.mach_planning mp
-                      where mp.mp_op_id = o.op_id and mp.mp_op_proddate = p_date)
-     and (p_item is null or p_item = '' or o.op_item_id in
-            (select item_id from planning.wip_items where item_name ilike '%' || p_item || '%'))
-     and (p_lot is null or p_lot = '' or o.op_lot_number ilike '%' || p_lot || '%')
-   order by o.op_id;
+  v_codes := array(select code from planning.op_statuses
+                    where not is_terminal and (may_be_planned or code = planning.paused_status()));
+  if coalesce(p_item, '') <> '' then
+    v_items := array(select item_id from planning.wip_items where item_name ilike '%' || p_item || '%');
+  end if;
+  -- Built with only the filters given and planned with their values, so that
+  -- the planner sees what it is asked: an item filter reads that item's open
+  -- operations, no item filter walks the open operations in op_id order and
+  -- stops at the page's end.
+  return query execute
+    'select o.* from planning.operations o
+      where o.op_status <> 10  -- Complete, terminal by definition: the open-operation indexes
+        and o.op_status = any ($1)
+        and not exists (select 1 from planning.mach_planning mp
+                         where mp.mp_op_id = o.op_id and mp.mp_op_proddate = $2)'
+    || case when p_after_op_id is not null then ' and o.op_id > $3' else '' end
+    || case when v_items is not null then ' and o.op_item_id = any ($4)' else '' end
+    || case when coalesce(p_lot, '') <> '' then ' and o.op_lot_number ilike ''%'' || $5 || ''%''' else '' end
+    || ' order by o.op_id limit $6'
+    using v_codes, p_date, p_after_op_id, v_items, p_lot, p_limit;
 end
 $$;
-comment on function planning.available_jobs(date, bigint, bigint, text, text) is
-  'Operations that may be planned on p_date: not complete (paused included) and not yet in that date''s plan on any machine or shift. Filters: item name and lot number (contains, case-insensitive). machine and shift are validated (SF404 unknown, SF422 a shift of another machine) but do not narrow the list: there is no item-to-machine routing data.';
+comment on function planning.available_jobs(date, bigint, bigint, text, text, bigint, integer) is
+  'Operations that may be planned on p_date: not complete (paused included) and not yet in that date''s plan on any machine or shift, in op_id order. Filters: item name and lot number (contains, case-insensitive). Paging: limit rows (null: all) after afterOpId (the last opId of the previous page). machine and shift are validated (SF404 unknown, SF409 an inactive machine, SF422 a shift of another machine) but do not narrow the list: there is no item-to-machine routing data.';
 
 ------------------------------------------------------------------------------
 -- Changing an operation's status
@@ -668,7 +786,7 @@ grant insert, update on planning.operations to shopfloor_admin;
 grant execute on function planning.paused_status(), planning.planned_status(), planning.past_allowed(),
   planning.carryover_from(date), planning.check_today(date),
   planning.previous_working_date(date), planning.pending_carryover(date),
-  planning.available_jobs(date, bigint, bigint, text, text), planning.sequence_timeline(bigint, bigint, date)
+  planning.available_jobs(date, bigint, bigint, text, text, bigint, integer), planning.sequence_timeline(bigint, bigint, date)
   to shopfloor_operator, shopfloor_integration;
 grant execute on function planning.save_sequence(bigint, bigint, date, bigint[]) to shopfloor_planner;
 grant execute on function planning.resolve_carryover(date, jsonb), planning.supervisor_login(date),
