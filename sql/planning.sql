@@ -663,6 +663,18 @@ $$;
 comment on function planning.available_jobs(date, bigint, bigint, text, text, bigint, integer) is
   'Operations that may be planned on p_date: not complete (paused included) and not yet in that date''s plan on any machine or shift, in op_id order. Filters: item name and lot number (contains, case-insensitive). Paging: limit rows (null: all) after afterOpId (the last opId of the previous page). machine and shift are validated (SF404 unknown, SF409 an inactive machine, SF422 a shift of another machine) but do not narrow the list: there is no item-to-machine routing data.';
 
+-- The machines the planning board offers: active ones only (an inactive
+-- machine cannot be planned), by code.
+create or replace function planning.plannable_machines()
+returns setof planning.machines
+language sql stable security definer
+set search_path = pg_catalog, public
+as $$
+  select * from planning.machines where active order by machine_code, machine_id
+$$;
+comment on function planning.plannable_machines() is
+  'The machines a planner may plan: active ones, by code. Inactive machines are left out (save_sequence refuses them with SF409).';
+
 ------------------------------------------------------------------------------
 -- Changing an operation's status
 ------------------------------------------------------------------------------
@@ -786,7 +798,8 @@ grant insert, update on planning.operations to shopfloor_admin;
 grant execute on function planning.paused_status(), planning.planned_status(), planning.past_allowed(),
   planning.carryover_from(date), planning.check_today(date),
   planning.previous_working_date(date), planning.pending_carryover(date),
-  planning.available_jobs(date, bigint, bigint, text, text, bigint, integer), planning.sequence_timeline(bigint, bigint, date)
+  planning.available_jobs(date, bigint, bigint, text, text, bigint, integer), planning.sequence_timeline(bigint, bigint, date),
+  planning.plannable_machines()
   to shopfloor_operator, shopfloor_integration;
 grant execute on function planning.save_sequence(bigint, bigint, date, bigint[]) to shopfloor_planner;
 grant execute on function planning.resolve_carryover(date, jsonb), planning.supervisor_login(date),

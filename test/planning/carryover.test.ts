@@ -131,3 +131,71 @@ test.serial("no decision needed: completed operations leave the plan at once, so
   const empty = await db.query(`select * from planning.resolve_carryover($1, '[]')`, [T]);
   t.is(empty.rows.length, 0, "an empty decision list is fine when nothing is pending");
 });
+
+test.serial("rejecting a carryover pauses the job and removes it from the plan completely, later dates included", async (t) => {
+  const [o, keep] = await createOps(db, plant.items["Housing"], 2);
+  const [M1, M2] = plant.machines;
+  const tomorrow = await addDays(db, T, 1);
+  const later = await addDays(db, T, 4);
+  await db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [M2, plant.dayShift, tomorrow, [o, keep]]);
+  await db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [M1, plant.nightShift, later, [o]]);
+  const [r] = await insertPastRows(db, [{ op: o, machine: M1, shift: plant.nightShift, date: P, seq: 1 }]);
+
+  const log = await db.asRole("shopfloor_supervisor", (c) =>
+    c.query(`select reason, operation, op_id::text, before->>'mp_op_proddate' as date
+               from planning.resolve_carryover($1, $2)`, [T, JSON.stringify([{ mp_id: Number(r), decision: "reject" }])]), "sam");
+  t.deepEqual(log.rows, [
+    { reason: "carryover:reject", operation: "delete", op_id: o, date: P },
+    { reason: "carryover:reject:status 6", operation: "delete", op_id: o, date: tomorrow },
+    { reason: "carryover:reject:status 6", operation: "delete", op_id: o, date: later },
+  ], "the later rows go in the same transaction, logged");
+  t.is(await status(o), 6, "the job is paused");
+  t.deepEqual(await rowsOf(o), [], "and nowhere in the plan");
+  t.deepEqual(await rowsOf(keep), [{ date: tomorrow, seq: 2 }], "other operations keep their rows");
+  const avail = await db.query(`select op_id::text from planning.available_jobs($1, null, null, null, null)`, [tomorrow]);
+  t.true(avail.rows.some((x) => x.op_id === o), "available for planning again");
+  t.is((await db.query(`select count(*)::int as n from planning.pending_carryover($1)`, [T])).rows[0].n, 0);
+});
+
+test.serial("a row left on a machine that became inactive cannot be carried (SF409 naming it); rejecting it works", async (t) => {
+  const [o] = await createOps(db, plant.items["Bracket A"], 1);
+  const { rows: [m] } = await db.query<{ machine_id: string }>(`insert into planning.machines (machine_code) values ('LATHE-2') returning machine_id::text`);
+  const [r] = await insertPastRows(db, [{ op: o, machine: m.machine_id, shift: plant.dayShift, date: P, seq: 1 }]);
+  await db.query(`update planning.machines set active = false where machine_id = $1`, [m.machine_id]);
+
+  const decide = (decision: string) => db.asRole("shopfloor_supervisor", (c) =>
+    c.query(`select reason from planning.resolve_carryover($1, $2)`, [T, JSON.stringify([{ mp_id: Number(r), decision }])]));
+  const carried = await t.throwsAsync(decide("carry"));
+  t.is(code(carried), "SF409");
+  t.regex(carried!.message, /LATHE-2 inactive/);
+  t.is((await db.query(`select count(*)::int as n from planning.pending_carryover($1)`, [T])).rows[0].n, 1, "nothing changed");
+  t.deepEqual((await decide("reject")).rows, [{ reason: "carryover:reject" }]);
+  t.is(await status(o), 6);
+});
+
+test.serial("one operation cannot be both carried and rejected (two pending rows across a non-working day)", async (t) => {
+  const yesterday = await addDays(db, T, -1);
+  // make yesterday a non-working day, so that it and the working date before it both wait for a decision
+  const { rowCount: added } = await db.query(`insert into planning.holiday (holiday_date, description) values ($1, 'test')
+    on conflict do nothing`, [yesterday]);
+  try {
+    const P2 = (await db.query<{ d: string }>(`select planning.previous_working_date($1)::text as d`, [T])).rows[0].d;
+    t.true(P2 < yesterday);
+    const [o] = await createOps(db, plant.items["Bracket B"], 1);
+    const [r1, r2] = await insertPastRows(db, [
+      { op: o, machine: plant.machines[0], shift: plant.dayShift, date: P2, seq: 1 },
+      { op: o, machine: plant.machines[0], shift: plant.dayShift, date: yesterday, seq: 1 },
+    ]);
+    const mixed = await t.throwsAsync(db.query(`select * from planning.resolve_carryover($1, $2)`,
+      [T, JSON.stringify([{ mp_id: Number(r1), decision: "carry" }, { mp_id: Number(r2), decision: "reject" }])]));
+    t.is(code(mixed), "SF422");
+    t.regex(mixed!.message, /both carried and rejected/);
+    const both = await db.query(`select reason, mp_id::text from planning.resolve_carryover($1, $2)`,
+      [T, JSON.stringify([{ mp_id: Number(r1), decision: "reject" }, { mp_id: Number(r2), decision: "reject" }])]);
+    t.deepEqual(both.rows, [{ reason: "carryover:reject", mp_id: r1 }, { reason: "carryover:reject:status 6", mp_id: r2 }]);
+    t.deepEqual(await rowsOf(o), []);
+    t.is(await status(o), 6);
+  } finally {
+    if (added) await db.query(`delete from planning.holiday where holiday_date = $1`, [yesterday]);
+  }
+});
