@@ -79,6 +79,8 @@ declare
   v_status smallint;
   v_plannable boolean;
   v_shift_machine bigint;
+  v_shift_found boolean;
+  v_machine_found boolean;
   v_machine text;
   v_active boolean;
   v_today date;
@@ -98,8 +100,14 @@ begin
     end if;
   end if;
 
-  select o.op_status, s.may_be_planned into v_status, v_plannable
-    from planning.operations o join planning.op_statuses s on s.code = o.op_status
+  -- one lookup for the operation, the machine and the shift
+  select o.op_status, s.may_be_planned, m.machine_id is not null, m.machine_code, m.active,
+         sh.shift_id is not null, sh.machine_id
+    into v_status, v_plannable, v_machine_found, v_machine, v_active, v_shift_found, v_shift_machine
+    from planning.operations o
+    join planning.op_statuses s on s.code = o.op_status
+    left join planning.machines m on m.machine_id = new.mp_machine_id
+    left join planning.shifts sh on sh.shift_id = new.mp_shift_id
    where o.op_id = new.mp_op_id;
   if not found then
     raise exception 'Operation % does not exist', new.mp_op_id using errcode = 'SF404';
@@ -112,8 +120,7 @@ begin
 
   -- nothing is planned onto an inactive machine: a new row, or one moved or carried
   if tg_op = 'INSERT' or new.mp_machine_id <> old.mp_machine_id or new.mp_op_proddate <> old.mp_op_proddate then
-    select machine_code, active into v_machine, v_active from planning.machines where machine_id = new.mp_machine_id;
-    if not found then
+    if not v_machine_found then
       raise exception 'Machine % does not exist', new.mp_machine_id using errcode = 'SF404';
     elsif not v_active then
       raise exception 'Machine % (id %) is inactive: it cannot be planned', v_machine, new.mp_machine_id
@@ -121,8 +128,7 @@ begin
     end if;
   end if;
   if tg_op = 'INSERT' or new.mp_shift_id <> old.mp_shift_id or new.mp_machine_id <> old.mp_machine_id then
-    select machine_id into v_shift_machine from planning.shifts where shift_id = new.mp_shift_id;
-    if not found then
+    if not v_shift_found then
       raise exception 'Shift % does not exist', new.mp_shift_id using errcode = 'SF404';
     end if;
     if v_shift_machine is not null and v_shift_machine <> new.mp_machine_id then
@@ -741,6 +747,8 @@ as $$
     select p_date + s.start_time as starts,
            p_date + s.end_time + case when s.end_time <= s.start_time then interval '1 day' else interval '0' end as ends
       from planning.shifts s where s.shift_id = p_shift
+  ), dflt as materialized (  -- read once, not once per row
+    select ops.setting_numeric('planning.default_changeover_minutes', 15) as minutes
   ), seq as (
     select mp.mp_id, o.op_id, mp.mp_sequence, o.op_lot_number, i.item_name, o.op_status, o.op_item_id,
            lag(o.op_item_id) over (order by mp.mp_sequence) as prev_item,
@@ -754,10 +762,9 @@ as $$
            case when prev_item is null then 0
                 else coalesce((select c.minutes from planning.changeovers c
                                 where c.from_item_id = prev_item and c.to_item_id = op_item_id),
-                              case when prev_item = op_item_id then 0
-                                   else ops.setting_numeric('planning.default_changeover_minutes', 15) end)
+                              case when prev_item = op_item_id then 0 else dflt.minutes end)
            end as changeover_minutes
-      from seq
+      from seq cross join dflt
   ), timed as (
     select costed.*, sum(changeover_minutes + run_minutes) over (order by mp_sequence) as cum
       from costed
