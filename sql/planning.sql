@@ -621,7 +621,7 @@ language plpgsql stable security definer
 set search_path = pg_catalog, public
 as $$
 declare
-  v_codes smallint[];
+  v_excluded smallint[];
   v_items bigint[];
   v_shift_machine bigint;
 begin
@@ -644,26 +644,28 @@ begin
         using errcode = 'SF422';
     end if;
   end if;
-  v_codes := array(select code from planning.op_statuses
-                    where not is_terminal and (may_be_planned or code = planning.paused_status()));
+  -- the codes that are not pending: terminal, or unplannable and not paused
+  v_excluded := array(select code from planning.op_statuses
+                       where is_terminal or (not may_be_planned and code <> planning.paused_status()));
   if coalesce(p_item, '') <> '' then
     v_items := array(select item_id from planning.wip_items where item_name ilike '%' || p_item || '%');
   end if;
   -- Built with only the filters given and planned with their values, so that
   -- the planner sees what it is asked: an item filter reads that item's open
   -- operations, no item filter walks the open operations in op_id order and
-  -- stops at the page's end.
+  -- stops at the page's end. The excluded codes as a constant include
+  -- Complete (10), which lets the plan use the partial indexes of the
+  -- operations that are not complete (operations_open_idx, _open_item_idx).
   return query execute
     'select o.* from planning.operations o
-      where o.op_status <> 10  -- Complete, terminal by definition: the open-operation indexes
-        and o.op_status = any ($1)
+      where o.op_status <> all ($1)
         and not exists (select 1 from planning.mach_planning mp
                          where mp.mp_op_id = o.op_id and mp.mp_op_proddate = $2)'
     || case when p_after_op_id is not null then ' and o.op_id > $3' else '' end
     || case when v_items is not null then ' and o.op_item_id = any ($4)' else '' end
     || case when coalesce(p_lot, '') <> '' then ' and o.op_lot_number ilike ''%'' || $5 || ''%''' else '' end
     || ' order by o.op_id limit $6'
-    using v_codes, p_date, p_after_op_id, v_items, p_lot, p_limit;
+    using v_excluded, p_date, p_after_op_id, v_items, p_lot, p_limit;
 end
 $$;
 comment on function planning.available_jobs(date, bigint, bigint, text, text, bigint, integer) is

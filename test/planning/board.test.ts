@@ -66,6 +66,19 @@ test.serial("available_jobs pages: 200 rows at a time after the last op_id shown
   t.deepEqual(await available(d, { after: everything[everything.length - 1], limit: 200 }), [], "after the last row: an empty page");
 });
 
+test.serial("available_jobs follows the status flags, a plant's own codes included, paged or not", async (t) => {
+  await db.query(`insert into planning.op_statuses (code, name, may_be_planned, is_terminal) values
+    (12, 'QC Hold', false, false), (13, 'Rework', true, false), (14, 'Scrapped', false, true)`);
+  const item = (await db.query<{ item_id: string }>(`insert into planning.wip_items (item_name) values ('Flag part') returning item_id::text`)).rows[0].item_id;
+  const ops = await createOps(db, item, 6);
+  const statuses = [1, 6, 10, 12, 13, 14];
+  for (const [i, st] of statuses.entries()) await db.query(`update planning.operations set op_status = $2 where op_id = $1`, [ops[i], st]);
+  const pending = [ops[0], ops[1], ops[4]]; // New, Paused, Rework
+  t.deepEqual(await available(T, { item: "flag part" }), pending);
+  t.deepEqual((await allPages(T, { item: "flag part" }, 2)).flat(), pending);
+  t.deepEqual((await allPages(T, { lot: "LOT-" }, 1000)).flat().filter((id) => ops.includes(id)), pending);
+});
+
 test.serial("available_jobs refuses a limit below 1 with SF422; GraphQL passes limit and afterOpId", async (t) => {
   for (const limit of [0, -5]) {
     const e = await t.throwsAsync(available(T, { limit }));
