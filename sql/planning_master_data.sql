@@ -38,7 +38,8 @@ language plpgsql immutable as $$
 begin
   raise exception '% % is already used', p_field, p_value
     using errcode = 'SF409', detail = format('constraint %s', p_constraint),
-          hint = case when p_field = 'externalId' then 'Save with that externalId to change the existing row.' end;
+          hint = case when p_field = 'externalId' then 'Save with that externalId to change the existing row.'
+                      else 'Change the existing row (its id), or use another value.' end;
 end
 $$;
 comment on function planning.raise_duplicate(text, text, text) is E'@behavior -queryField -mutationField\nInternal.';
@@ -522,23 +523,35 @@ begin
     raise exception 'date % is not in the past; plan today and later with saveSequence', v_date using errcode = 'SF422';
   end if;
   if exists (select 1 from jsonb_array_elements(p_rows) r
-              where jsonb_typeof(r) <> 'object' or not (r ?& array['op_id', 'machine_id', 'shift_id', 'sequence'])) then
-    raise exception 'rows: every row needs op_id, machine_id, shift_id and sequence' using errcode = 'SF422';
+              where jsonb_typeof(r) <> 'object' or not (r ?& array['op_id', 'machine_id', 'shift_id', 'sequence'])
+                 or exists (select 1 from jsonb_each(r) f
+                             where f.key in ('op_id', 'machine_id', 'shift_id', 'sequence')
+                               and (jsonb_typeof(f.value) <> 'number' or f.value::text !~ '^[1-9][0-9]{0,17}$'))) then
+    raise exception 'rows: every row needs op_id, machine_id, shift_id and sequence as positive whole numbers' using errcode = 'SF422';
   end if;
   -- The guard's door (planning.past_allowed) checks for a superuser: this
   -- function runs as the owner, who is one in the installs we support. The
   -- setting lives for this transaction only.
   perform set_config('planning.allow_past', 'on', true);
   perform set_config('planning.reason', 'stage_past_plan', true);
+  begin
   insert into planning.mach_planning (mp_op_id, mp_machine_id, mp_shift_id, mp_op_proddate, mp_sequence, mp_op_status)
   select (r ->> 'op_id')::bigint, (r ->> 'machine_id')::bigint, (r ->> 'shift_id')::bigint, v_date,
          (r ->> 'sequence')::int, o.op_status
     from jsonb_array_elements(p_rows) r
     join planning.operations o on o.op_id = (r ->> 'op_id')::bigint
-  on conflict do nothing;
+  on conflict (mp_op_id, mp_op_proddate) do nothing;  -- staged again: a no-op
   get diagnostics v_count = row_count;
+  exception when unique_violation then
+    raise exception 'rows: two operations in one slot (machine, shift, % and sequence)', v_date using errcode = 'SF409';
+  end;
   perform set_config('planning.allow_past', '', true);
   perform set_config('planning.reason', '', true);
+  if v_count < jsonb_array_length(p_rows) and exists (
+       select 1 from jsonb_array_elements(p_rows) r
+        where not exists (select 1 from planning.operations where op_id = (r ->> 'op_id')::bigint)) then
+    raise exception 'rows: an op_id does not exist' using errcode = 'SF404';
+  end if;
   perform ops.audit('stage_past_plan', 'planning_plan', v_date::text, jsonb_build_object('rows', v_count));
   return v_count;
 end
