@@ -1,5 +1,5 @@
 --! Previous: sha1:1f65b97ead2620e9bc30381e8d7cbf654471b327
---! Hash: sha1:0bb5af25a7d3cf00e181fa28171c54eb21edc207
+--! Hash: sha1:55ca0eb181e7e521633e6c66808852853c185392
 --! Message: Master data: external ids, retired items, Cancelled status; indexes for list filters
 
 -- Issue 16: master data through the API. The ERP's keys (external_id, unique)
@@ -36,3 +36,4 @@ create index if not exists print_os_created_at_idx on tracking."print OS" (creat
 create index if not exists scanned_codes_scanned_at_idx on tracking.scanned_codes (scanned_at);
 create index if not exists jobs_locked_status_idx on nesting.jobs (is_locked, status);
 create index if not exists messages_acknowledged_at_idx on ops.messages (acknowledged_at);
+create index if not exists tokens_status_idx on execution.tokens (status);
