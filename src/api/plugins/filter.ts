@@ -18,32 +18,19 @@ export const FILTER_OPERATORS = [
 ];
 
 // Views have no indexes, and PostGraphile gives them the benefit of the doubt:
-// here their columns are not filterable (the client filters what it fetched).
+// here lists over views get no `filter` argument (their `condition` stays;
+// both hang on the same "filter" behaviour, so the argument is removed).
 const NoViewFiltersPlugin: GraphileConfig.Plugin = {
   name: "ShopfloorNoViewFiltersPlugin",
   version: "1.0.0",
-  gather: {
-    hooks: {
-      pgCodecs_attribute(_info, event) {
-        const relkind = event.pgAttribute.getClass()?.relkind;
-        if (relkind === "v" || relkind === "m") {
-          event.attribute.extensions ??= Object.create(null);
-          (event.attribute.extensions as Record<string, unknown>).shopfloorView = true;
-        }
-      },
-    },
-  },
+  after: ["PgConnectionArgFilterPlugin"],
   schema: {
-    entityBehavior: {
-      pgCodecAttribute: {
-        inferred: {
-          after: ["inferred"],
-          provides: ["postInferred"],
-          callback(behavior, [codec, attributeName]) {
-            const ext = codec.attributes[attributeName]?.extensions as Record<string, unknown> | undefined;
-            return ext?.shopfloorView ? [behavior, "-attribute:filterBy"] : behavior;
-          },
-        },
+    hooks: {
+      GraphQLObjectType_fields_field_args(args, _build, context) {
+        const ext = context.scope.pgFieldResource?.extensions as { isView?: boolean; isMaterializedView?: boolean } | undefined;
+        if (!(ext?.isView || ext?.isMaterializedView) || !("filter" in args)) return args;
+        const { filter: _dropped, ...rest } = args;
+        return rest;
       },
     },
   },
