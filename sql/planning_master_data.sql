@@ -81,7 +81,7 @@ begin
       v_created := true;
     else
       if p_active is false and v_row.active then
-        perform planning.refuse_if_machine_planned(v_row.machine_id);
+        perform planning.refuse_if_planned(format('Machine %s', v_row.machine_id), v_row.machine_id, null, null);
       end if;
       update planning.machines
          set machine_code = p_machine_code, machine_name = coalesce(p_machine_name, machine_name),
@@ -101,7 +101,10 @@ begin
 end
 $$;
 
-create or replace function planning.refuse_if_machine_planned(p_machine_id bigint) returns void
+-- SF409 when plan rows use the machine, shift or operation given (exactly
+-- one of them): retiring something the plan uses is refused with the reason.
+create or replace function planning.refuse_if_planned(p_what text, p_machine_id bigint, p_shift_id bigint, p_op_id bigint)
+returns void
 language plpgsql stable
 set search_path = pg_catalog, public
 as $$
@@ -110,14 +113,15 @@ declare
   v_first date;
 begin
   select count(*), min(mp_op_proddate) into v_rows, v_first
-    from planning.mach_planning where mp_machine_id = p_machine_id;
+    from planning.mach_planning
+   where mp_machine_id = p_machine_id or mp_shift_id = p_shift_id or mp_op_id = p_op_id;
   if v_rows > 0 then
-    raise exception 'Machine % is in use: % plan row(s) from % on', p_machine_id, v_rows, v_first
-      using errcode = 'SF409', hint = 'Move or remove its planned operations first (saveSequence).';
+    raise exception '% is in use: % plan row(s) from % on', p_what, v_rows, v_first
+      using errcode = 'SF409', hint = 'Move or remove its planned operations first (saveSequence, or resolveCarryover for a past date).';
   end if;
 end
 $$;
-comment on function planning.refuse_if_machine_planned(bigint) is E'@behavior -queryField -mutationField\nInternal.';
+comment on function planning.refuse_if_planned(text, bigint, bigint, bigint) is E'@behavior -queryField -mutationField\nInternal.';
 
 create or replace function planning.retire_machine(p_machine_id bigint) returns planning.machines
 language plpgsql volatile security definer
@@ -129,7 +133,7 @@ begin
   if p_machine_id is null then raise exception 'retireMachine needs machineId' using errcode = 'SF422'; end if;
   select * into v_row from planning.machines where machine_id = p_machine_id for update;
   if not found then raise exception 'machineId % does not exist', p_machine_id using errcode = 'SF404'; end if;
-  perform planning.refuse_if_machine_planned(p_machine_id);
+  perform planning.refuse_if_planned(format('Machine %s', p_machine_id), p_machine_id, null, null);
   update planning.machines set active = false where machine_id = p_machine_id returning * into v_row;
   perform ops.audit('retire_machine', 'planning_machine', p_machine_id::text, '{}');
   return v_row;
@@ -199,17 +203,11 @@ set search_path = pg_catalog, public
 as $$
 declare
   v_row planning.shifts;
-  v_rows bigint;
-  v_first date;
 begin
   if p_shift_id is null then raise exception 'retireShift needs shiftId' using errcode = 'SF422'; end if;
   select * into v_row from planning.shifts where shift_id = p_shift_id for update;
   if not found then raise exception 'shiftId % does not exist', p_shift_id using errcode = 'SF404'; end if;
-  select count(*), min(mp_op_proddate) into v_rows, v_first from planning.mach_planning where mp_shift_id = p_shift_id;
-  if v_rows > 0 then
-    raise exception 'Shift % is in use: % plan row(s) from % on', p_shift_id, v_rows, v_first
-      using errcode = 'SF409', hint = 'Move or remove its planned operations first (saveSequence).';
-  end if;
+  perform planning.refuse_if_planned(format('Shift %s', p_shift_id), null, p_shift_id, null);
   delete from planning.shifts where shift_id = p_shift_id;
   perform ops.audit('retire_shift', 'planning_shift', p_shift_id::text, jsonb_build_object('row', to_jsonb(v_row)));
   return v_row;
@@ -473,8 +471,6 @@ set search_path = pg_catalog, public
 as $$
 declare
   v_row planning.operations;
-  v_rows bigint;
-  v_first date;
 begin
   if p_op_id is null then raise exception 'retireOperation needs opId' using errcode = 'SF422'; end if;
   select * into v_row from planning.operations where op_id = p_op_id for update;
@@ -485,11 +481,7 @@ begin
   if (select is_terminal from planning.op_statuses where code = v_row.op_status) then
     raise exception 'Operation % is finished (status %) and cannot be retired', p_op_id, v_row.op_status using errcode = 'SF409';
   end if;
-  select count(*), min(mp_op_proddate) into v_rows, v_first from planning.mach_planning where mp_op_id = p_op_id;
-  if v_rows > 0 then
-    raise exception 'Operation % is in use: % plan row(s) from % on', p_op_id, v_rows, v_first
-      using errcode = 'SF409', hint = 'Remove it from the plan first (saveSequence, or resolveCarryover for yesterday).';
-  end if;
+  perform planning.refuse_if_planned(format('Operation %s', p_op_id), null, null, p_op_id);
   update planning.operations set op_status = 11 where op_id = p_op_id returning * into v_row;
   perform ops.audit('retire_operation', 'planning_operation', p_op_id::text, jsonb_build_object('from_status', v_row.op_status));
   return v_row;
