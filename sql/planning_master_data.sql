@@ -58,6 +58,7 @@ as $$
 declare
   v_row planning.machines;
   v_created boolean := false;
+  v_try int;
   v_constraint text;
 begin
   perform planning.check_text('machineCode', p_machine_code, 60);
@@ -65,36 +66,42 @@ begin
   if length(p_machine_name) > 200 then
     raise exception 'machineName must be at most 200 characters' using errcode = 'SF422';
   end if;
-  begin
-    if p_machine_id is not null then
-      select * into v_row from planning.machines where machine_id = p_machine_id for update;
-      if not found then
-        raise exception 'machineId % does not exist', p_machine_id using errcode = 'SF404';
+  for v_try in 1..2 loop
+    v_row := null;
+    begin
+      if p_machine_id is not null then
+        select * into v_row from planning.machines where machine_id = p_machine_id for update;
+        if not found then
+          raise exception 'machineId % does not exist', p_machine_id using errcode = 'SF404';
+        end if;
+      elsif p_external_id is not null then
+        select * into v_row from planning.machines where external_id = p_external_id for update;
       end if;
-    elsif p_external_id is not null then
-      select * into v_row from planning.machines where external_id = p_external_id for update;
-    end if;
-    if v_row.machine_id is null then
-      insert into planning.machines (machine_code, machine_name, external_id, active)
-      values (p_machine_code, coalesce(p_machine_name, ''), p_external_id, coalesce(p_active, true))
-      returning * into v_row;
-      v_created := true;
-    else
-      if p_active is false and v_row.active then
-        perform planning.refuse_if_planned(format('Machine %s', v_row.machine_id), v_row.machine_id, null, null);
+      if v_row.machine_id is null then
+        insert into planning.machines (machine_code, machine_name, external_id, active)
+        values (p_machine_code, coalesce(p_machine_name, ''), p_external_id, coalesce(p_active, true))
+        returning * into v_row;
+        v_created := true;
+      else
+        if p_active is false and v_row.active then
+          perform planning.refuse_if_planned(format('Machine %s', v_row.machine_id), v_row.machine_id, null, null);
+        end if;
+        update planning.machines
+           set machine_code = p_machine_code, machine_name = coalesce(p_machine_name, machine_name),
+               external_id = coalesce(p_external_id, external_id), active = coalesce(p_active, active)
+         where machine_id = v_row.machine_id
+        returning * into v_row;
       end if;
-      update planning.machines
-         set machine_code = p_machine_code, machine_name = coalesce(p_machine_name, machine_name),
-             external_id = coalesce(p_external_id, external_id), active = coalesce(p_active, active)
-       where machine_id = v_row.machine_id
-      returning * into v_row;
-    end if;
-  exception when unique_violation then
-    get stacked diagnostics v_constraint = constraint_name;
-    perform planning.raise_duplicate(v_constraint,
-      case when v_constraint like '%external_id%' then 'externalId' else 'machineCode' end,
-      case when v_constraint like '%external_id%' then p_external_id else p_machine_code end);
-  end;
+      exit;
+    exception when unique_violation then
+      get stacked diagnostics v_constraint = constraint_name;
+      -- Two syncs created the same externalId at once: the later one updates the row.
+      continue when v_try = 1 and v_row.machine_id is null and p_machine_id is null and v_constraint like '%external_id%';
+      perform planning.raise_duplicate(v_constraint,
+        case when v_constraint like '%external_id%' then 'externalId' else 'machineCode' end,
+        case when v_constraint like '%external_id%' then p_external_id else p_machine_code end);
+    end;
+  end loop;
   perform ops.audit('save_machine', 'planning_machine', v_row.machine_id::text,
                     jsonb_build_object('created', v_created, 'row', to_jsonb(v_row)));
   return v_row;
@@ -227,37 +234,43 @@ as $$
 declare
   v_row planning.wip_items;
   v_created boolean := false;
+  v_try int;
   v_constraint text;
 begin
   perform planning.check_text('itemName', p_item_name, 200);
   if p_external_id is not null then perform planning.check_text('externalId', p_external_id, 100); end if;
-  begin
-    if p_item_id is not null then
-      select * into v_row from planning.wip_items where item_id = p_item_id for update;
-      if not found then raise exception 'itemId % does not exist', p_item_id using errcode = 'SF404'; end if;
-    elsif p_external_id is not null then
-      select * into v_row from planning.wip_items where external_id = p_external_id for update;
-    end if;
-    if v_row.item_id is null then
-      insert into planning.wip_items (item_name, external_id, active)
-      values (p_item_name, p_external_id, coalesce(p_active, true))
-      returning * into v_row;
-      v_created := true;
-    else
-      if p_active is false and v_row.active then
-        perform planning.refuse_if_item_used(v_row.item_id);
+  for v_try in 1..2 loop
+    v_row := null;
+    begin
+      if p_item_id is not null then
+        select * into v_row from planning.wip_items where item_id = p_item_id for update;
+        if not found then raise exception 'itemId % does not exist', p_item_id using errcode = 'SF404'; end if;
+      elsif p_external_id is not null then
+        select * into v_row from planning.wip_items where external_id = p_external_id for update;
       end if;
-      update planning.wip_items
-         set item_name = p_item_name, external_id = coalesce(p_external_id, external_id), active = coalesce(p_active, active)
-       where item_id = v_row.item_id
-      returning * into v_row;
-    end if;
-  exception when unique_violation then
-    get stacked diagnostics v_constraint = constraint_name;
-    perform planning.raise_duplicate(v_constraint,
-      case when v_constraint like '%external_id%' then 'externalId' else 'itemName' end,
-      case when v_constraint like '%external_id%' then p_external_id else p_item_name end);
-  end;
+      if v_row.item_id is null then
+        insert into planning.wip_items (item_name, external_id, active)
+        values (p_item_name, p_external_id, coalesce(p_active, true))
+        returning * into v_row;
+        v_created := true;
+      else
+        if p_active is false and v_row.active then
+          perform planning.refuse_if_item_used(v_row.item_id);
+        end if;
+        update planning.wip_items
+           set item_name = p_item_name, external_id = coalesce(p_external_id, external_id), active = coalesce(p_active, active)
+         where item_id = v_row.item_id
+        returning * into v_row;
+      end if;
+      exit;
+    exception when unique_violation then
+      get stacked diagnostics v_constraint = constraint_name;
+      continue when v_try = 1 and v_row.item_id is null and p_item_id is null and v_constraint like '%external_id%';
+      perform planning.raise_duplicate(v_constraint,
+        case when v_constraint like '%external_id%' then 'externalId' else 'itemName' end,
+        case when v_constraint like '%external_id%' then p_external_id else p_item_name end);
+    end;
+  end loop;
   perform ops.audit('save_item', 'planning_item', v_row.item_id::text,
                     jsonb_build_object('created', v_created, 'row', to_jsonb(v_row)));
   return v_row;
@@ -400,6 +413,7 @@ declare
   v_row planning.operations;
   v_item planning.wip_items;
   v_created boolean := false;
+  v_try int;
   v_constraint text;
 begin
   perform planning.check_text('opLotNumber', p_op_lot_number, 100);
@@ -425,38 +439,43 @@ begin
     raise exception 'Item % (%) is retired', v_item.item_id, v_item.item_name using errcode = 'SF409';
   end if;
 
-  if p_op_id is not null then
-    select * into v_row from planning.operations where op_id = p_op_id for update;
-    if not found then raise exception 'opId % does not exist', p_op_id using errcode = 'SF404'; end if;
-  elsif p_external_id is not null then
-    select * into v_row from planning.operations where external_id = p_external_id for update;
-  end if;
-  begin
-    if v_row.op_id is null then
-      if p_op_run_min_per_unit is null and p_op_run_min_total is null then
-        raise exception 'opRunMinPerUnit or opRunMinTotal is required' using errcode = 'SF422';
+  for v_try in 1..2 loop
+    v_row := null;
+    begin
+      if p_op_id is not null then
+        select * into v_row from planning.operations where op_id = p_op_id for update;
+        if not found then raise exception 'opId % does not exist', p_op_id using errcode = 'SF404'; end if;
+      elsif p_external_id is not null then
+        select * into v_row from planning.operations where external_id = p_external_id for update;
       end if;
-      insert into planning.operations (op_lot_number, op_item_id, op_qty, op_run_min_per_unit, op_run_min_total, external_id)
-      values (p_op_lot_number, v_item.item_id, p_op_qty, p_op_run_min_per_unit, p_op_run_min_total, p_external_id)
-      returning * into v_row;
-      v_created := true;
-    else
-      if (select is_terminal from planning.op_statuses where code = v_row.op_status) then
-        raise exception 'Operation % has the terminal status % and cannot change', v_row.op_id, v_row.op_status
-          using errcode = 'SF409', hint = 'Create a new operation for more work.';
+      if v_row.op_id is null then
+        if p_op_run_min_per_unit is null and p_op_run_min_total is null then
+          raise exception 'opRunMinPerUnit or opRunMinTotal is required' using errcode = 'SF422';
+        end if;
+        insert into planning.operations (op_lot_number, op_item_id, op_qty, op_run_min_per_unit, op_run_min_total, external_id)
+        values (p_op_lot_number, v_item.item_id, p_op_qty, p_op_run_min_per_unit, p_op_run_min_total, p_external_id)
+        returning * into v_row;
+        v_created := true;
+      else
+        if (select is_terminal from planning.op_statuses where code = v_row.op_status) then
+          raise exception 'Operation % has the terminal status % and cannot change', v_row.op_id, v_row.op_status
+            using errcode = 'SF409', hint = 'Create a new operation for more work.';
+        end if;
+        update planning.operations
+           set op_lot_number = p_op_lot_number, op_item_id = v_item.item_id, op_qty = p_op_qty,
+               op_run_min_per_unit = coalesce(p_op_run_min_per_unit, op_run_min_per_unit),
+               op_run_min_total = coalesce(p_op_run_min_total, op_run_min_total),
+               external_id = coalesce(p_external_id, external_id)
+         where op_id = v_row.op_id
+        returning * into v_row;
       end if;
-      update planning.operations
-         set op_lot_number = p_op_lot_number, op_item_id = v_item.item_id, op_qty = p_op_qty,
-             op_run_min_per_unit = coalesce(p_op_run_min_per_unit, op_run_min_per_unit),
-             op_run_min_total = coalesce(p_op_run_min_total, op_run_min_total),
-             external_id = coalesce(p_external_id, external_id)
-       where op_id = v_row.op_id
-      returning * into v_row;
-    end if;
-  exception when unique_violation then
-    get stacked diagnostics v_constraint = constraint_name;
-    perform planning.raise_duplicate(v_constraint, 'externalId', p_external_id);
-  end;
+      exit;
+    exception when unique_violation then
+      get stacked diagnostics v_constraint = constraint_name;
+      continue when v_try = 1 and v_row.op_id is null and p_op_id is null;
+      perform planning.raise_duplicate(v_constraint, 'externalId', p_external_id);
+    end;
+  end loop;
   perform ops.audit('save_operation', 'planning_operation', v_row.op_id::text,
                     jsonb_build_object('created', v_created, 'row', to_jsonb(v_row)));
   return v_row;

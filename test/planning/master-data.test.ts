@@ -4,7 +4,7 @@
 import test from "ava";
 import pg from "pg";
 import { startTestApi, type TestApi } from "../helpers/api.ts";
-import { createTestDatabase, type TestDb } from "../helpers/db.ts";
+import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
 import { addDays, today } from "./fixture.ts";
 
 let db: TestDb;
@@ -187,4 +187,33 @@ test("an admin stages yesterday's plan without superuser settings; the superviso
   t.deepEqual(review.planningReviewCarryover.result, [{ mpOpId: op.opId, mpOpProddate: prev }]);
   const legacy = await ok(`mutation { planningSupervisorLogin(input: {}) { result { mpOpId } } }`, {}, supervisor);
   t.deepEqual(legacy.planningSupervisorLogin.result, [{ mpOpId: op.opId }], "the old name still works (deprecated)");
+});
+
+test("two syncs creating the same externalId at once: one row, both succeed, the later one updates it", async (t) => {
+  await ok(SAVE_ITEM, { name: "Race item", ext: "ERP-RACE-I" }, integration);
+  const [a, b] = await Promise.all([0, 1].map(async () => {
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    await c.query("begin");
+    await c.query("select set_config('role', 'shopfloor_integration', true), set_config('jwt.claims.username', 'erp', true)");
+    return c;
+  }));
+  try {
+    const sql = `select (planning.save_operation($1, $2, null, 'ERP-RACE-I', 5, null, 'ERP-RACE-O')).op_id::text as id`;
+    const first = await a.query(sql, ["RACE-L", 10]);
+    const bPid = (await b.query("select pg_backend_pid() as pid")).rows[0].pid;
+    const second = b.query(sql, ["RACE-L", 11]); // waits on a's uncommitted row
+    await eventually(async () => (await db.query(`select 1 from pg_stat_activity where pid = $1 and wait_event_type = 'Lock'`, [bPid])).rowCount);
+    await a.query("commit");
+    const secondRow = await second;
+    await b.query("commit");
+    t.is(secondRow.rows[0].id, first.rows[0].id, "the later sync found and updated the same row");
+    const rows = await db.query(`select op_qty::text from planning.operations where external_id = 'ERP-RACE-O'`);
+    t.deepEqual(rows.rows, [{ op_qty: "11" }]);
+  } finally {
+    for (const c of [a, b]) {
+      await c.query("rollback").catch(() => {});
+      await c.end();
+    }
+  }
 });
