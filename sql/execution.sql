@@ -167,7 +167,7 @@ begin
       v_session_id := v_open.id;
     else
       raise exception 'Token % is already being worked (worker %, %)', p_token_id, v_open.worker_id, v_open.behavior_code
-        using errcode = 'SF409', hint = 'Pause or finish the open work session first.';
+        using errcode = 'SF409', hint = 'The worker of the open session pauses it (pauseToken) or completes it (completeToken) first.';
     end if;
   end if;
 
@@ -212,3 +212,275 @@ grant usage on schema execution to shopfloor_operator, shopfloor_integration;
 grant select on execution.product_revisions, execution.job_tickets, execution.tokens, execution.work_sessions
   to shopfloor_operator;
 grant execute on function execution.handle_single_piece_start(bigint, bigint, text) to shopfloor_operator;
+
+------------------------------------------------------------------------------
+-- Token lifecycle: pause, resume, complete (issue 16)
+------------------------------------------------------------------------------
+-- One function each, one transaction: lock the token, check its state, close
+-- or open the work session, audit. A retry of the same step is not an error
+-- (already_* true). Only the worker of the open session pauses or completes
+-- it; resume continues the token's current behavior and never allocates
+-- (LAW-05: allocation happens only at an assembly start).
+
+create or replace function execution.lock_token_for(p_token_id bigint, p_worker_id bigint, p_step text)
+returns execution.tokens
+language plpgsql volatile
+set search_path = pg_catalog, public
+as $$
+declare
+  v_token execution.tokens;
+begin
+  if p_token_id is null then
+    raise exception '% needs tokenId', p_step using errcode = 'SF422';
+  end if;
+  if p_worker_id is null then
+    raise exception '% needs workerId', p_step using errcode = 'SF422';
+  end if;
+  select * into v_token from execution.tokens where id = p_token_id for update;
+  if not found then
+    raise exception 'Token % does not exist', p_token_id using errcode = 'SF404';
+  end if;
+  return v_token;
+end
+$$;
+comment on function execution.lock_token_for(bigint, bigint, text) is E'@behavior -queryField -mutationField\nInternal: validates a lifecycle call and locks its token.';
+
+create or replace function execution.pause_token(p_token_id bigint, p_worker_id bigint) returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  v_token execution.tokens := execution.lock_token_for(p_token_id, p_worker_id, 'A pause');
+  v_open execution.work_sessions;
+begin
+  select * into v_open from execution.work_sessions where token_id = p_token_id and ended_at is null;
+  if not found then
+    if v_token.status = 'paused' then
+      return jsonb_build_object('ok', true, 'token_id', p_token_id, 'status', 'paused', 'work_session_id', null, 'already_paused', true);
+    end if;
+    raise exception 'Token % is % and has no open work session to pause', p_token_id, v_token.status
+      using errcode = 'SF409',
+            hint = case v_token.status when 'ready' then 'Start it first (handleSinglePieceStart).' else 'A completed token cannot change.' end;
+  end if;
+  if v_open.worker_id <> p_worker_id then
+    raise exception 'Token % is being worked by worker %, not %', p_token_id, v_open.worker_id, p_worker_id
+      using errcode = 'SF409', hint = 'Only the worker of the open work session pauses it.';
+  end if;
+  update execution.work_sessions set ended_at = greatest(now(), started_at) where id = v_open.id;
+  update execution.tokens set status = 'paused', updated_at = now() where id = p_token_id;
+  perform ops.audit('pause_token', 'token', p_token_id::text,
+                    jsonb_build_object('worker_id', p_worker_id, 'work_session_id', v_open.id, 'behavior_code', v_open.behavior_code));
+  return jsonb_build_object('ok', true, 'token_id', p_token_id, 'status', 'paused', 'work_session_id', v_open.id, 'already_paused', false);
+end
+$$;
+comment on function execution.pause_token(bigint, bigint) is
+  E'Pauses a token: closes its open work session (the worker must be the one working it) and sets status paused. Pausing a paused token again returns already_paused true.';
+
+create or replace function execution.resume_token(p_token_id bigint, p_worker_id bigint) returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  v_token execution.tokens := execution.lock_token_for(p_token_id, p_worker_id, 'A resume');
+  v_open execution.work_sessions;
+  v_session_id bigint;
+begin
+  select * into v_open from execution.work_sessions where token_id = p_token_id and ended_at is null;
+  if found then
+    if v_open.worker_id = p_worker_id then
+      return jsonb_build_object('ok', true, 'token_id', p_token_id, 'status', v_token.status, 'behavior_code', v_open.behavior_code,
+                                'work_session_id', v_open.id, 'already_active', true);
+    end if;
+    raise exception 'Token % is already being worked by worker %', p_token_id, v_open.worker_id
+      using errcode = 'SF409', hint = 'That worker pauses it (pauseToken) first.';
+  end if;
+  if v_token.status <> 'paused' or v_token.current_behavior_code is null then
+    raise exception 'Token % is %, not paused', p_token_id, v_token.status
+      using errcode = 'SF409',
+            hint = case v_token.status when 'ready' then 'Start it first (handleSinglePieceStart).' else 'A completed token cannot change.' end;
+  end if;
+  update execution.tokens set status = 'active', updated_at = now() where id = p_token_id;
+  insert into execution.work_sessions (token_id, worker_id, behavior_code)
+  values (p_token_id, p_worker_id, v_token.current_behavior_code)
+  returning id into v_session_id;
+  perform ops.audit('resume_token', 'token', p_token_id::text,
+                    jsonb_build_object('worker_id', p_worker_id, 'work_session_id', v_session_id, 'behavior_code', v_token.current_behavior_code));
+  return jsonb_build_object('ok', true, 'token_id', p_token_id, 'status', 'active', 'behavior_code', v_token.current_behavior_code,
+                            'work_session_id', v_session_id, 'already_active', false);
+end
+$$;
+comment on function execution.resume_token(bigint, bigint) is
+  E'Resumes a paused token in its current behavior: opens a new work session for the worker, status active. Never allocates (only an assembly start does). Resuming a token the same worker already works returns already_active true.';
+
+create or replace function execution.complete_token(p_token_id bigint, p_worker_id bigint) returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  v_token execution.tokens := execution.lock_token_for(p_token_id, p_worker_id, 'A completion');
+  v_open execution.work_sessions;
+begin
+  if v_token.status = 'completed' then
+    return jsonb_build_object('ok', true, 'token_id', p_token_id, 'status', 'completed', 'work_session_id', null, 'already_completed', true);
+  end if;
+  if v_token.status = 'ready' then
+    raise exception 'Token % was never started and cannot be completed', p_token_id
+      using errcode = 'SF409', hint = 'Start it first (handleSinglePieceStart).';
+  end if;
+  select * into v_open from execution.work_sessions where token_id = p_token_id and ended_at is null;
+  if found then
+    if v_open.worker_id <> p_worker_id then
+      raise exception 'Token % is being worked by worker %, not %', p_token_id, v_open.worker_id, p_worker_id
+        using errcode = 'SF409', hint = 'Only the worker of the open work session completes it.';
+    end if;
+    update execution.work_sessions set ended_at = greatest(now(), started_at) where id = v_open.id;
+  end if;
+  update execution.tokens set status = 'completed', updated_at = now() where id = p_token_id;
+  perform ops.audit('complete_token', 'token', p_token_id::text,
+                    jsonb_build_object('worker_id', p_worker_id, 'work_session_id', v_open.id, 'from_status', v_token.status));
+  return jsonb_build_object('ok', true, 'token_id', p_token_id, 'status', 'completed', 'work_session_id', v_open.id, 'already_completed', false);
+end
+$$;
+comment on function execution.complete_token(bigint, bigint) is
+  E'Completes a token that is active (its worker closes the open work session) or paused. Completed is final. Completing a completed token again returns already_completed true.';
+
+grant execute on function execution.pause_token(bigint, bigint), execution.resume_token(bigint, bigint),
+  execution.complete_token(bigint, bigint) to shopfloor_operator;
+
+------------------------------------------------------------------------------
+-- Creating revisions, job tickets and tokens (issue 16)
+------------------------------------------------------------------------------
+-- What a plant's ERP or MES integration calls: a pinned product revision (the
+-- snapshot is checked the way an assembly start reads it, so a bad one is
+-- refused here instead of showing up later as SNAPSHOT_INVALID), a job ticket
+-- over it, and its tokens. None of them touches the pool (LAW-06).
+
+-- The first problem of a snapshot as a sentence naming the path, or null.
+create or replace function execution.snapshot_problem(p_snapshot jsonb) returns text
+language sql immutable
+set search_path = pg_catalog, public
+as $$
+  select case
+    when p_snapshot is null or jsonb_typeof(p_snapshot) <> 'object' then 'snapshotJson must be a JSON object'
+    when jsonb_typeof(p_snapshot #> '{structure,component_requirements}') is distinct from 'array'
+      then 'snapshotJson.structure.component_requirements must be an array'
+    else (
+      select format('snapshotJson.structure.component_requirements[%s]: %s', i - 1, problem)
+        from jsonb_array_elements(p_snapshot #> '{structure,component_requirements}') with ordinality e(item, i)
+        cross join lateral (select case
+          when jsonb_typeof(item) <> 'object' then 'not an object'
+          when item -> 'is_required' is distinct from 'true'::jsonb then null
+          when jsonb_typeof(item -> 'component_code') is distinct from 'string'
+            or item ->> 'component_code' !~ '^\S(.{0,98}\S)?$' then 'component_code must be a text of 1 to 100 characters'
+          when jsonb_typeof(item -> 'default_qty') is distinct from 'number' then 'default_qty must be a number'
+          when (item ->> 'default_qty')::numeric <= 0 or (item ->> 'default_qty')::numeric >= 1e12
+            or round((item ->> 'default_qty')::numeric, 6) <> (item ->> 'default_qty')::numeric
+            then 'default_qty must be positive with at most 6 decimals'
+          end as problem) p
+       where problem is not null
+       order by i limit 1)
+  end
+$$;
+comment on function execution.snapshot_problem(jsonb) is E'@behavior -queryField -mutationField\nInternal: validates a pinned snapshot.';
+
+create or replace function execution.create_product_revision(p_product_model_id bigint, p_snapshot_json jsonb)
+returns execution.product_revisions
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  v_problem text;
+  v_dupe text;
+  v_row execution.product_revisions;
+begin
+  if p_product_model_id is null or p_product_model_id <= 0 then
+    raise exception 'productModelId must be a positive id' using errcode = 'SF422';
+  end if;
+  v_problem := execution.snapshot_problem(p_snapshot_json);
+  if v_problem is null then
+    select c into v_dupe
+      from (select e ->> 'component_code' as c
+              from jsonb_array_elements(p_snapshot_json #> '{structure,component_requirements}') e
+             where e -> 'is_required' = 'true'::jsonb) r
+     group by c having count(*) > 1 limit 1;
+    if v_dupe is not null then
+      v_problem := format('snapshotJson.structure.component_requirements: component %s is required twice', v_dupe);
+    end if;
+  end if;
+  if v_problem is not null then
+    raise exception '%', v_problem using errcode = 'SF422';
+  end if;
+  insert into execution.product_revisions (product_model_id, snapshot_json) values (p_product_model_id, p_snapshot_json)
+  returning * into v_row;
+  perform ops.audit('create_product_revision', 'product_revision', v_row.id::text,
+                    jsonb_build_object('product_model_id', p_product_model_id));
+  return v_row;
+end
+$$;
+comment on function execution.create_product_revision(bigint, jsonb) is
+  'Pins a product revision: snapshotJson.structure.component_requirements[] = {component_code, default_qty, is_required}, checked as an assembly start reads it (SF422 naming the line).';
+
+create or replace function execution.create_job_ticket(p_id_product bigint, p_product_revision_id bigint, p_bom_version_id bigint default null)
+returns execution.job_tickets
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  v_rev execution.product_revisions;
+  v_row execution.job_tickets;
+begin
+  if p_id_product is null or p_id_product <= 0 then
+    raise exception 'idProduct must be a positive id' using errcode = 'SF422';
+  end if;
+  if p_bom_version_id <= 0 then
+    raise exception 'bomVersionId must be a positive id' using errcode = 'SF422';
+  end if;
+  if p_product_revision_id is null then
+    raise exception 'productRevisionId is required (the pinned revision)' using errcode = 'SF422';
+  end if;
+  select * into v_rev from execution.product_revisions where id = p_product_revision_id;
+  if not found then
+    raise exception 'productRevisionId % does not exist', p_product_revision_id using errcode = 'SF404';
+  end if;
+  if v_rev.product_model_id <> p_id_product then
+    raise exception 'productRevisionId % pins product %, not idProduct %', p_product_revision_id, v_rev.product_model_id, p_id_product
+      using errcode = 'SF422';
+  end if;
+  insert into execution.job_tickets (id_product, bom_version_id, product_revision_id)
+  values (p_id_product, p_bom_version_id, p_product_revision_id)
+  returning * into v_row;
+  perform ops.audit('create_job_ticket', 'job_ticket', v_row.id::text,
+                    jsonb_build_object('id_product', p_id_product, 'bom_version_id', p_bom_version_id,
+                                       'product_revision_id', p_product_revision_id));
+  return v_row;
+end
+$$;
+comment on function execution.create_job_ticket(bigint, bigint, bigint) is
+  'Creates a job ticket over a pinned revision of the same product. Without bomVersionId an assembly start allocates nothing (BOM_VERSION_MISSING).';
+
+create or replace function execution.create_tokens(p_job_ticket_id bigint, p_count integer default 1)
+returns setof execution.tokens
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+begin
+  if p_job_ticket_id is null then
+    raise exception 'jobTicketId is required' using errcode = 'SF422';
+  end if;
+  if p_count is null or p_count not between 1 and 1000 then
+    raise exception 'count must be between 1 and 1000' using errcode = 'SF422';
+  end if;
+  if not exists (select 1 from execution.job_tickets where id = p_job_ticket_id) then
+    raise exception 'jobTicketId % does not exist', p_job_ticket_id using errcode = 'SF404';
+  end if;
+  perform ops.audit('create_tokens', 'job_ticket', p_job_ticket_id::text, jsonb_build_object('count', p_count));
+  return query
+    insert into execution.tokens (job_ticket_id) select p_job_ticket_id from generate_series(1, p_count)
+    returning *;
+end
+$$;
+comment on function execution.create_tokens(bigint, integer) is 'Creates count (1 to 1000) ready tokens for a job ticket.';
+
+grant execute on function execution.create_product_revision(bigint, jsonb), execution.create_job_ticket(bigint, bigint, bigint),
+  execution.create_tokens(bigint, integer) to shopfloor_integration, shopfloor_planner;
+grant select on execution.product_revisions, execution.job_tickets, execution.tokens to shopfloor_integration;

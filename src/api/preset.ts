@@ -8,6 +8,7 @@ import { SafeError } from "postgraphile/grafast";
 import { AuthError, bearerToken, JWT_AUDIENCE, JWT_ISSUER, pgSettingsForToken } from "../auth/jwt.ts";
 import type { Logger } from "../log.ts";
 import { makeMaskError } from "./errors.ts";
+import { ListFilterPreset } from "./plugins/filter.ts";
 import { ShopfloorInflectionPlugin } from "./plugins/inflection.ts";
 import { MessagesSubscriptionPlugin } from "./plugins/messages.ts";
 import { NestingSubscriptionPlugin } from "./plugins/nesting.ts";
@@ -24,7 +25,7 @@ export interface PresetOptions {
 
 export function makePreset(opts: PresetOptions): GraphileConfig.Preset {
   return {
-    extends: [PostGraphileAmberPreset],
+    extends: [PostGraphileAmberPreset, ListFilterPreset], // ListFilterPreset: list filters (plugins/filter.ts)
     plugins: [PgJWTPlugin, ShopfloorInflectionPlugin, MessagesSubscriptionPlugin, NestingSubscriptionPlugin],
     pgServices: [makePgService({ pool: opts.pool, schemas: EXPOSED_SCHEMAS, pubsub: true })],
     gather: {

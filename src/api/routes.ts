@@ -2,7 +2,9 @@
 // routes to this table; /healthz is the foundation's.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type pg from "pg";
+import pkg from "../../package.json" with { type: "json" };
 import type { Health } from "../health.ts";
+import { buildOpenApi, type RouteDoc } from "./openapi.ts";
 import { trackingRoutes } from "./tracking.ts";
 
 export interface RouteContext {
@@ -18,6 +20,8 @@ export interface Route {
   method: "GET" | "POST";
   path: string;
   handler: (req: IncomingMessage, res: ServerResponse, ctx: RouteContext) => Promise<void> | void;
+  /** The route in GET /api/openapi.json (src/api/openapi.ts). */
+  doc?: RouteDoc;
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown) {
@@ -34,8 +38,17 @@ export const routes: Route[] = [
       const report = await health.report();
       sendJson(res, report.ok ? 200 : 503, report);
     },
+    doc: { summary: "Health of the database, the worker and the folder watchers", tags: ["ops"], responses: { 200: "All healthy", 503: "Something is unhealthy (the report says what)" } },
   },
   ...trackingRoutes,
+  {
+    method: "GET",
+    path: "/api/openapi.json",
+    handler(_req, res) {
+      sendJson(res, 200, buildOpenApi(routes, pkg.version));
+    },
+    doc: { summary: "This document: the OpenAPI 3.1 contract of the REST routes", tags: ["ops"], responses: { 200: "The OpenAPI document" } },
+  },
 ];
 
 function match(pattern: string, pathname: string): Record<string, string> | undefined {

@@ -108,6 +108,13 @@ export const trackingRoutes: Route[] = [
   {
     method: "POST",
     path: "/api/print-os",
+    doc: {
+      summary: "Record one print OS record from the printer feed (tracking.record_print_os)",
+      tags: ["tracking"],
+      auth: true,
+      body: printOsBody,
+      responses: { 201: "The stored record (a replay of the same marker returns it again)" },
+    },
     handler: handle(async (req, res, ctx) => {
       const b = parseBody(printOsBody, await readJson(req));
       const rows = await asToken<{ r: unknown }>(
@@ -122,6 +129,13 @@ export const trackingRoutes: Route[] = [
   {
     method: "POST",
     path: "/api/process-print-os",
+    doc: {
+      summary: "Process the pending print OS records (tracking.process_print_os)",
+      tags: ["tracking"],
+      auth: true,
+      body: processPrintOsBody,
+      responses: { 200: "What was processed" },
+    },
     handler: handle(async (req, res, ctx) => {
       const b = parseBody(processPrintOsBody, await readJson(req));
       const rows = await asToken<{ r: unknown }>(req, ctx, `select tracking.process_print_os($1) as r`, [b.force]);
@@ -131,6 +145,13 @@ export const trackingRoutes: Route[] = [
   {
     method: "POST",
     path: "/api/process-status-updates",
+    doc: {
+      summary: "Turn processed records and scans into job status updates (tracking.process_status_updates)",
+      tags: ["tracking"],
+      auth: true,
+      body: processStatusBody,
+      responses: { 200: "What was processed" },
+    },
     handler: handle(async (req, res, ctx) => {
       const b = parseBody(processStatusBody, await readJson(req));
       const rows = await asToken<{ r: unknown }>(req, ctx, `select tracking.process_status_updates($1) as r`, [b.source]);
@@ -140,6 +161,13 @@ export const trackingRoutes: Route[] = [
   {
     method: "GET",
     path: "/api/job-status/:jobId",
+    doc: {
+      summary: "A job's status with its operations (tracking.job_status)",
+      tags: ["tracking"],
+      auth: true,
+      params: { jobId: "The job id" },
+      responses: { 200: "The job's status" },
+    },
     handler: handle(async (req, res, ctx) => {
       const rows = await asToken<{ r: unknown }>(req, ctx, `select tracking.job_status($1) as r`, [ctx.params.jobId]);
       sendJson(res, 200, rows[0].r);

@@ -117,15 +117,19 @@ const MUTATIONS = [
   "setUserPassword",
   // approval
   "approvalCancelJob", "approvalCompleteJob", "approvalCreateItem", "approvalCreateJob", "approvalSetOnHand",
-  "approvalStartJob", "approveJob",
+  "approvalStartJob", "approvalApproveJob",
   // execution, pool
-  "handleSinglePieceStart", "poolReceive",
+  "executionHandleSinglePieceStart", "executionPauseToken", "executionResumeToken", "executionCompleteToken",
+  "executionCreateProductRevision", "executionCreateJobTicket", "executionCreateTokens", "poolReceive",
   // nesting
-  "cancelGrundnerRequest", "deleteReadyFiles", "lockJobs", "requestGrundnerStock", "reserveJob", "stageJobs",
-  "unlockJobs", "unreserveJob", "upsertNestingMachine",
+  "nestingCancelRequest", "nestingDeleteReadyFiles", "nestingLockJobs", "nestingRequestStock", "nestingReserveJob",
+  "nestingStageJobs", "nestingUnlockJobs", "nestingUnreserveJob", "nestingUpsertMachine",
   // planning
   "planningCleanup", "planningResolveCarryover", "planningSaveSequence", "planningSetOperationStatus",
-  "planningSupervisorLogin",
+  "planningReviewCarryover", "planningSaveMachine", "planningRetireMachine", "planningSaveShift",
+  "planningRetireShift", "planningSaveItem", "planningRetireItem", "planningSetChangeover", "planningSetHoliday",
+  "planningRemoveHoliday", "planningSaveOperation", "planningRetireOperation", "planningStagePastPlan",
+  // (the old names remain as deprecated aliases, which introspection lists only with includeDeprecated)
   // tracking: its functions, and the reference tables the integration role maintains
   "trackingProcessPrintOs", "trackingProcessScannedCodes", "trackingProcessStatusUpdates", "trackingRecordPrintOs",
   "trackingReparseFileIds",
