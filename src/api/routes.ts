@@ -1,15 +1,19 @@
 // The few REST routes the specs name, beside GraphQL. A module adds its
 // routes to this table; /healthz is the foundation's.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type pg from "pg";
+import { AuthError } from "../auth/jwt.ts";
+import type { Session } from "../auth/session.ts";
+import type { RolePools } from "../db/api-roles.ts";
 import type { Health } from "../health.ts";
 import { trackingRoutes } from "./tracking.ts";
 
 export interface RouteContext {
   url: URL;
   health: Health;
-  pool: pg.Pool;
-  jwtSecret: string;
+  /** Connections per API role: run a request's SQL on its role's pool. */
+  rolePools: RolePools;
+  /** The caller's session (token checked against the database); AuthError (SF401) when refused. */
+  authenticate(): Promise<Session>;
   /** Values of `:name` segments in the route's path. */
   params: Record<string, string>;
 }
@@ -20,9 +24,9 @@ export interface Route {
   handler: (req: IncomingMessage, res: ServerResponse, ctx: RouteContext) => Promise<void> | void;
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown) {
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
   const payload = Buffer.from(JSON.stringify(body, null, 2) + "\n", "utf8");
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": payload.length });
+  res.writeHead(status, { ...headers, "content-type": "application/json; charset=utf-8", "content-length": payload.length });
   res.end(payload);
 }
 
@@ -30,9 +34,19 @@ export const routes: Route[] = [
   {
     method: "GET",
     path: "/healthz",
-    async handler(_req, res, { health }) {
+    // Anonymous callers learn ok or not ok; folders, versions and queue
+    // depths need a token.
+    async handler(req, res, { health, authenticate }) {
+      let anonymous = true;
+      try {
+        anonymous = !(await authenticate()).claims;
+      } catch (e) {
+        if (!(e instanceof AuthError)) throw e;
+        sendJson(res, 401, { error: e.message, code: e.code });
+        return;
+      }
       const report = await health.report();
-      sendJson(res, report.ok ? 200 : 503, report);
+      sendJson(res, report.ok ? 200 : 503, anonymous ? { ok: report.ok } : report);
     },
   },
   ...trackingRoutes,

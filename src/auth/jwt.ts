@@ -57,9 +57,16 @@ export function signToken(claims: TokenClaims, secret: string, expiresIn: string
   });
 }
 
-/** The settings PostgreSQL sees for a request: the role and the token's claims. */
-export function pgSettingsForToken(token: string | undefined, secret: string): Record<string, string> {
-  if (!token) return { role: ANONYMOUS_ROLE };
+export interface VerifiedClaims {
+  role: string;
+  userId: string;
+  username: string;
+  /** Seconds since the epoch; every accepted token has one. */
+  exp: number;
+}
+
+/** Checks signature, audience, issuer, expiry and role; AuthError otherwise. */
+export function verifyToken(token: string, secret: string): VerifiedClaims {
   let claims: jwt.JwtPayload;
   try {
     const decoded = jwt.verify(token, secret, { algorithms: ["HS256"], audience: JWT_AUDIENCE, issuer: JWT_ISSUER });
@@ -69,16 +76,28 @@ export function pgSettingsForToken(token: string | undefined, secret: string): R
     const reason = e instanceof jwt.TokenExpiredError ? "the token has expired" : "the token is not valid";
     throw new AuthError(`Not authenticated: ${reason}; log in again`);
   }
+  if (typeof claims.exp !== "number") throw new AuthError("Not authenticated: the token has no expiry; log in again");
   const role = String(claims.role ?? "");
   if (!(ROLES as readonly string[]).includes(role)) {
     throw new AuthError("Not authenticated: the token names no Shopfloor role");
   }
+  return { role, userId: String(claims.user_id ?? ""), username: String(claims.username ?? ""), exp: claims.exp };
+}
+
+/** The settings PostgreSQL sees for a request: the role and the token's claims. */
+export function pgSettingsForClaims(claims: VerifiedClaims | undefined): Record<string, string> {
+  if (!claims) return { role: ANONYMOUS_ROLE };
   return {
-    role,
-    "jwt.claims.role": role,
-    "jwt.claims.user_id": String(claims.user_id ?? ""),
-    "jwt.claims.username": String(claims.username ?? ""),
+    role: claims.role,
+    "jwt.claims.role": claims.role,
+    "jwt.claims.user_id": claims.userId,
+    "jwt.claims.username": claims.username,
   };
+}
+
+/** JWT checks only (no database): the settings for a token, or anonymous without one. */
+export function pgSettingsForToken(token: string | undefined, secret: string): Record<string, string> {
+  return pgSettingsForClaims(token ? verifyToken(token, secret) : undefined);
 }
 
 /** "Bearer xyz" → "xyz"; anything else that is present is a malformed header. */
