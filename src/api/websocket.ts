@@ -75,6 +75,8 @@ export function makeWebsockets(serv: GrafservBase, opts: WebsocketOptions) {
   wss.on("connection", (socket: WebSocket, request: IncomingMessage) => {
     let alive = true;
     socket.on("pong", () => (alive = true));
+    // A message over maxPayload (and other protocol errors) end up here; ws closes the socket itself (1009).
+    socket.on("error", (err) => opts.log.info({ err: err.message }, "websocket closed for a protocol error"));
     const ping = setInterval(() => {
       if (!alive) return socket.terminate();
       alive = false;
