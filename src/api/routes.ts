@@ -30,6 +30,45 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(payload);
 }
 
+/**
+ * A refused body is still read (and thrown away) up to this size, so that the
+ * answer reaches the client and the connection stays usable; beyond it, or
+ * when the declared length is beyond it, the connection is closed instead.
+ */
+export const SKIP_BODY_MAX = 16 * 1024 * 1024;
+
+export interface BodyRead {
+  /** The body, unless it was longer than asked. */
+  body?: Buffer;
+  /** False when the rest was not read (too large even to skip): answer with `connection: close`. */
+  drained: boolean;
+}
+
+/**
+ * Reads a request body of at most `max` bytes. Event-based on purpose:
+ * leaving a `for await` loop early destroys the socket, and the client sees
+ * a reset instead of our answer.
+ */
+export function readBody(req: IncomingMessage, max: number): Promise<BodyRead> {
+  if (Number(req.headers["content-length"]) > SKIP_BODY_MAX) return Promise.resolve({ drained: false });
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= max) chunks.push(chunk);
+      else if (size > SKIP_BODY_MAX) {
+        req.off("data", onData);
+        req.pause();
+        resolve({ drained: false });
+      }
+    };
+    req.on("data", onData);
+    req.once("end", () => resolve(size > max ? { drained: true } : { body: Buffer.concat(chunks), drained: true }));
+    req.once("error", reject);
+  });
+}
+
 export const routes: Route[] = [
   {
     method: "GET",

@@ -14,7 +14,7 @@ import type { Logger } from "../log.ts";
 import { loadConstraintColumns } from "./errors.ts";
 import type { QueryLimits } from "./limits.ts";
 import { EXPOSED_SCHEMAS, httpSessions, makePreset } from "./preset.ts";
-import { findRoute, sendJson } from "./routes.ts";
+import { findRoute, readBody, sendJson } from "./routes.ts";
 import { makeWebsockets } from "./websocket.ts";
 
 export interface ApiOptions {
@@ -67,12 +67,13 @@ export async function startApi(opts: ApiOptions): Promise<Api> {
       return;
     }
     if (url.pathname === "/graphql" && req.method === "POST") {
-      // Size first: an oversized body is refused unread, and the connection
-      // closes so that its rest is not taken for the next request.
+      // Size first: an oversized body is refused before anything parses it
+      // (its rest is skipped so that it is not taken for the next request).
       const length = Number(req.headers["content-length"]);
       if (length > opts.limits.maxRequestBytes) {
         const max = opts.limits.maxRequestBytes;
-        sendGraphQLError(res, 413, `The request has ${length} bytes; at most ${max} are accepted (limit GRAPHQL_MAX_REQUEST_BYTES=${max})`, { code: "SF413", limit: "GRAPHQL_MAX_REQUEST_BYTES", max }, true);
+        const { drained } = await readBody(req, 0);
+        sendGraphQLError(res, 413, `The request has ${length} bytes; at most ${max} are accepted (limit GRAPHQL_MAX_REQUEST_BYTES=${max})`, { code: "SF413", limit: "GRAPHQL_MAX_REQUEST_BYTES", max }, !drained);
         return;
       }
       if (!req.headers["content-length"]) res.setHeader("connection", "close"); // chunked: grafserv may stop reading midway

@@ -8,7 +8,7 @@ import { AuthError } from "../auth/jwt.ts";
 import type { Session } from "../auth/session.ts";
 import { describeDataError, httpStatusForCode } from "./errors.ts";
 import type { Route, RouteContext } from "./routes.ts";
-import { sendJson } from "./routes.ts";
+import { readBody, sendJson } from "./routes.ts";
 
 const MAX_BODY = 1024 * 1024;
 
@@ -28,9 +28,6 @@ class HttpError extends Error {
   }
 }
 
-const tooLarge = () =>
-  new HttpError(413, { error: `request body too large: at most ${MAX_BODY} bytes`, code: "SF413" }, true);
-
 /** Where in a JSON value the first string (or key) with a NUL character is, if any. */
 function nulPath(value: unknown, path: string): string | undefined {
   if (typeof value === "string") return value.includes("\u0000") ? path : undefined;
@@ -45,15 +42,11 @@ function nulPath(value: unknown, path: string): string | undefined {
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
-  if (Number(req.headers["content-length"]) > MAX_BODY) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw tooLarge();
-    chunks.push(chunk as Buffer);
+  const read = await readBody(req, MAX_BODY);
+  if (!read.body) {
+    throw new HttpError(413, { error: `request body too large: at most ${MAX_BODY} bytes`, code: "SF413" }, !read.drained);
   }
-  const text = Buffer.concat(chunks).toString("utf8").trim();
+  const text = read.body.toString("utf8").trim();
   if (text === "") return {};
   let body: unknown;
   try {
@@ -110,8 +103,10 @@ function handle(fn: (req: IncomingMessage, res: ServerResponse, ctx: RouteContex
         session = await ctx.authenticate();
         if (!session.claims) throw new AuthError("Not authenticated: send 'Authorization: Bearer <token>'");
       } catch (e) {
-        if (e instanceof AuthError) throw new HttpError(401, { error: e.message, code: e.code }, req.method !== "GET");
-        throw e;
+        if (!(e instanceof AuthError)) throw e;
+        // Refused before the body is read; its rest is skipped so that the answer arrives cleanly.
+        const { drained } = await readBody(req, 0);
+        throw new HttpError(401, { error: e.message, code: e.code }, !drained);
       }
       await fn(req, res, ctx, session);
     } catch (e) {

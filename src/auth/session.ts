@@ -20,7 +20,8 @@ export async function activeUserIds(pool: pg.Pool, claims: VerifiedClaims[]): Pr
   const { rows } = await pool.query<{ id: string }>(
     `select u.id::text as id
        from jsonb_to_recordset($1::jsonb) as t(id text, username text, role text)
-       join ops_private.users u on u.id::text = t.id and u.username = t.username and u.role = t.role
+       join ops_private.users u on u.id = case when t.id ~ '^[0-9]{1,18}$' then t.id::bigint end
+                                and u.username = t.username and u.role = t.role
       where u.disabled_at is null`,
     [JSON.stringify(claims.map((c) => ({ id: c.userId, username: c.username, role: c.role })))],
   );

@@ -179,24 +179,28 @@ async function withPrivateTmpdir<T>(dataDir: string, fn: () => Promise<T>): Prom
   for (const stale of readdirSync(dataDir).filter((n) => n.startsWith(".initdb-"))) {
     rmSync(path.join(dataDir, stale), { recursive: true, force: true });
   }
-  const tmp = mkdtempSync(path.join(dataDir, ".initdb-")); // mode 0700
+  let tmp: string | undefined;
+  const cleanup = () => {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    cleanup();
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  };
+  // Listen before the folder exists, so no signal finds it unguarded.
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  process.once("exit", cleanup);
+  tmp = mkdtempSync(path.join(dataDir, ".initdb-")); // mode 0700
   const asRoot = process.getuid?.() === 0;
   if (asRoot) {
     const pgUser = osUser("postgres");
     if (pgUser) chownSync(tmp, pgUser.uid, pgUser.gid);
     else chmodSync(tmp, 0o711); // the user does not exist yet: not listable, and the file name is random
   }
-  const cleanup = () => rmSync(tmp, { recursive: true, force: true });
-  const onSignal = (signal: NodeJS.Signals) => {
-    cleanup();
-    process.exit(signal === "SIGINT" ? 130 : 143);
-  };
   const previousTmpdir = process.env.TMPDIR;
   const previousUmask = process.umask(asRoot ? 0o022 : 0o077);
   process.env.TMPDIR = tmp;
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-  process.once("exit", cleanup);
   try {
     return await fn();
   } finally {

@@ -242,7 +242,7 @@ test("a live subscription ends (4401) when its user is disabled", async (t) => {
 
 test("a live subscription ends (4401) when its token expires; tokens without an expiry are refused", async (t) => {
   const { rows } = await db.query(`select id from ops_private.users where username = 'gus'`);
-  const exp = Math.floor(Date.now() / 1000) + 2;
+  const exp = Math.floor(Date.now() / 1000) + 8; // room for a slow machine to connect first
   const token = signToken({ role: "shopfloor_operator", user_id: rows[0].id, username: "gus", exp }, TEST_JWT_SECRET, "1h");
   const client = wsClient(api.url, token);
   await client.init();
@@ -372,14 +372,13 @@ test("REST: unknown /api routes answer JSON 404; the token is checked before the
   t.is(res.body.code, "SF401");
 });
 
-test("REST: a refused oversized body closes the connection cleanly; the next request on the agent works", async (t) => {
+test("REST: a refused oversized body is answered cleanly; the next request on the same connection works", async (t) => {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const token = api.tokenForRole("shopfloor_integration", "printer");
   try {
     const big = await post("/api/print-os", JSON.stringify({ name: "x".repeat(2 * 1024 * 1024) }), token, agent);
     t.is(big.status, 413);
     t.is(big.body.code, "SF413");
-    t.is(big.headers.connection, "close");
     const next = await post("/api/process-print-os", "{}", token, agent);
     t.is(next.status, 200);
   } finally {
