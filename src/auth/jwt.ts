@@ -32,10 +32,15 @@ export function resolveJwtSecret(config: Config): string {
   if (config.nodeEnv === "production") {
     throw new ConfigError(["JWT_SECRET: required when NODE_ENV=production (at least 32 characters)"]);
   }
-  const file = path.join(config.dataDir, "jwt-secret");
+  return generatedSecret(config.dataDir, "jwt-secret", 48);
+}
+
+/** A random secret kept in DATA_DIR/<name> (mode 0600), made on first use. */
+export function generatedSecret(dataDir: string, name: string, bytes: number): string {
+  const file = path.join(dataDir, name);
   if (existsSync(file)) return readFileSync(file, "utf8").trim();
-  mkdirSync(config.dataDir, { recursive: true });
-  const secret = randomBytes(48).toString("base64url");
+  mkdirSync(dataDir, { recursive: true });
+  const secret = randomBytes(bytes).toString("base64url");
   writeFileSync(file, secret + "\n", { mode: 0o600, flag: "wx" });
   return secret;
 }

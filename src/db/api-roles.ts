@@ -8,10 +8,8 @@
 // per API role it cannot. Migrations, the worker and the watchers keep the
 // owner's connection (DATABASE_URL).
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import path from "node:path";
 import pg from "pg";
-import { ANONYMOUS_ROLE, ROLES } from "../auth/jwt.ts";
+import { ANONYMOUS_ROLE, generatedSecret, ROLES } from "../auth/jwt.ts";
 import type { Config } from "../config.ts";
 import { ConfigError } from "../config.ts";
 import type { Logger } from "../log.ts";
@@ -33,12 +31,7 @@ export function resolveApiDbPassword(config: Config): string {
   if (config.nodeEnv === "production" && config.databaseUrl) {
     throw new ConfigError(["API_DB_PASSWORD: required when NODE_ENV=production and DATABASE_URL is set (at least 16 characters)"]);
   }
-  const file = path.join(config.dataDir, "api-db-password");
-  if (existsSync(file)) return readFileSync(file, "utf8").trim();
-  mkdirSync(config.dataDir, { recursive: true });
-  const password = randomBytes(24).toString("base64url");
-  writeFileSync(file, password + "\n", { mode: 0o600, flag: "wx" });
-  return password;
+  return generatedSecret(config.dataDir, "api-db-password", 24);
 }
 
 /** The owner's URL with the login role and password swapped in. */

@@ -13,6 +13,18 @@ const EMBEDDED = fileURLToPath(new URL("../../src/db/embedded.ts", import.meta.u
 const LOG = fileURLToPath(new URL("../../src/log.ts", import.meta.url));
 const NODE = process.execPath;
 
+/** `startEmbedded` on a new data dir in a child process whose TMPDIR is `tmpdir`. */
+function startInChild(dataDir: string, tmpdir: string) {
+  const script = `
+    import { startEmbedded } from ${JSON.stringify(EMBEDDED)};
+    import { createLogger } from ${JSON.stringify(LOG)};
+    const s = await startEmbedded({ dataDir: ${JSON.stringify(dataDir)}, port: 0, log: createLogger({ level: "silent", pretty: false, fd: 2 }) });
+    await s.stop();`;
+  const child = spawn(NODE, ["--input-type=module", "-e", script], { env: { ...process.env, TMPDIR: tmpdir }, stdio: "ignore" });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return { child, exited };
+}
+
 function tempDir(prefix: string) {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
   chmodSync(dir, 0o755); // the postgres OS user must enter it when we run as root
@@ -25,13 +37,7 @@ test("Ctrl-C during initdb leaves no password file, in TMPDIR or in DATA_DIR", a
   mkdirSync(tmpdir, { mode: 0o777 });
   chmodSync(tmpdir, 0o1777);
   try {
-    const script = `
-      import { startEmbedded } from ${JSON.stringify(EMBEDDED)};
-      import { createLogger } from ${JSON.stringify(LOG)};
-      const s = await startEmbedded({ dataDir: ${JSON.stringify(dataDir)}, port: 0, log: createLogger({ level: "silent", pretty: false, fd: 2 }) });
-      await s.stop();`;
-    const child = spawn(NODE, ["--input-type=module", "-e", script], { env: { ...process.env, TMPDIR: tmpdir }, stdio: "ignore" });
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const { child, exited } = startInChild(dataDir, tmpdir);
     // The private folder appears while initdb runs: it is not open to others; then interrupt.
     const seen = await eventually(async () => readdirSync(dataDir).find((n) => n.startsWith(".initdb-")), 60_000, 5);
     const mode = statSync(path.join(dataDir, seen)).mode & 0o777;
@@ -51,13 +57,7 @@ test("a normal first start leaves no password file anywhere but the 0600 state f
   mkdirSync(tmpdir);
   chmodSync(tmpdir, 0o1777);
   try {
-    const script = `
-      import { startEmbedded } from ${JSON.stringify(EMBEDDED)};
-      import { createLogger } from ${JSON.stringify(LOG)};
-      const s = await startEmbedded({ dataDir: ${JSON.stringify(dataDir)}, port: 0, log: createLogger({ level: "silent", pretty: false, fd: 2 }) });
-      await s.stop();`;
-    const child = spawn(NODE, ["--input-type=module", "-e", script], { env: { ...process.env, TMPDIR: tmpdir }, stdio: "ignore" });
-    t.is(await new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code))), 0);
+    t.is(await startInChild(dataDir, tmpdir).exited, 0);
     t.true(existsSync(path.join(dataDir, "pg", "PG_VERSION")));
     t.deepEqual(readdirSync(dataDir).filter((n) => n.startsWith(".initdb-")), []);
     t.deepEqual(readdirSync(tmpdir), []);
