@@ -8,6 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import test from "ava";
 import { freePort } from "../../src/db/embedded.ts";
+import { TEST_API_DB_PASSWORD } from "../helpers/api.ts";
 import { createTestDatabase, type TestDb } from "../helpers/db.ts";
 
 const CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
@@ -86,7 +87,7 @@ test.serial("start on the embedded database: up, healthy, token works, SIGTERM/S
   const started = Date.now();
   const first = run(["start"], env);
   t.teardown(() => first.child.kill("SIGKILL"));
-  await waitFor(first, "Shopfloor is up", 30_000);
+  await waitFor(first, "Shopfloor is up", 90_000);
   t.log(`first start (initdb + migrate) up in ${Date.now() - started} ms`);
   t.regex(first.output(), new RegExp(`API listening on http://127.0.0.1:${port}`));
 
@@ -127,7 +128,7 @@ test.serial("start on the embedded database: up, healthy, token works, SIGTERM/S
 
   const second = run(["start"], env);
   t.teardown(() => second.child.kill("SIGKILL"));
-  await waitFor(second, "Shopfloor is up", 30_000);
+  await waitFor(second, "Shopfloor is up", 90_000);
   const found = await gql(port, `{ allMessages(condition: { source: "cli-test" }) { nodes { title } } }`, token);
   t.deepEqual(found.data?.allMessages.nodes, [{ title: "kept across restarts" }]);
   const pgPid2 = postgresPid(dataDir);
@@ -148,9 +149,10 @@ test.after.always(() => db?.drop());
 test.serial("with DATABASE_URL the same command uses that server and starts no embedded one", async (t) => {
   const dataDir = tempDataDir();
   const port = await freePort();
-  const r = run(["serve"], baseEnv({ DATA_DIR: dataDir, PORT: String(port), HOST: "127.0.0.1", DATABASE_URL: db.url }));
+  // The API login roles are cluster-wide: use the test suite's password, not a new one.
+  const r = run(["serve"], baseEnv({ DATA_DIR: dataDir, PORT: String(port), HOST: "127.0.0.1", DATABASE_URL: db.url, API_DB_PASSWORD: TEST_API_DB_PASSWORD }));
   t.teardown(() => r.child.kill("SIGKILL"));
-  await waitFor(r, "Shopfloor is up", 30_000);
+  await waitFor(r, "Shopfloor is up", 90_000);
   t.regex(r.output(), /using the database from DATABASE_URL/);
   t.false(existsSync(path.join(dataDir, "pg")), "no embedded cluster created");
   t.notRegex(r.output(), new RegExp(new URL(db.url).password || "(no password)"), "the password is not logged");
