@@ -7,9 +7,11 @@ import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import WebSocket from "ws";
+import { DEFAULT_QUERY_LIMITS } from "../src/api/limits.ts";
 import { startApi } from "../src/api/server.ts";
 import { signToken } from "../src/auth/jwt.ts";
 import { loadConfig } from "../src/config.ts";
+import { ensureApiLogins, RolePools } from "../src/db/api-roles.ts";
 import { createPool } from "../src/db/pool.ts";
 import { GrundnerSimulator } from "../src/grundner/simulator.ts";
 import { Health } from "../src/health.ts";
@@ -47,7 +49,21 @@ export default async function bench({ url, quick, print }: BenchContext) {
     pollMs: 5,
     stock: [{ type: 101, material_name: "Spanplatte 19", length: 2800, width: 2070, thickness: 19, stock: 100_000 }],
   }).start();
-  const api = await startApi({ pool, port: 0, host: "127.0.0.1", jwtSecret: SECRET, jwtExpiresIn: "1h", health: new Health(pool), log });
+  const apiDbPassword = "bench-api-db-password-0000000";
+  await ensureApiLogins(pool, url, apiDbPassword, log);
+  const rolePools = new RolePools({ ownerUrl: url, password: apiDbPassword, max: 4, log });
+  const api = await startApi({
+    pool,
+    rolePools,
+    port: 0,
+    host: "127.0.0.1",
+    jwtSecret: SECRET,
+    jwtExpiresIn: "1h",
+    limits: DEFAULT_QUERY_LIMITS,
+    graphiql: false,
+    health: new Health(pool),
+    log,
+  });
   const db = new pg.Client({ connectionString: url });
   await db.connect();
   const waitFor = (id: string, statuses: string[]) =>
@@ -80,7 +96,10 @@ export default async function bench({ url, quick, print }: BenchContext) {
       if (m.type === "next") events.push(Date.now());
     });
     await new Promise((r) => ws.once("open", r));
-    const token = signToken({ role: "shopfloor_operator", user_id: 0, username: "bench" }, SECRET, "1h");
+    // Tokens must name a real, enabled user.
+    const user = await db.query(`insert into ops_private.users (username, role) values ('bench', 'shopfloor_operator')
+                                   on conflict (username) do update set role = excluded.role returning id`);
+    const token = signToken({ role: "shopfloor_operator", user_id: user.rows[0].id, username: "bench" }, SECRET, "1h");
     ws.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${token}` } }));
     await until(async () => acked);
     ws.send(JSON.stringify({ id: "1", type: "subscribe", payload: { query: "subscription { allocatedMaterialChanged { table op } }" } }));
@@ -107,6 +126,7 @@ export default async function bench({ url, quick, print }: BenchContext) {
   } finally {
     await db.end();
     await api.stop();
+    await rolePools.end();
     await sim.stop();
     await watchers.stop();
     await worker.stop();

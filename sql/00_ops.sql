@@ -5,7 +5,8 @@
 -- Errors raised by Shopfloor functions use SQLSTATE class SF:
 --   SF401 not authenticated / bad credentials   SF403 not allowed
 --   SF404 not found                              SF409 conflict with current state
---   SF422 invalid input
+--   SF422 invalid input                          SF429 too many failed logins, wait
+-- (every code with its HTTP status: docs/ops.md, "Error codes")
 -- The API passes these codes and messages through to clients.
 
 ------------------------------------------------------------------------------
@@ -311,26 +312,148 @@ as $$
   )::ops.jwt_token
 $$;
 
-create or replace function ops.login(username text, password text) returns ops.jwt_token
-language plpgsql strict volatile security definer
+-- New passwords: at least 12 characters, not only blanks, at most 72 bytes
+-- (bcrypt ignores the rest, so a longer one would be cut without a word).
+create or replace function ops_private.check_new_password(p_password text) returns void
+language plpgsql immutable
+set search_path = pg_catalog, public
+as $$
+begin
+  if p_password is null or p_password ~ '^\s*$' then
+    raise exception 'password: a password must not be empty or only blanks' using errcode = 'SF422';
+  elsif char_length(p_password) < 12 then
+    raise exception 'password: at least 12 characters are needed (got %)', char_length(p_password) using errcode = 'SF422';
+  elsif octet_length(p_password) > 72 then
+    raise exception 'password: at most 72 bytes are allowed (got %); bcrypt would ignore the rest', octet_length(p_password)
+      using errcode = 'SF422', hint = 'Letters beyond ASCII take 2 to 4 bytes each.';
+  end if;
+end
+$$;
+
+-- bcrypt cost for new hashes: the auth.bcrypt_cost setting, never below 10.
+create or replace function ops_private.bcrypt_cost() returns int
+language sql stable
+set search_path = pg_catalog, public
+as $$
+  select least(greatest(coalesce(ops.setting_numeric('auth.bcrypt_cost'), 10), 10), 16)::int
+$$;
+
+create or replace function ops_private.hash_password(p_password text) returns text
+language sql volatile
+set search_path = pg_catalog, public
+as $$
+  select public.crypt(p_password, public.gen_salt('bf', ops_private.bcrypt_cost()))
+$$;
+
+-- When a username or an address may try again: after auth.login_cooldown
+-- from the last failure, once it has max failures inside the window.
+create or replace function ops_private.login_blocked_until(f ops_private.login_failures, p_max int, p_window interval, p_cooldown interval)
+returns timestamptz
+language sql stable
+set search_path = pg_catalog, public
+as $$
+  select case when f.failures >= p_max and f.first_failure_at >= now() - p_window
+              then f.last_failure_at + p_cooldown end
+$$;
+
+-- Counts a failure for (kind, key); the count restarts when the window has passed.
+create or replace function ops_private.count_login_failure(p_kind text, p_key text, p_window interval) returns void
+language sql volatile
+set search_path = pg_catalog, public
+as $$
+  insert into ops_private.login_failures as f (kind, key, failures, first_failure_at, last_failure_at)
+  values (p_kind, p_key, 1, now(), now())
+  on conflict (kind, key) do update
+    set failures = case when f.first_failure_at is null or f.first_failure_at < now() - p_window then 1 else f.failures + 1 end,
+        first_failure_at = case when f.first_failure_at is null or f.first_failure_at < now() - p_window then now() else f.first_failure_at end,
+        last_failure_at = now()
+$$;
+
+-- Login never raises for bad credentials: it returns its verdict, so that the
+-- failure it counted and audited is committed with the answer (the API turns
+-- a refusal into an SF401/SF429 error). Returns {"token": {...claims}} or
+-- {"code": "SF401"|"SF429", "message": ..., "retry_after": ...}.
+-- The caller's address comes from the API (setting shopfloor.client_address).
+drop function if exists ops.login(text, text);
+create function ops.login(username text, password text) returns jsonb
+language plpgsql volatile security definer
 set search_path = pg_catalog, public
 as $$
 declare
+  v_name text := coalesce(nullif(lower(left(coalesce(login.username, ''), 200)), ''), '(empty)');
+  v_addr text := nullif(left(current_setting('shopfloor.client_address', true), 200), '');
+  v_window interval := ops.setting_interval('auth.login_failure_window', interval '15 minutes');
+  v_cooldown interval := ops.setting_interval('auth.login_cooldown', interval '5 minutes');
+  f_user ops_private.login_failures;
+  f_addr ops_private.login_failures;
+  v_until timestamptz;
   u ops_private.users;
+  v_ok boolean := false;
 begin
-  select * into u from ops_private.users where users.username = lower(login.username) and disabled_at is null;
-  -- Compare against a dummy hash when the user is unknown, so the answer
-  -- takes as long either way.
-  if u.password_hash is null
-     or public.crypt(password, u.password_hash) <> u.password_hash then
-    perform public.crypt(password, '$2a$08$aaaaaaaaaaaaaaaaaaaaaa');
-    raise exception 'Invalid username or password' using errcode = 'SF401';
+  delete from ops_private.login_failures where last_failure_at < now() - greatest(v_window, v_cooldown);
+  -- One attempt at a time per username: parallel guesses queue on this row
+  -- instead of all passing the check before any failure is counted.
+  insert into ops_private.login_failures (kind, key) values ('user', v_name) on conflict do nothing;
+  select * into f_user from ops_private.login_failures f where f.kind = 'user' and f.key = v_name for update;
+  select * into f_addr from ops_private.login_failures f where f.kind = 'address' and f.key = v_addr;
+  v_until := greatest(
+    ops_private.login_blocked_until(f_user, ops.setting_numeric('auth.login_max_failures', 5)::int, v_window, v_cooldown),
+    ops_private.login_blocked_until(f_addr, ops.setting_numeric('auth.login_max_failures_per_address', 30)::int, v_window, v_cooldown));
+  if v_until > now() then
+    -- Refused attempts do not extend the cooldown: an attacker cannot keep the real user out for good.
+    perform ops.audit('login_refused', 'user', v_name, jsonb_build_object('address', v_addr, 'retry_after', v_until));
+    return jsonb_build_object(
+      'code', 'SF429',
+      'message', format('Too many failed logins: try again in %s seconds (after %s)',
+                        ceil(extract(epoch from v_until - now()))::int,
+                        to_char(v_until at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')),
+      'retry_after', v_until);
   end if;
-  perform ops.audit('login', 'user', u.username);
-  return ops_private.token_for(u);
+
+  select * into u from ops_private.users where users.username = v_name and disabled_at is null;
+  -- Unknown, disabled and password-less users cost one bcrypt at the same
+  -- cost too, so the answer takes as long either way.
+  if u.password_hash is not null and octet_length(coalesce(password, '')) <= 72 then
+    v_ok := public.crypt(coalesce(password, ''), u.password_hash) = u.password_hash;
+  else
+    perform public.crypt(coalesce(password, ''), public.gen_salt('bf', ops_private.bcrypt_cost()));
+  end if;
+
+  if not v_ok then
+    perform ops_private.count_login_failure('user', v_name, v_window);
+    if v_addr is not null then
+      perform ops_private.count_login_failure('address', v_addr, v_window);
+    end if;
+    perform ops.audit('login_failed', 'user', v_name, jsonb_build_object('address', v_addr, 'reason',
+      case when u.id is null then 'unknown or disabled user' when u.password_hash is null then 'user has no password'
+           when octet_length(password) > 72 then 'password longer than 72 bytes' else 'wrong password' end));
+    return jsonb_build_object('code', 'SF401', 'message', 'Invalid username or password');
+  end if;
+
+  delete from ops_private.login_failures f where f.kind = 'user' and f.key = v_name;
+  -- Hashes made at a lower cost are upgraded while the password is at hand.
+  if split_part(u.password_hash, '$', 3) ~ '^\d+$' and split_part(u.password_hash, '$', 3)::int < ops_private.bcrypt_cost() then
+    update ops_private.users set password_hash = ops_private.hash_password(password) where id = u.id;
+  end if;
+  perform ops.audit('login', 'user', u.username, jsonb_build_object('address', v_addr));
+  return jsonb_build_object('token', to_jsonb(ops_private.token_for(u)));
 end
 $$;
-comment on function ops.login(text, text) is 'Exchanges a username and password for a signed token (JWT). Send it as "Authorization: Bearer <token>".';
+comment on function ops.login(text, text) is E'@behavior -queryField -mutationField\nChecks a username and password. Returns {"token": claims} (the API signs them as a JWT), or {"code": "SF401"|"SF429", "message", "retry_after"}. Failures are counted per username and per source address and audited; too many wait auth.login_cooldown.';
+
+-- Tokens end with their user: the API re-checks live websocket sessions when users change.
+create or replace function ops_private.users_changed() returns trigger
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+begin
+  perform pg_notify('ops_users_changed', '');
+  return null;
+end
+$$;
+create or replace trigger users_changed
+  after update or delete on ops_private.users
+  for each statement execute function ops_private.users_changed();
 
 create or replace function ops.create_user(username text, role text, password text default null, display_name text default '')
 returns bigint
@@ -341,13 +464,13 @@ declare
   new_id bigint;
   full_role text := case when role like 'shopfloor\_%' then role else 'shopfloor_' || role end;
 begin
-  if password is not null and length(password) < 8 then
-    raise exception 'A password needs at least 8 characters' using errcode = 'SF422';
+  if password is not null then
+    perform ops_private.check_new_password(password);
   end if;
   begin
     insert into ops_private.users (username, role, password_hash, display_name)
     values (lower(username), full_role,
-            case when password is null then null else public.crypt(password, public.gen_salt('bf', 8)) end,
+            case when password is null then null else ops_private.hash_password(password) end,
             coalesce(display_name, ''))
     returning id into new_id;
   exception
@@ -368,10 +491,8 @@ language plpgsql volatile strict security definer
 set search_path = pg_catalog, public
 as $$
 begin
-  if length(password) < 8 then
-    raise exception 'A password needs at least 8 characters' using errcode = 'SF422';
-  end if;
-  update ops_private.users u set password_hash = public.crypt(password, public.gen_salt('bf', 8))
+  perform ops_private.check_new_password(password);
+  update ops_private.users u set password_hash = ops_private.hash_password(password)
    where u.username = lower(set_user_password.username);
   if not found then
     raise exception 'User % does not exist', lower(username) using errcode = 'SF404';

@@ -7,6 +7,7 @@ import type pg from "pg";
 import { startApi, type Api } from "./api/server.ts";
 import { resolveJwtSecret } from "./auth/jwt.ts";
 import type { Config } from "./config.ts";
+import { ensureApiLogins, resolveApiDbPassword, RolePools } from "./db/api-roles.ts";
 import { openDatabase, type Database } from "./db/index.ts";
 import { migrateDatabase } from "./db/migrate.ts";
 import { createPool } from "./db/pool.ts";
@@ -87,8 +88,22 @@ export async function startApp(config: Config, log: Logger, roles: Role[]): Prom
       app.watchers = watchers;
     }
     if (roles.includes("api")) {
+      // Requests run on login roles that are neither superuser nor owner.
+      const apiDbPassword = resolveApiDbPassword(config);
+      await ensureApiLogins(pool, db.url, apiDbPassword, log);
+      const rolePools = new RolePools({ ownerUrl: db.url, password: apiDbPassword, max: config.dbPoolMax, log });
+      parts.push({ name: "api pools", stop: () => rolePools.end() });
       const api = await startApi({
         pool,
+        rolePools,
+        limits: {
+          maxRequestBytes: config.graphqlMaxRequestBytes,
+          maxDepth: config.graphqlMaxDepth,
+          maxFields: config.graphqlMaxFields,
+          maxPageSize: config.graphqlMaxPageSize,
+          introspection: config.graphqlIntrospection,
+        },
+        graphiql: config.graphiql,
         port: config.port,
         host: config.host,
         jwtSecret,

@@ -84,6 +84,13 @@ const schema = z.object({
     .max(65535)
     .default(0),
   SHUTDOWN_TIMEOUT_MS: positiveInt("a number of milliseconds").default(8000),
+  API_DB_PASSWORD: z.string().min(16, "expected at least 16 characters").optional(),
+  GRAPHIQL: bool.optional(),
+  GRAPHQL_INTROSPECTION: bool.optional(),
+  GRAPHQL_MAX_REQUEST_BYTES: positiveInt("a number of bytes").default(100_000),
+  GRAPHQL_MAX_DEPTH: positiveInt("a positive whole number").default(15),
+  GRAPHQL_MAX_FIELDS: positiveInt("a positive whole number").default(1000),
+  GRAPHQL_MAX_PAGE_SIZE: positiveInt("a positive whole number").default(1000),
 });
 
 type Raw = z.infer<typeof schema>;
@@ -114,6 +121,15 @@ export interface Config {
   dbPoolMax: number;
   embeddedPgPort: number;
   shutdownTimeoutMs: number;
+  /** Undefined until resolved by db/api-roles.ts (generated once unless production with DATABASE_URL). */
+  apiDbPassword: string | undefined;
+  /** Ruru at /graphiql; off in production unless turned on. */
+  graphiql: boolean;
+  graphqlIntrospection: boolean;
+  graphqlMaxRequestBytes: number;
+  graphqlMaxDepth: number;
+  graphqlMaxFields: number;
+  graphqlMaxPageSize: number;
 }
 
 export const CONFIG_KEYS = Object.keys(schema.shape) as (keyof Raw)[];
@@ -152,7 +168,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       result.error.issues.map((issue) => {
         const name = issue.path.join(".") || "(config)";
         const given = input[name];
-        const shown = name === "JWT_SECRET" || name === "DATABASE_URL" ? "" : ` (got ${JSON.stringify(given)})`;
+        const shown = name === "JWT_SECRET" || name === "DATABASE_URL" || name === "API_DB_PASSWORD" ? "" : ` (got ${JSON.stringify(given)})`;
         return `${name}: ${issue.message}${shown}`;
       }),
     );
@@ -186,5 +202,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     dbPoolMax: raw.DB_POOL_MAX,
     embeddedPgPort: raw.EMBEDDED_PG_PORT,
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
+    apiDbPassword: raw.API_DB_PASSWORD,
+    graphiql: raw.GRAPHIQL ?? raw.NODE_ENV !== "production",
+    graphqlIntrospection: raw.GRAPHQL_INTROSPECTION ?? raw.NODE_ENV !== "production",
+    graphqlMaxRequestBytes: raw.GRAPHQL_MAX_REQUEST_BYTES,
+    graphqlMaxDepth: raw.GRAPHQL_MAX_DEPTH,
+    graphqlMaxFields: raw.GRAPHQL_MAX_FIELDS,
+    graphqlMaxPageSize: raw.GRAPHQL_MAX_PAGE_SIZE,
   };
 }

@@ -1,15 +1,21 @@
-// The PostGraphile v5 preset: Amber, our schemas, JWT login, live messages,
-// and error masking that lets our SF codes through.
+// The PostGraphile v5 preset: Amber, our schemas, login, live messages, query
+// limits, requests served on the caller's role's own login connection, and
+// error masking that lets our SF codes through.
+import type { IncomingMessage } from "node:http";
 import type pg from "pg";
-import { makePgService } from "postgraphile/adaptors/pg";
+import { createWithPgClient, makePgService } from "postgraphile/adaptors/pg";
 import { PgJWTPlugin } from "postgraphile/graphile-build-pg";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import { SafeError } from "postgraphile/grafast";
-import { AuthError, bearerToken, JWT_AUDIENCE, JWT_ISSUER, pgSettingsForToken } from "../auth/jwt.ts";
+import { AuthError, JWT_AUDIENCE, JWT_ISSUER } from "../auth/jwt.ts";
+import { openSession, type Session } from "../auth/session.ts";
+import type { RolePools } from "../db/api-roles.ts";
 import type { Logger } from "../log.ts";
-import { makeMaskError } from "./errors.ts";
+import { makeMaskError, type ConstraintColumns } from "./errors.ts";
+import { makeQueryLimitsPlugin, type QueryLimits } from "./limits.ts";
 import { ListFilterPreset } from "./plugins/filter.ts";
 import { ShopfloorInflectionPlugin } from "./plugins/inflection.ts";
+import { makeLoginPlugin } from "./plugins/login.ts";
 import { MessagesSubscriptionPlugin } from "./plugins/messages.ts";
 import { NestingSubscriptionPlugin } from "./plugins/nesting.ts";
 
@@ -17,17 +23,57 @@ import { NestingSubscriptionPlugin } from "./plugins/nesting.ts";
 export const EXPOSED_SCHEMAS = ["ops", "nesting", "approval", "execution", "pool", "tracking", "planning"];
 
 export interface PresetOptions {
+  /** The owner's pool: session checks only; requests never run on it. */
   pool: pg.Pool;
+  rolePools: RolePools;
   jwtSecret: string;
   jwtExpiresIn: string;
+  limits: QueryLimits;
+  graphiql: boolean;
+  constraintColumns: ConstraintColumns;
   log: Logger;
+}
+
+/** Sessions server.ts opened for HTTP requests before GraphQL runs (checked once). */
+export const httpSessions = new WeakMap<IncomingMessage, Session>();
+
+type WithPgClient = ReturnType<typeof createWithPgClient>;
+
+/**
+ * A pg service whose queries run on the pool of the role in their pgSettings.
+ * Every request has a role (the context sets it); introspection has none and
+ * runs as the owner, so that the schema is built from the whole database as
+ * before. LISTEN uses the anonymous login role.
+ */
+function makeRoutedPgService(rolePools: RolePools, ownerPool: pg.Pool) {
+  const service = makePgService({ pool: rolePools.forRole(undefined), schemas: EXPOSED_SCHEMAS, pubsub: true });
+  const byRole = new Map<string, WithPgClient>();
+  const routed = (async (pgSettings: Record<string, string> | null, callback: Parameters<WithPgClient>[1]) => {
+    const role = pgSettings?.role ?? "";
+    let withPgClient = byRole.get(role);
+    if (!withPgClient) {
+      withPgClient = createWithPgClient({ pool: role ? rolePools.forRole(role) : ownerPool });
+      byRole.set(role, withPgClient);
+    }
+    return withPgClient(pgSettings, callback);
+  }) as unknown as WithPgClient;
+  routed.release = () => {}; // the pools are RolePools', ended by the API
+  service.adaptor = { ...service.adaptor, createWithPgClient: () => routed } as typeof service.adaptor;
+  return service;
 }
 
 export function makePreset(opts: PresetOptions): GraphileConfig.Preset {
   return {
     extends: [PostGraphileAmberPreset, ListFilterPreset], // ListFilterPreset: list filters (plugins/filter.ts)
-    plugins: [PgJWTPlugin, ShopfloorInflectionPlugin, MessagesSubscriptionPlugin, NestingSubscriptionPlugin],
-    pgServices: [makePgService({ pool: opts.pool, schemas: EXPOSED_SCHEMAS, pubsub: true })],
+    plugins: [
+      PgJWTPlugin,
+      ShopfloorInflectionPlugin,
+      makeLoginPlugin(opts.jwtSecret),
+      MessagesSubscriptionPlugin,
+      NestingSubscriptionPlugin,
+      makeQueryLimitsPlugin(opts.limits),
+    ],
+    pgServices: [makeRoutedPgService(opts.rolePools, opts.pool)],
     gather: {
       pgJwtTypes: "ops.jwt_token",
     },
@@ -37,12 +83,16 @@ export function makePreset(opts: PresetOptions): GraphileConfig.Preset {
     },
     grafast: {
       explain: false,
-      context(requestContext) {
+      async context(requestContext) {
+        const req = requestContext.node?.req;
+        const known = req ? httpSessions.get(req) : undefined;
+        if (known) return { pgSettings: known.pgSettings };
+        // Websocket operations: every operation re-checks its connection's token.
         const header =
-          requestContext.node?.req?.headers?.authorization ??
-          (requestContext.ws?.normalizedConnectionParams?.authorization as string | undefined);
+          req?.headers?.authorization ?? (requestContext.ws?.normalizedConnectionParams?.authorization as string | undefined);
+        const address = req?.socket?.remoteAddress ?? requestContext.ws?.request?.socket?.remoteAddress;
         try {
-          return { pgSettings: pgSettingsForToken(bearerToken(header), opts.jwtSecret) };
+          return { pgSettings: (await openSession(header, opts.jwtSecret, opts.pool, address)).pgSettings };
         } catch (e) {
           if (e instanceof AuthError) throw new SafeError(e.message, { code: e.code, statusCode: 401 });
           throw e;
@@ -51,12 +101,13 @@ export function makePreset(opts: PresetOptions): GraphileConfig.Preset {
     },
     grafserv: {
       graphqlPath: "/graphql",
-      graphiql: true,
+      graphiql: opts.graphiql,
       graphiqlPath: "/graphiql",
       graphiqlOnGraphQLGET: false,
       websockets: true,
       watch: false,
-      maskError: makeMaskError(opts.log),
+      maxRequestLength: opts.limits.maxRequestBytes,
+      maskError: makeMaskError(opts.log, opts.constraintColumns),
     },
   };
 }

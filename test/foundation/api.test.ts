@@ -89,24 +89,27 @@ test("roles: an operator may read messages but not change settings; an admin may
   t.is(read.errors, undefined);
 });
 
-test("our SF errors pass through with code and message; other errors are masked with an id", async (t) => {
+test("our SF errors pass through with code and message; a constraint violation names the field", async (t) => {
   const operator = await api.tokenFor("olga");
   const missing = await api.graphql(`mutation { acknowledgeMessage(input: { messageId: "-5" }) { result { rowId } } }`, {}, operator);
   t.is(missing.errors?.[0].message, "Message -5 does not exist");
   t.is(missing.errors?.[0].extensions?.code, "SF404");
 
-  // A key that breaks the settings table's CHECK constraint: an internal error.
+  // A key that breaks the settings table's CHECK constraint: SF422 naming the field, no SQL text.
   const admin = await api.tokenFor("admin");
-  const masked = await api.graphql(`mutation { setSetting(input: { key: "Not A Key", value: "1" }) { result { key } } }`, {}, admin);
-  const err = masked.errors?.[0];
-  t.regex(err!.message, /^An unexpected error occurred \(error id [0-9a-f]{12}\)$/);
-  t.is(err!.extensions?.code, "INTERNAL");
-  t.regex(String(err!.extensions?.errorId), /^[0-9a-f]{12}$/);
-  t.notRegex(JSON.stringify(masked), /check constraint|settings_key_check/);
+  const refused = await api.graphql(`mutation { setSetting(input: { key: "Not A Key", value: "1" }) { result { key } } }`, {}, admin);
+  const err = refused.errors?.[0];
+  t.is(err!.extensions?.code, "SF422");
+  t.is(err!.extensions?.field, "key");
+  t.regex(err!.message, /^key: /);
+  t.notRegex(JSON.stringify(refused), /unexpected error|violates check constraint/);
 });
 
-test("/healthz reports the database as JSON", async (t) => {
-  const res = await fetch(`${api.url}/healthz`);
+test("/healthz tells anonymous callers ok or not; a token shows the details as JSON", async (t) => {
+  const anonymous = await fetch(`${api.url}/healthz`);
+  t.is(anonymous.status, 200);
+  t.deepEqual(await anonymous.json(), { ok: true });
+  const res = await fetch(`${api.url}/healthz`, { headers: { authorization: `Bearer ${await api.tokenFor("olga")}` } });
   t.is(res.status, 200);
   const body = await res.json();
   t.true(body.ok);

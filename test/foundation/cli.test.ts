@@ -8,6 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import test from "ava";
 import { freePort } from "../../src/db/embedded.ts";
+import { TEST_API_DB_PASSWORD } from "../helpers/api.ts";
 import { createTestDatabase, type TestDb } from "../helpers/db.ts";
 
 const CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
@@ -86,13 +87,10 @@ test.serial("start on the embedded database: up, healthy, token works, SIGTERM/S
   const started = Date.now();
   const first = run(["start"], env);
   t.teardown(() => first.child.kill("SIGKILL"));
-  await waitFor(first, "Shopfloor is up", 30_000);
+  await waitFor(first, "Shopfloor is up", 90_000);
   t.log(`first start (initdb + migrate) up in ${Date.now() - started} ms`);
   t.regex(first.output(), new RegExp(`API listening on http://127.0.0.1:${port}`));
 
-  const health = await (await fetch(`http://127.0.0.1:${port}/healthz`)).json();
-  t.true(health.ok);
-  t.deepEqual([health.database.ok, health.worker.status, health.watchers.ok], [true, "running", true]);
   const ruru = await fetch(`http://127.0.0.1:${port}/graphiql`, { headers: { accept: "text/html" } });
   t.is(ruru.status, 200);
 
@@ -101,6 +99,10 @@ test.serial("start on the embedded database: up, healthy, token works, SIGTERM/S
   const tokenExit = await tokenRun.exited;
   t.is(tokenExit.code, 0, tokenRun.output());
   const token = tokenRun.output().split("\n")[0].trim();
+  // The details of /healthz need a token.
+  const health = await (await fetch(`http://127.0.0.1:${port}/healthz`, { headers: { authorization: `Bearer ${token}` } })).json();
+  t.true(health.ok);
+  t.deepEqual([health.database.ok, health.worker.status, health.watchers.ok], [true, "running", true]);
   const posted = await gql(port, `mutation { postMessage(input: { source: "cli-test", severity: "info", title: "kept across restarts" }) { result { rowId } } }`, token);
   t.falsy(posted.errors, JSON.stringify(posted.errors));
 
@@ -116,15 +118,17 @@ test.serial("start on the embedded database: up, healthy, token works, SIGTERM/S
   // Neither the generated JWT secret nor the embedded server's password is ever logged.
   const jwtSecret = readFileSync(path.join(dataDir, "jwt-secret"), "utf8").trim();
   const pgPassword = JSON.parse(readFileSync(path.join(dataDir, "embedded-pg.json"), "utf8")).password as string;
-  t.true(jwtSecret.length >= 32 && pgPassword.length >= 16);
+  const apiPassword = readFileSync(path.join(dataDir, "api-db-password"), "utf8").trim();
+  t.true(jwtSecret.length >= 32 && pgPassword.length >= 16 && apiPassword.length >= 16);
   for (const output of [first.output(), tokenRun.output().split("\n").slice(1).join("\n")]) {
     t.false(output.includes(jwtSecret), "JWT secret logged");
+    t.false(output.includes(apiPassword), "API login password logged");
     t.false(output.includes(pgPassword) || output.includes(encodeURIComponent(pgPassword)), "database password logged");
   }
 
   const second = run(["start"], env);
   t.teardown(() => second.child.kill("SIGKILL"));
-  await waitFor(second, "Shopfloor is up", 30_000);
+  await waitFor(second, "Shopfloor is up", 90_000);
   const found = await gql(port, `{ allMessages(condition: { source: "cli-test" }) { nodes { title } } }`, token);
   t.deepEqual(found.data?.allMessages.nodes, [{ title: "kept across restarts" }]);
   const pgPid2 = postgresPid(dataDir);
@@ -145,14 +149,14 @@ test.after.always(() => db?.drop());
 test.serial("with DATABASE_URL the same command uses that server and starts no embedded one", async (t) => {
   const dataDir = tempDataDir();
   const port = await freePort();
-  const r = run(["serve"], baseEnv({ DATA_DIR: dataDir, PORT: String(port), HOST: "127.0.0.1", DATABASE_URL: db.url }));
+  // The API login roles are cluster-wide: use the test suite's password, not a new one.
+  const r = run(["serve"], baseEnv({ DATA_DIR: dataDir, PORT: String(port), HOST: "127.0.0.1", DATABASE_URL: db.url, API_DB_PASSWORD: TEST_API_DB_PASSWORD }));
   t.teardown(() => r.child.kill("SIGKILL"));
-  await waitFor(r, "Shopfloor is up", 30_000);
+  await waitFor(r, "Shopfloor is up", 90_000);
   t.regex(r.output(), /using the database from DATABASE_URL/);
   t.false(existsSync(path.join(dataDir, "pg")), "no embedded cluster created");
   t.notRegex(r.output(), new RegExp(new URL(db.url).password || "(no password)"), "the password is not logged");
-  const health = await (await fetch(`http://127.0.0.1:${port}/healthz`)).json();
-  t.is(health.worker.status, "not run by this process");
+  t.deepEqual(await (await fetch(`http://127.0.0.1:${port}/healthz`)).json(), { ok: true }, "anonymous: ok or not only");
   r.signalAt = Date.now();
   r.child.kill("SIGTERM");
   t.is((await r.exited).code, 0);

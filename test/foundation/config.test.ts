@@ -6,6 +6,7 @@ import path from "node:path";
 import test from "ava";
 import { resolveJwtSecret } from "../../src/auth/jwt.ts";
 import { ConfigError, loadConfig } from "../../src/config.ts";
+import { resolveApiDbPassword } from "../../src/db/api-roles.ts";
 
 const cwd = "/srv/shopfloor";
 
@@ -92,4 +93,33 @@ test("without JWT_SECRET a development secret is generated once and kept private
 test("production refuses to start without JWT_SECRET", (t) => {
   const config = loadConfig({ NODE_ENV: "production" }, cwd);
   t.throws(() => resolveJwtSecret(config), { message: /JWT_SECRET: required when NODE_ENV=production/ });
+});
+
+test("production turns Ruru and introspection off unless a setting turns them on; development keeps them", (t) => {
+  const dev = loadConfig({}, cwd);
+  t.deepEqual([dev.graphiql, dev.graphqlIntrospection], [true, true]);
+  const prod = loadConfig({ NODE_ENV: "production" }, cwd);
+  t.deepEqual([prod.graphiql, prod.graphqlIntrospection], [false, false]);
+  const opened = loadConfig({ NODE_ENV: "production", GRAPHIQL: "true", GRAPHQL_INTROSPECTION: "on" }, cwd);
+  t.deepEqual([opened.graphiql, opened.graphqlIntrospection], [true, true]);
+  t.deepEqual(
+    [prod.graphqlMaxRequestBytes, prod.graphqlMaxDepth, prod.graphqlMaxFields, prod.graphqlMaxPageSize],
+    [100_000, 15, 1000, 1000],
+  );
+  const e = t.throws(() => loadConfig({ GRAPHQL_MAX_DEPTH: "deep" }, cwd), { instanceOf: ConfigError });
+  t.regex(e!.message, /GRAPHQL_MAX_DEPTH: expected a positive whole number/);
+});
+
+test("API_DB_PASSWORD: required in production with DATABASE_URL, else generated once with mode 0600, never shown", (t) => {
+  const e = t.throws(
+    () => resolveApiDbPassword(loadConfig({ NODE_ENV: "production", DATABASE_URL: "postgres://a@b/c" }, cwd)),
+    { instanceOf: ConfigError },
+  );
+  t.regex(e!.message, /API_DB_PASSWORD: required when NODE_ENV=production/);
+  const dir = mkdtempSync(path.join(os.tmpdir(), "shopfloor-config-"));
+  const first = resolveApiDbPassword(loadConfig({ DATA_DIR: dir }, cwd));
+  t.is(resolveApiDbPassword(loadConfig({ DATA_DIR: dir }, cwd)), first);
+  t.is(statSync(path.join(dir, "api-db-password")).mode & 0o777, 0o600);
+  const short = t.throws(() => loadConfig({ API_DB_PASSWORD: "short-secret" }, cwd), { instanceOf: ConfigError });
+  t.notRegex(short!.message, /short-secret/);
 });

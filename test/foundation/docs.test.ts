@@ -34,6 +34,9 @@ test("README's defaults are the defaults src/config.ts applies", (t) => {
     DATABASE_URL: "unset: embedded",
     LOG_PRETTY: "when a terminal",
     JWT_SECRET: "generated",
+    API_DB_PASSWORD: "generated",
+    GRAPHIQL: "on unless production",
+    GRAPHQL_INTROSPECTION: "on unless production",
     CONFIG_FILE: "unset",
   };
   const fields: Record<string, string> = { NODE_ENV: "nodeEnv", DB_POOL_MAX: "dbPoolMax", READY_DIRS: "readyDirs" };
