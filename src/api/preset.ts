@@ -8,9 +8,12 @@ import { SafeError } from "postgraphile/grafast";
 import { AuthError, bearerToken, JWT_AUDIENCE, JWT_ISSUER, pgSettingsForToken } from "../auth/jwt.ts";
 import type { Logger } from "../log.ts";
 import { makeMaskError } from "./errors.ts";
+import { DEFAULT_SEND_BUFFER_LIMIT, LiveHub, limitSendBuffer } from "./live.ts";
 import { ShopfloorInflectionPlugin } from "./plugins/inflection.ts";
 import { MessagesSubscriptionPlugin } from "./plugins/messages.ts";
 import { NestingSubscriptionPlugin } from "./plugins/nesting.ts";
+import { PlanningSubscriptionPlugin } from "./plugins/planning.ts";
+import { TrackingSubscriptionPlugin } from "./plugins/tracking.ts";
 
 /** Schemas PostGraphile exposes; each module adds its own. */
 export const EXPOSED_SCHEMAS = ["ops", "nesting", "approval", "execution", "pool", "tracking", "planning"];
@@ -20,13 +23,26 @@ export interface PresetOptions {
   jwtSecret: string;
   jwtExpiresIn: string;
   log: Logger;
+  /** A websocket's unsent bytes beyond which its screen is dropped (default 1 MiB). */
+  liveSendBufferLimit?: number;
 }
 
 export function makePreset(opts: PresetOptions): GraphileConfig.Preset {
+  const pgService = makePgService({ pool: opts.pool, schemas: EXPOSED_SCHEMAS, pubsub: true });
+  // Subscriptions share one listener per channel and build each event once per role.
+  const live = new LiveHub({ pool: opts.pool, subscriber: pgService.pgSubscriber!, log: opts.log });
+  const sendBufferLimit = opts.liveSendBufferLimit ?? DEFAULT_SEND_BUFFER_LIMIT;
   return {
     extends: [PostGraphileAmberPreset],
-    plugins: [PgJWTPlugin, ShopfloorInflectionPlugin, MessagesSubscriptionPlugin, NestingSubscriptionPlugin],
-    pgServices: [makePgService({ pool: opts.pool, schemas: EXPOSED_SCHEMAS, pubsub: true })],
+    plugins: [
+      PgJWTPlugin,
+      ShopfloorInflectionPlugin,
+      MessagesSubscriptionPlugin,
+      NestingSubscriptionPlugin,
+      TrackingSubscriptionPlugin,
+      PlanningSubscriptionPlugin,
+    ],
+    pgServices: [pgService],
     gather: {
       pgJwtTypes: "ops.jwt_token",
     },
@@ -40,8 +56,10 @@ export function makePreset(opts: PresetOptions): GraphileConfig.Preset {
         const header =
           requestContext.node?.req?.headers?.authorization ??
           (requestContext.ws?.normalizedConnectionParams?.authorization as string | undefined);
+        const socket = requestContext.ws?.socket;
+        if (socket) limitSendBuffer(socket, sendBufferLimit, opts.log);
         try {
-          return { pgSettings: pgSettingsForToken(bearerToken(header), opts.jwtSecret) };
+          return { pgSettings: pgSettingsForToken(bearerToken(header), opts.jwtSecret), live };
         } catch (e) {
           if (e instanceof AuthError) throw new SafeError(e.message, { code: e.code, statusCode: 401 });
           throw e;
