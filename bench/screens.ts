@@ -9,7 +9,7 @@
 // BENCH_PORT (51190), BENCH_PROF=<dir> to write a CPU profile of the API process.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
@@ -191,7 +191,10 @@ export default async function bench({ url, quick, print }: BenchContext) {
     print(`delivery  commit → last screen  p50 ${ms(percentile(lastScreen, 50))}  p95 ${ms(percentile(lastScreen, 95))}  max ${ms(lastScreen.at(-1) ?? NaN)}`);
     print(`lost      ${lost} of ${total * screens.length} deliveries`);
     print(`http      ${q.latencies.length} queries meanwhile  p50 ${percentile(q.latencies, 50).toFixed(1)} ms  p95 ${percentile(q.latencies, 95).toFixed(1)} ms  (${q.errors} errors${q.firstError ? `, first: ${q.firstError}` : ""})`);
-    print(`api       resident memory peak ${peakRss.toFixed(0)} MB; CPU ${cpu.toFixed(0)}% of one core during the run`);
+    const delivered = total * screens.length - lost;
+    const perDelivery = delivered > 0 ? ((after.cpuS - before.cpuS) * 1000) / delivered : NaN;
+    print(`api       resident memory peak ${peakRss.toFixed(0)} MB; CPU ${cpu.toFixed(0)}% of one core during the run, ${perDelivery.toFixed(3)} ms of CPU per delivery`);
+    print(`machine   load average ${loadavg().map((l) => l.toFixed(1)).join(" ")} on ${cpus().length} cores (other work competes with the API and the screens)`);
     print(`aims      delivery p95 < 200 ms, 0 lost, http p95 < 50 ms, memory < 1024 MB (the machine is shared: read the figures, not a verdict)`);
   } finally {
     for (const s of screens) s.ws.terminate();

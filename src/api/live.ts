@@ -9,7 +9,7 @@
 // A subscription field declares a LiveTopic and returns liveEvents(topic).
 import { EventEmitter } from "node:events";
 import type pg from "pg";
-import { context, lambda, listen, SafeError, type GrafastSubscriber, type Step } from "postgraphile/grafast";
+import { context, lambda, listen, SafeError, type GrafastSubscriber, type PromiseOrDirect, type Step } from "postgraphile/grafast";
 import type WebSocket from "ws";
 import { ANONYMOUS_ROLE } from "../auth/jwt.ts";
 import type { Logger } from "../log.ts";
@@ -42,9 +42,13 @@ export const liveCounters = {
 export const liveEmitter = new EventEmitter();
 
 let openSubscriptions = 0;
-/** The counters plus the live subscriptions this process holds now. */
+let openExecutions = 0;
+/**
+ * The counters, the live subscriptions of screens this process holds now, and
+ * the executions they share (one per role and distinct subscription document).
+ */
 export function liveMetrics() {
-  return { ...liveCounters, subscriptions: openSubscriptions };
+  return { ...liveCounters, subscriptions: openSubscriptions, executions: openExecutions };
 }
 
 /** A websocket's unsent bytes beyond which its screen is dropped. */
@@ -63,12 +67,19 @@ declare global {
   }
 }
 
+type SharedExecution = { members: Set<Screen>; result: Promise<unknown> };
+
+const isAsyncIterable = (x: unknown): x is AsyncIterable<unknown> =>
+  x != null && typeof (x as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function";
+
 type Settings = Record<string, string | undefined> | null | undefined;
 
 /** One per API instance: the channels this process listens to, and their screens. */
 export class LiveHub {
   private readonly channels = new Map<string, Channel>();
   private readonly privileges = new Map<string, { at: number; allowed: Promise<boolean> }>();
+  private builds: Promise<void> = Promise.resolve();
+  private readonly shared = new Map<string, SharedExecution>();
   readonly pool: pg.Pool;
   readonly subscriber: GrafastSubscriber;
   readonly log: Logger;
@@ -94,6 +105,62 @@ export class LiveHub {
     return channel.add(role);
   }
 
+  /**
+   * Joins a screen to the execution of its subscription shared by every screen
+   * of the same role with the same document, operation and variables; `start`
+   * starts grafast's execution when there is none yet. Results are handed to
+   * each screen as they come; the execution stops when its last screen leaves.
+   */
+  share(key: string, role: string, start: () => PromiseOrDirect<unknown>): Promise<unknown> {
+    let run = this.shared.get(key);
+    if (!run) {
+      const created: SharedExecution = { members: new Set(), result: Promise.resolve(start()) };
+      run = created;
+      this.shared.set(key, created);
+      created.result.then(
+        (result) => {
+          if (isAsyncIterable(result)) void this.pump(key, created, result);
+          else this.shared.delete(key);
+        },
+        () => void this.shared.delete(key),
+      );
+    }
+    const joined = run;
+    return joined.result.then((result) => {
+      if (!isAsyncIterable(result)) return result; // an error: each screen gets it
+      if (this.shared.get(key) !== joined) return this.share(key, role, start); // it ended meanwhile: start again
+      const member: Screen = new Screen(role, (m) => this.leave(key, joined, m), (m) => this.overflowed(m));
+      joined.members.add(member);
+      openSubscriptions++;
+      return member;
+    });
+  }
+
+  private leave(key: string, run: SharedExecution, member: Screen) {
+    if (!run.members.delete(member)) return;
+    openSubscriptions--;
+    if (run.members.size === 0 && this.shared.get(key) === run) {
+      this.shared.delete(key);
+      void run.result.then((r) => (r as AsyncIterator<unknown>).return?.());
+    }
+  }
+
+  private async pump(key: string, run: SharedExecution, results: AsyncIterable<unknown>) {
+    try {
+      for await (const result of results) await deliverInSlices([...run.members], result);
+    } catch (err) {
+      this.log.error({ err }, "shared live execution failed");
+    } finally {
+      if (this.shared.get(key) === run) this.shared.delete(key);
+      for (const m of [...run.members]) m.end();
+    }
+  }
+
+  overflowed(screen: Screen) {
+    liveCounters.screensDropped++;
+    this.log.warn({ role: screen.role, queued: MAX_QUEUED_EVENTS }, "live subscription ended: its screen is not taking events");
+  }
+
   /** Whether `role` may SELECT from `relation`; cached for a few seconds per role. */
   mayRead(role: string, relation: string): Promise<boolean> {
     const key = `${role}\u0000${relation}`;
@@ -107,8 +174,22 @@ export class LiveHub {
     return allowed;
   }
 
-  /** Runs fn in a transaction as `role` (the role only: payloads are shared by all its screens). */
-  async asRole<T>(role: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * Runs fn in a transaction as `role` (the role only: payloads are shared by
+   * all its screens). One at a time per process: live builds never take more
+   * than one connection from the pool the HTTP requests use, and under load
+   * they wait here, in order, rather than in the pool's queue with its timeout.
+   */
+  asRole<T>(role: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const run = this.builds.then(() => this.inTransactionAs(role, fn));
+    this.builds = run.then(
+      () => {},
+      () => {},
+    );
+    return run;
+  }
+
+  private async inTransactionAs<T>(role: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     try {
       // One round trip to begin as the role (the role comes from a verified token, and is quoted anyway).
@@ -143,25 +224,20 @@ class Channel {
   }
 
   add(role: string): Screen {
-    const screen = new Screen(role, (s) => this.remove(s), (s) => this.overflowed(s));
+    const screen = new Screen(role, (s) => this.remove(s), (s) => this.hub.overflowed(s));
     this.screens.add(screen);
-    openSubscriptions++;
+    openExecutions++;
     if (!this.listening) this.listen();
     return screen;
   }
 
   private remove(screen: Screen) {
     if (!this.screens.delete(screen)) return;
-    openSubscriptions--;
+    openExecutions--;
     if (this.screens.size === 0) {
       this.onEmpty();
       this.source?.return?.(); // UNLISTEN once no screen is left
     }
-  }
-
-  private overflowed(screen: Screen) {
-    liveCounters.screensDropped++;
-    this.hub.log.warn({ channel: this.topic.channel, role: screen.role, queued: MAX_QUEUED_EVENTS }, "live subscription ended: its screen is not taking events");
   }
 
   private listen() {
@@ -201,10 +277,10 @@ class Channel {
     const built = Promise.all([...byRole].map(async ([role, screens]) => ({ screens, payload: await this.build(role, event) })));
     this.tail = this.tail
       .then(() => built)
-      .then((results) => {
+      .then(async (results) => {
         for (const { screens, payload } of results) {
           if (payload == null) continue;
-          for (const s of screens) s.push(payload);
+          await deliverInSlices(screens, payload);
           liveCounters.deliveries += screens.length;
         }
       })
@@ -222,6 +298,21 @@ class Channel {
       this.hub.log.warn({ err, channel: this.topic.channel, role }, "live event could not be built for a role; its screens skip it");
       return null;
     }
+  }
+}
+
+/** Screens handed one payload between two turns of the event loop. */
+const DELIVERY_SLICE = 100;
+
+/**
+ * Hands a payload to its screens, a slice at a time: each push runs grafast
+ * and the websocket write for that screen, so a thousand at once would keep
+ * HTTP requests and database replies waiting for the whole burst.
+ */
+async function deliverInSlices(screens: Screen[], payload: unknown) {
+  for (let i = 0; i < screens.length; i += DELIVERY_SLICE) {
+    if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+    for (const s of screens.slice(i, i + DELIVERY_SLICE)) s.push(payload);
   }
 }
 
@@ -335,3 +426,33 @@ function dropScreen(socket: WebSocket, bufferedBytes: number, limitBytes: number
   liveEmitter.emit("screenDropped", { bufferedBytes, limitBytes, remote });
   socket.terminate();
 }
+
+const documentIds = new WeakMap<object, number>();
+let nextDocumentId = 1;
+
+/**
+ * Screens of one role holding the same subscription (same parsed document,
+ * operation name and variables) share one grafast execution: each event runs
+ * the selection once, and its result goes to every such screen. Payloads are
+ * built per role (LiveTopic), so a subscription's payload plans must read only
+ * the payload, never per-user data.
+ */
+export const LiveSharingPlugin: GraphileConfig.Plugin = {
+  name: "LiveSharingPlugin",
+  version: "1.0.0",
+  grafast: {
+    middleware: {
+      subscribe(next, event) {
+        const { document, operationName, variableValues, contextValue } = event.args;
+        const ctx = contextValue as Grafast.Context | undefined;
+        const role = ctx?.pgSettings?.role;
+        if (!ctx?.live || !role || !document) return next();
+        let doc = documentIds.get(document);
+        if (doc === undefined) documentIds.set(document, (doc = nextDocumentId++));
+        const key = JSON.stringify([role, doc, operationName ?? null, variableValues ?? null]);
+        return ctx.live.share(key, role, () => next()) as ReturnType<typeof next>;
+      },
+    },
+  },
+};
+

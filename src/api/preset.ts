@@ -8,7 +8,7 @@ import { SafeError } from "postgraphile/grafast";
 import { AuthError, bearerToken, JWT_AUDIENCE, JWT_ISSUER, pgSettingsForToken } from "../auth/jwt.ts";
 import type { Logger } from "../log.ts";
 import { makeMaskError } from "./errors.ts";
-import { DEFAULT_SEND_BUFFER_LIMIT, LiveHub, limitSendBuffer } from "./live.ts";
+import { DEFAULT_SEND_BUFFER_LIMIT, LiveHub, LiveSharingPlugin, limitSendBuffer } from "./live.ts";
 import { ShopfloorInflectionPlugin } from "./plugins/inflection.ts";
 import { MessagesSubscriptionPlugin } from "./plugins/messages.ts";
 import { NestingSubscriptionPlugin } from "./plugins/nesting.ts";
@@ -41,6 +41,7 @@ export function makePreset(opts: PresetOptions): GraphileConfig.Preset {
       NestingSubscriptionPlugin,
       TrackingSubscriptionPlugin,
       PlanningSubscriptionPlugin,
+      LiveSharingPlugin,
     ],
     pgServices: [pgService],
     gather: {
