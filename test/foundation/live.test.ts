@@ -105,10 +105,27 @@ test.serial("messageAdded reaches 40 screens of two roles with one load per role
       t.deepEqual(s.events[0], { messageAdded: { count: 1, messages: [{ rowId: rows[0].id, title: "Press 4 is down" }] } });
     }
     t.log(`${screens.length} screens, ${checkouts} database checkouts for the event`);
+    t.is(liveMetrics().executions, 2, "one shared execution per role");
     // One load per role (2), the post itself (1) and at most a privilege check per role.
     t.true(checkouts <= 5, `${checkouts} checkouts for ${screens.length} screens`);
   } finally {
     await closeAll(screens);
+  }
+});
+
+test.serial("screens that select different fields each get their own shape, from one load", async (t) => {
+  const token = api.tokenForRole("shopfloor_operator");
+  const byId = await openScreens(3, `subscription { messageAdded { messages { rowId } } }`, token);
+  const byTitle = await openScreens(3, `subscription { messageAdded { count messages { title severity } } }`, token);
+  try {
+    const builds = liveMetrics().builds;
+    const { rows } = await db.query<{ id: string }>(`select id::text from ops.post_message('live-test', 'error', 'Saw 2 jammed')`);
+    await eventually(async () => [...byId, ...byTitle].every((s) => s.events.length === 1), 10_000);
+    for (const s of byId) t.deepEqual(s.events[0], { messageAdded: { messages: [{ rowId: rows[0].id }] } });
+    for (const s of byTitle) t.deepEqual(s.events[0], { messageAdded: { count: 1, messages: [{ title: "Saw 2 jammed", severity: "error" }] } });
+    t.is(liveMetrics().builds, builds + 1, "the messages were loaded once for the role");
+  } finally {
+    await closeAll([...byId, ...byTitle]);
   }
 });
 
