@@ -6,7 +6,7 @@
 //   what a role's screens receive, and every screen of the role shares it;
 // - a screen's websocket has a bounded send buffer: a screen that stops
 //   reading is dropped, with a log line and a counter, and never slows the rest.
-// A subscription field declares a LiveTopic and returns liveEvents(topic).
+// A subscription field declares a LiveTopic and is planned with liveField(topic).
 import { EventEmitter } from "node:events";
 import type pg from "pg";
 import { context, lambda, listen, SafeError, type GrafastSubscriber, type PromiseOrDirect, type Step } from "postgraphile/grafast";
@@ -385,6 +385,14 @@ export function liveEvents(topic: LiveTopic): Step {
     return { subscribe: () => hub.subscribe(topic, settings) as Promise<AsyncIterableIterator<any>> };
   });
   return listen($screen, topic.channel);
+}
+
+/** A Subscription field's plans: subscribe to the topic, and the event is the payload. */
+export function liveField(topic: LiveTopic) {
+  return {
+    subscribePlan: () => liveEvents(topic),
+    plan: ($event: Step) => $event,
+  };
 }
 
 const limited = new WeakSet<WebSocket>();

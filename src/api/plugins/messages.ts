@@ -6,7 +6,7 @@ import type pg from "pg";
 import { get, lambda, object, SafeError, type Step } from "postgraphile/grafast";
 import { extendSchema, gql } from "postgraphile/utils";
 import { ANONYMOUS_ROLE } from "../../auth/jwt.ts";
-import { liveEvents, type LiveTopic } from "../live.ts";
+import { liveField, type LiveTopic } from "../live.ts";
 
 export const MESSAGE_ADDED_TOPIC = "ops_message_added";
 
@@ -71,14 +71,7 @@ export const MessagesSubscriptionPlugin = extendSchema((build) => ({
   objects: {
     Subscription: {
       plans: {
-        messageAdded: {
-          subscribePlan() {
-            return liveEvents(messageAddedTopic);
-          },
-          plan($event) {
-            return $event;
-          },
-        },
+        messageAdded: liveField(messageAddedTopic),
       },
     },
     LiveMessage: {

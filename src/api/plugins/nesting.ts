@@ -3,7 +3,7 @@
 // sent by nesting's statement triggers). Clients re-query the grid on it.
 // The payload is the notification itself, shared by every screen (src/api/live.ts).
 import { extendSchema, gql } from "postgraphile/utils";
-import { liveEvents, type LiveTopic } from "../live.ts";
+import { liveField, type LiveTopic } from "../live.ts";
 
 export const ALLOCATED_MATERIAL_TOPIC = "allocated_material_changed";
 
@@ -28,14 +28,7 @@ export const NestingSubscriptionPlugin = extendSchema(() => ({
   objects: {
     Subscription: {
       plans: {
-        allocatedMaterialChanged: {
-          subscribePlan() {
-            return liveEvents(allocatedMaterialTopic);
-          },
-          plan($event) {
-            return $event;
-          },
-        },
+        allocatedMaterialChanged: liveField(allocatedMaterialTopic),
       },
     },
   },

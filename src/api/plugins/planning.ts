@@ -4,7 +4,7 @@
 // notification itself, shared by every screen of the roles that may read the
 // plan (src/api/live.ts): operators and above, not integration accounts.
 import { extendSchema, gql } from "postgraphile/utils";
-import { liveEvents, type LiveTopic } from "../live.ts";
+import { liveField, type LiveTopic } from "../live.ts";
 
 export const PLAN_CHANGED_TOPIC = "planning_plan_changed";
 
@@ -33,14 +33,7 @@ export const PlanningSubscriptionPlugin = extendSchema(() => ({
   objects: {
     Subscription: {
       plans: {
-        planChanged: {
-          subscribePlan() {
-            return liveEvents(planChangedTopic);
-          },
-          plan($event) {
-            return $event;
-          },
-        },
+        planChanged: liveField(planChangedTopic),
       },
     },
   },

@@ -4,7 +4,7 @@
 // events"). The payload is the notification itself, shared by every screen of
 // the roles that may read tracking.jobs (src/api/live.ts).
 import { extendSchema, gql } from "postgraphile/utils";
-import { liveEvents, type LiveTopic } from "../live.ts";
+import { liveField, type LiveTopic } from "../live.ts";
 
 export const JOB_STATUS_CHANGED_TOPIC = "tracking_job_status_changed";
 
@@ -33,14 +33,7 @@ export const TrackingSubscriptionPlugin = extendSchema(() => ({
   objects: {
     Subscription: {
       plans: {
-        jobStatusChanged: {
-          subscribePlan() {
-            return liveEvents(jobStatusChangedTopic);
-          },
-          plan($event) {
-            return $event;
-          },
-        },
+        jobStatusChanged: liveField(jobStatusChangedTopic),
       },
     },
   },
