@@ -4,6 +4,8 @@
 // - each event is built once per role (the payload of the NOTIFY, or rows
 //   loaded in one transaction as that role), so grants and row security decide
 //   what a role's screens receive, and every screen of the role shares it;
+// - screens of one role holding the same subscription share one grafast
+//   execution per event (LiveSharingPlugin);
 // - a screen's websocket has a bounded send buffer: a screen that stops
 //   reading is dropped, with a log line and a counter, and never slows the rest.
 // A subscription field declares a LiveTopic and is planned with liveField(topic).
@@ -33,9 +35,9 @@ export const liveCounters = {
   events: 0,
   /** Payloads built (one per event and role that had screens). */
   builds: 0,
-  /** Payloads handed to screens. */
+  /** Payloads handed to (shared) executions. */
   deliveries: 0,
-  /** Websockets dropped because their screen stopped reading. */
+  /** Screens dropped because they stopped reading (full send buffer, or a subscription's queue full). */
   screensDropped: 0,
 };
 /** Emits "screenDropped" ({ bufferedBytes, limitBytes, remote }) whenever a screen is dropped. */
