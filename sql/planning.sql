@@ -817,3 +817,54 @@ grant execute on function planning.save_sequence(bigint, bigint, date, bigint[])
 grant execute on function planning.resolve_carryover(date, jsonb), planning.supervisor_login(date),
   planning.cleanup(date) to shopfloor_supervisor;
 grant execute on function planning.set_operation_status(bigint, integer) to shopfloor_supervisor, shopfloor_integration;
+
+------------------------------------------------------------------------------
+-- Live events (issues 16 and 19): Subscription.planChanged
+------------------------------------------------------------------------------
+-- One NOTIFY per statement that changes the plan (mach_planning rows added,
+-- removed, or changed in operation, machine, shift, date, sequence or status);
+-- statements that change nothing send nothing. The payload says how many rows
+-- changed and which machines and dates they touch, before and after (at most
+-- 100 of each), so a board re-queries only what it shows.
+create or replace function planning.notify_plan_changed() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  n int;
+  machine_ids bigint[];
+  prod_dates date[];
+begin
+  if tg_op = 'INSERT' then
+    select count(*), array_agg(mp_machine_id), array_agg(mp_op_proddate) into n, machine_ids, prod_dates from new_rows;
+  elsif tg_op = 'DELETE' then
+    select count(*), array_agg(mp_machine_id), array_agg(mp_op_proddate) into n, machine_ids, prod_dates from old_rows;
+  else -- mp_id is an identity column: an update keeps it
+    select count(*), array_agg(nw.mp_machine_id) || array_agg(od.mp_machine_id),
+           array_agg(nw.mp_op_proddate) || array_agg(od.mp_op_proddate)
+      into n, machine_ids, prod_dates
+      from new_rows nw join old_rows od on od.mp_id = nw.mp_id
+     where (nw.mp_op_id, nw.mp_machine_id, nw.mp_shift_id, nw.mp_op_proddate, nw.mp_sequence, nw.mp_op_status)
+           is distinct from (od.mp_op_id, od.mp_machine_id, od.mp_shift_id, od.mp_op_proddate, od.mp_sequence, od.mp_op_status);
+  end if;
+  if n > 0 then
+    perform pg_notify('planning_plan_changed', json_build_object(
+      'op', lower(tg_op),
+      'count', n,
+      'machineIds', (select array_agg(m::text order by m) from (select distinct m from unnest(machine_ids) m order by m limit 100) f),
+      'dates', (select array_agg(d::text order by d) from (select distinct d from unnest(prod_dates) d order by d limit 100) f))::text);
+  end if;
+  return null;
+end
+$$;
+
+-- Transition tables need one trigger per event.
+create or replace trigger mach_planning_inserted
+  after insert on planning.mach_planning referencing new table as new_rows
+  for each statement execute function planning.notify_plan_changed();
+create or replace trigger mach_planning_updated
+  after update on planning.mach_planning referencing new table as new_rows old table as old_rows
+  for each statement execute function planning.notify_plan_changed();
+create or replace trigger mach_planning_deleted
+  after delete on planning.mach_planning referencing old table as old_rows
+  for each statement execute function planning.notify_plan_changed();

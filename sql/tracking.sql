@@ -684,3 +684,69 @@ grant execute on function tracking.process_print_os(boolean), tracking.process_s
   tracking.process_status_updates(text) to shopfloor_supervisor, shopfloor_integration;
 grant execute on function tracking.record_print_os(text, text, bigint, text, text, timestamptz, integer, jsonb) to shopfloor_integration;
 grant execute on function tracking.reparse_file_ids() to shopfloor_admin;
+
+------------------------------------------------------------------------------
+-- Live events (issues 16 and 19): Subscription.jobStatusChanged
+------------------------------------------------------------------------------
+-- One NOTIFY per statement that changes a job's status: its operations on
+-- tracking.jobs, or an operation's status, completion or notes on
+-- job_operations. Statements that change no status send nothing. The payload
+-- stays small: how many jobs changed and the first of their ids (at most 100,
+-- and at most ~6,000 bytes of them: a NOTIFY payload must stay under 8,000).
+create or replace function tracking.notify_job_status_changed() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  changed text[];
+  ids text[];
+begin
+  if tg_op = 'INSERT' then
+    select array_agg(distinct job_id) into changed from new_rows;
+  elsif tg_op = 'DELETE' then
+    select array_agg(distinct job_id) into changed from old_rows;
+  elsif tg_table_name = 'jobs' then
+    select array_agg(distinct coalesce(nw.job_id, od.job_id)) into changed
+      from new_rows nw full join old_rows od on od.job_id = nw.job_id
+     where nw.job_id is null or od.job_id is null
+        or (nw.operations, nw.version_tag) is distinct from (od.operations, od.version_tag);
+  else
+    select array_agg(distinct j) into changed
+      from new_rows nw join old_rows od on od.job_operation_id = nw.job_operation_id,
+           lateral (values (nw.job_id), (od.job_id)) v(j)
+     where (nw.job_id, nw.status, nw.completed_at, nw.completed_by, nw.notes)
+           is distinct from (od.job_id, od.status, od.completed_at, od.completed_by, od.notes);
+  end if;
+  if changed is null then
+    return null;
+  end if;
+  select coalesce(array_agg(job_id order by job_id), '{}') into ids
+    from (select job_id, sum(octet_length(job_id) + 3) over (order by job_id) as upto
+            from unnest(changed) job_id
+           order by job_id limit 100) firsts
+   where upto <= 6000;
+  perform pg_notify('tracking_job_status_changed',
+    json_build_object('table', tg_table_name, 'op', lower(tg_op), 'count', cardinality(changed), 'jobIds', ids)::text);
+  return null;
+end
+$$;
+
+-- Transition tables need one trigger per event.
+create or replace trigger jobs_status_inserted
+  after insert on tracking.jobs referencing new table as new_rows
+  for each statement execute function tracking.notify_job_status_changed();
+create or replace trigger jobs_status_updated
+  after update on tracking.jobs referencing new table as new_rows old table as old_rows
+  for each statement execute function tracking.notify_job_status_changed();
+create or replace trigger jobs_status_deleted
+  after delete on tracking.jobs referencing old table as old_rows
+  for each statement execute function tracking.notify_job_status_changed();
+create or replace trigger job_operations_status_inserted
+  after insert on tracking.job_operations referencing new table as new_rows
+  for each statement execute function tracking.notify_job_status_changed();
+create or replace trigger job_operations_status_updated
+  after update on tracking.job_operations referencing new table as new_rows old table as old_rows
+  for each statement execute function tracking.notify_job_status_changed();
+create or replace trigger job_operations_status_deleted
+  after delete on tracking.job_operations referencing old table as old_rows
+  for each statement execute function tracking.notify_job_status_changed();

@@ -13,11 +13,14 @@ import type { RolePools } from "../db/api-roles.ts";
 import type { Logger } from "../log.ts";
 import { makeMaskError, type ConstraintColumns } from "./errors.ts";
 import { makeQueryLimitsPlugin, type QueryLimits } from "./limits.ts";
+import { DEFAULT_SEND_BUFFER_LIMIT, LiveHub, LiveSharingPlugin, limitSendBuffer } from "./live.ts";
 import { ListFilterPreset } from "./plugins/filter.ts";
 import { ShopfloorInflectionPlugin } from "./plugins/inflection.ts";
 import { makeLoginPlugin } from "./plugins/login.ts";
 import { MessagesSubscriptionPlugin } from "./plugins/messages.ts";
 import { NestingSubscriptionPlugin } from "./plugins/nesting.ts";
+import { PlanningSubscriptionPlugin } from "./plugins/planning.ts";
+import { TrackingSubscriptionPlugin } from "./plugins/tracking.ts";
 
 /** Schemas PostGraphile exposes; each module adds its own. */
 export const EXPOSED_SCHEMAS = ["ops", "nesting", "approval", "execution", "pool", "tracking", "planning"];
@@ -32,6 +35,8 @@ export interface PresetOptions {
   graphiql: boolean;
   constraintColumns: ConstraintColumns;
   log: Logger;
+  /** A websocket's unsent bytes beyond which its screen is dropped (default 1 MiB). */
+  liveSendBufferLimit?: number;
 }
 
 /** Sessions server.ts opened for HTTP requests before GraphQL runs (checked once). */
@@ -63,6 +68,10 @@ function makeRoutedPgService(rolePools: RolePools, ownerPool: pg.Pool) {
 }
 
 export function makePreset(opts: PresetOptions): GraphileConfig.Preset {
+  const pgService = makeRoutedPgService(opts.rolePools, opts.pool);
+  // Subscriptions share one listener per channel and build each event once per role.
+  const live = new LiveHub({ pool: opts.pool, subscriber: pgService.pgSubscriber!, log: opts.log });
+  const sendBufferLimit = opts.liveSendBufferLimit ?? DEFAULT_SEND_BUFFER_LIMIT;
   return {
     extends: [PostGraphileAmberPreset, ListFilterPreset], // ListFilterPreset: list filters (plugins/filter.ts)
     plugins: [
@@ -71,9 +80,12 @@ export function makePreset(opts: PresetOptions): GraphileConfig.Preset {
       makeLoginPlugin(opts.jwtSecret),
       MessagesSubscriptionPlugin,
       NestingSubscriptionPlugin,
+      TrackingSubscriptionPlugin,
+      PlanningSubscriptionPlugin,
+      LiveSharingPlugin,
       makeQueryLimitsPlugin(opts.limits),
     ],
-    pgServices: [makeRoutedPgService(opts.rolePools, opts.pool)],
+    pgServices: [pgService],
     gather: {
       pgJwtTypes: "ops.jwt_token",
     },
@@ -86,13 +98,15 @@ export function makePreset(opts: PresetOptions): GraphileConfig.Preset {
       async context(requestContext) {
         const req = requestContext.node?.req;
         const known = req ? httpSessions.get(req) : undefined;
-        if (known) return { pgSettings: known.pgSettings };
+        if (known) return { pgSettings: known.pgSettings, live };
         // Websocket operations: every operation re-checks its connection's token.
         const header =
           req?.headers?.authorization ?? (requestContext.ws?.normalizedConnectionParams?.authorization as string | undefined);
         const address = req?.socket?.remoteAddress ?? requestContext.ws?.request?.socket?.remoteAddress;
+        const socket = requestContext.ws?.socket;
+        if (socket) limitSendBuffer(socket, sendBufferLimit, opts.log);
         try {
-          return { pgSettings: (await openSession(header, opts.jwtSecret, opts.pool, address)).pgSettings };
+          return { pgSettings: (await openSession(header, opts.jwtSecret, opts.pool, address)).pgSettings, live };
         } catch (e) {
           if (e instanceof AuthError) throw new SafeError(e.message, { code: e.code, statusCode: 401 });
           throw e;

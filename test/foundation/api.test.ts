@@ -4,7 +4,8 @@ import test from "ava";
 import jwt from "jsonwebtoken";
 import WebSocket from "ws";
 import { startTestApi, TEST_JWT_SECRET, type TestApi } from "../helpers/api.ts";
-import { createTestDatabase, type TestDb } from "../helpers/db.ts";
+import { liveMetrics } from "../../src/api/live.ts";
+import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
 
 let db: TestDb;
 let api: TestApi;
@@ -161,6 +162,7 @@ test("messageAdded delivers a message inserted by plain SQL, live", async (t) =>
   const token = await api.tokenFor("olga");
   const sub = subscribe(`subscription { messageAdded { count messages { rowId source severity title } } }`, token);
   await sub.ready;
+  await eventually(async () => liveMetrics().subscriptions >= 1, 10_000); // the server holds it
   await new Promise((r) => setTimeout(r, 300)); // let the LISTEN reach the server
   const started = Date.now();
   const { rows } = await db.query<{ id: string }>(

@@ -1,15 +1,16 @@
 // Live operator messages: Subscription.messageAdded, fed by the NOTIFY that
-// ops.messages' statement trigger sends (one per insert statement).
-import { context, each, get, lambda, listen, SafeError, type Step } from "postgraphile/grafast";
-
-type MessageAddedEvent = { count: number; ids: string[] };
-import { jsonParse } from "postgraphile/@dataplan/json";
+// ops.messages' statement trigger sends (one per insert statement). The
+// messages are loaded once per event and role (src/api/live.ts), not once per
+// screen, so they come as LiveMessage: Message's fields, from the shared payload.
+import type pg from "pg";
+import { get, lambda, object, SafeError, type Step } from "postgraphile/grafast";
 import { extendSchema, gql } from "postgraphile/utils";
 import { ANONYMOUS_ROLE } from "../../auth/jwt.ts";
+import { liveField, type LiveTopic } from "../live.ts";
 
 export const MESSAGE_ADDED_TOPIC = "ops_message_added";
 
-/** The topic, for a logged-in subscriber; anonymous subscribers are refused. */
+/** The topic, for a logged-in subscriber; anonymous subscribers are refused. (liveEvents checks this itself.) */
 export function requireLogin(pgSettings: Record<string, string | undefined> | null, topic: string) {
   if (!pgSettings || !pgSettings.role || pgSettings.role === ANONYMOUS_ROLE) {
     throw new SafeError("Log in to receive live updates", { code: "SF401" });
@@ -17,47 +18,71 @@ export function requireLogin(pgSettings: Record<string, string | undefined> | nu
   return topic;
 }
 
-export const MessagesSubscriptionPlugin = extendSchema((build) => {
-  const messages = build.input.pgRegistry.pgResources.messages;
-  if (!messages) throw new Error("MessagesSubscriptionPlugin: the ops.messages resource is missing");
-  return {
-    typeDefs: gql`
-      type MessageAddedPayload {
-        "How many messages the statement added."
-        count: Int!
-        "The messages added (the first 100 when a statement added more)."
-        messages: [Message!]!
-      }
-      extend type Subscription {
-        "Fires whenever messages are added to the operators' Messages page."
-        messageAdded: MessageAddedPayload
-      }
-    `,
-    objects: {
-      Subscription: {
-        plans: {
-          messageAdded: {
-            subscribePlan() {
-              const $topic = lambda(context().get("pgSettings"), (s) => requireLogin(s, MESSAGE_ADDED_TOPIC));
-              return listen(context().get("pgSubscriber"), $topic, jsonParse);
-            },
-            plan($event) {
-              return $event;
-            },
-          },
-        },
+type MessageAddedEvent = { count: number; ids: string[] };
+type MessageAddedPayload = { count: number; messages: Record<string, unknown>[] };
+
+// PostGraphile's own formats: bigint as text, timestamps as its Datetime.
+const DATETIME = `'YYYY-MM-DD"T"HH24:MI:SS.USTZH:TZM'`;
+const LOAD_MESSAGES = `
+  select id::text as "rowId", to_char(created_at, ${DATETIME}) as "createdAt", source, severity, title, body, related,
+         to_char(acknowledged_at, ${DATETIME}) as "acknowledgedAt", acknowledged_by as "acknowledgedBy",
+         to_char(logged_at, ${DATETIME}) as "loggedAt"
+    from ops.messages
+   where id = any($1::bigint[])
+   order by id`;
+
+export const messageAddedTopic: LiveTopic<MessageAddedEvent, MessageAddedPayload> = {
+  channel: MESSAGE_ADDED_TOPIC,
+  readable: "ops.messages",
+  async buildAsRole(event, client: pg.PoolClient) {
+    const { rows } = await client.query(LOAD_MESSAGES, [event.ids ?? []]);
+    return { count: event.count, messages: rows };
+  },
+};
+
+export const MessagesSubscriptionPlugin = extendSchema((build) => ({
+  typeDefs: gql`
+    type MessageAddedPayload {
+      "How many messages the statement added."
+      count: Int!
+      "The messages added (the first 100 when a statement added more)."
+      messages: [LiveMessage!]!
+    }
+    "A message as live screens receive it: the fields of Message."
+    type LiveMessage {
+      "The same global id as the Message."
+      id: ID!
+      rowId: BigInt!
+      createdAt: Datetime!
+      source: String!
+      severity: String!
+      title: String!
+      body: String!
+      related: JSON!
+      acknowledgedAt: Datetime
+      acknowledgedBy: String
+      loggedAt: Datetime
+    }
+    extend type Subscription {
+      "Fires whenever messages are added to the operators' Messages page."
+      messageAdded: MessageAddedPayload
+    }
+  `,
+  objects: {
+    Subscription: {
+      plans: {
+        messageAdded: liveField(messageAddedTopic),
       },
-      MessageAddedPayload: {
-        plans: {
-          count($event) {
-            return get($event as Step<MessageAddedEvent>, "count");
-          },
-          messages($event) {
-            const $ids = get($event as Step<MessageAddedEvent>, "ids");
-            return each($ids, ($id) => messages.get({ id: $id }));
-          },
+    },
+    LiveMessage: {
+      plans: {
+        id($message) {
+          // Encoded as PostGraphile encodes Message's id, so client caches match them.
+          const handler = build.getNodeIdHandler!("Message")!;
+          const $spec = handler.plan(object({ id: get($message as Step<Record<string, unknown>>, "rowId") }));
+          return lambda($spec, (spec) => handler.codec.encode(spec));
         },
       },
     },
-  };
-});
+  },
+}));

@@ -1,14 +1,16 @@
 // Live allocation grid: Subscription.allocatedMaterialChanged fires once per
 // statement that changes reservations, locks, materials or stock (the NOTIFY
 // sent by nesting's statement triggers). Clients re-query the grid on it.
-import { context, get, lambda, listen, type Step } from "postgraphile/grafast";
-import { jsonParse } from "postgraphile/@dataplan/json";
+// The payload is the notification itself, shared by every screen (src/api/live.ts).
 import { extendSchema, gql } from "postgraphile/utils";
-import { requireLogin } from "./messages.ts";
+import { liveField, type LiveTopic } from "../live.ts";
 
 export const ALLOCATED_MATERIAL_TOPIC = "allocated_material_changed";
 
-type ChangedEvent = { table: string; op: string };
+export const allocatedMaterialTopic: LiveTopic<{ table: string; op: string }> = {
+  channel: ALLOCATED_MATERIAL_TOPIC,
+  readable: "nesting.allocated_material_view",
+};
 
 export const NestingSubscriptionPlugin = extendSchema(() => ({
   typeDefs: gql`
@@ -26,25 +28,7 @@ export const NestingSubscriptionPlugin = extendSchema(() => ({
   objects: {
     Subscription: {
       plans: {
-        allocatedMaterialChanged: {
-          subscribePlan() {
-            const $topic = lambda(context().get("pgSettings"), (s) => requireLogin(s, ALLOCATED_MATERIAL_TOPIC));
-            return listen(context().get("pgSubscriber"), $topic, jsonParse);
-          },
-          plan($event) {
-            return $event;
-          },
-        },
-      },
-    },
-    AllocatedMaterialChangedPayload: {
-      plans: {
-        table($event) {
-          return get($event as Step<ChangedEvent>, "table");
-        },
-        op($event) {
-          return get($event as Step<ChangedEvent>, "op");
-        },
+        allocatedMaterialChanged: liveField(allocatedMaterialTopic),
       },
     },
   },
