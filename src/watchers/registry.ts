@@ -7,7 +7,7 @@ import { readyFileEvent, stageSanity } from "../nesting/ready.ts";
 import type { FolderWatch } from "./index.ts";
 
 export function folderWatches(config: Config, db: Queryable): FolderWatch[] {
-  const ingest = new IngestPoller(config.processedRoot, db, 2000);
+  const ingest = new IngestPoller(config.processedRoot, db);
   return [
     {
       // Any file the storage writes or renames in the Grundner share wakes the
@@ -38,6 +38,8 @@ export function folderWatches(config: Config, db: Queryable): FolderWatch[] {
         },
         retryMs: 5000,
       },
+      // A held prune (too many jobs vanished at once) needs a supervisor: /healthz says so.
+      status: () => (ingest.held ? { ok: false, held: { ...ingest.held, confirm: `select nesting.confirm_prune(${ingest.held.id})` } } : { ok: true }),
     },
     {
       name: "stage-sanity",
