@@ -973,7 +973,7 @@ declare
   h nesting.prune_holds;
   missing text[] := coalesce(p_missing, '{}');
   n int := coalesce(cardinality(p_missing), 0);
-  known int;
+  known_jobs int;
   confirmed text[];
   rest text[];
 begin
@@ -986,9 +986,9 @@ begin
     update nesting.prune_holds set ended_at = now(), outcome = 'pruned', last_scan_at = now(), scans = scans + 1 where id = h.id;
     return confirmed || nesting.guard_prune(rest);
   end if;
-  select count(*)::int into known from nesting.jobs where removed_at is null and status in ('PENDING', 'STAGED');
+  select count(*)::int into known_jobs from nesting.jobs where removed_at is null and status in ('PENDING', 'STAGED');
   if n = 0 or not (n > ops.setting_numeric('nesting.prune_hold_above_jobs', 10)
-                   and n > ops.setting_numeric('nesting.prune_hold_above_share', 0.5) * known) then
+                   and n > ops.setting_numeric('nesting.prune_hold_above_share', 0.5) * known_jobs) then
     if h.id is not null then
       update nesting.prune_holds set ended_at = now(), outcome = 'lifted', last_scan_at = now(), scans = scans + 1 where id = h.id;
       perform ops.post_message('jobs-ingest', 'info',
@@ -998,17 +998,17 @@ begin
     return missing;
   end if;
   if h.id is null then
-    insert into nesting.prune_holds (known, keys) values (known, missing) returning * into h;
+    insert into nesting.prune_holds (known, keys) values (known_jobs, missing) returning * into h;
     perform ops.post_message('jobs-ingest', 'error',
-      format('Pruning held: %s of %s jobs'' NC files are gone from the processed jobs root at once; nothing is pruned or released', n, known),
+      format('Pruning held: %s of %s jobs'' NC files are gone from the processed jobs root at once; nothing is pruned or released', n, known_jobs),
       format(E'Is the share mounted? An unmounted share looks like an empty folder.\n'
              'If the files come back, the hold ends by itself. If they were really removed, a supervisor confirms with\n'
              '  select nesting.confirm_prune(%s);\n(GraphQL confirmPrune) and the next scan prunes them.\n\n%s',
              h.id, nesting.bounded_list(missing, 200)),
-      jsonb_build_object('hold_id', h.id, 'missing', n, 'known', known));
+      jsonb_build_object('hold_id', h.id, 'missing', n, 'known', known_jobs));
   else
     update nesting.prune_holds
-       set scans = scans + 1, last_scan_at = now(), known = guard_prune.known,
+       set scans = scans + 1, last_scan_at = now(), known = known_jobs,
            keys = case when keys is distinct from missing then missing else keys end
      where id = h.id;
   end if;

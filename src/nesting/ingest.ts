@@ -229,7 +229,7 @@ export interface IngestSettings {
 
 /** An open hold on pruning (nesting.prune_holds): too many jobs vanished at once. */
 export interface PruneHold {
-  id: string;
+  id: number;
   since: string;
   jobs: number;
   known: number;
@@ -252,7 +252,10 @@ export class IngestPoller {
   private settings: IngestSettings | undefined;
   private ignored: RegExp | undefined;
   private generation = 0;
-  /** The hold on pruning the last scan reported, for /healthz. */
+  /** For /healthz: scans applied, when the last one was, what it could not read, and the hold on pruning it reported. */
+  scans = 0;
+  unreadable: string[] = [];
+  lastScanAt: Date | undefined;
   held: PruneHold | null = null;
 
   constructor(root: string, db: Queryable) {
@@ -284,6 +287,9 @@ export class IngestPoller {
     for (const p of walk.changed) this.known.set(p.key, p.known);
     this.useSettings(applied); // the settings, for the next scan
     this.held = applied.held;
+    this.unreadable = walk.errors;
+    this.scans++;
+    this.lastScanAt = new Date();
     // Forget programs not seen (after a complete walk: a folder that could not
     // be read keeps what we knew of it).
     if (walk.errors.length === 0) for (const [key, k] of this.known) if (k.seen !== generation) this.known.delete(key);
