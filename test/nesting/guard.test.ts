@@ -174,3 +174,56 @@ test.serial("with a sentinel file set, a root without it counts as not mounted: 
   await eventually(async () => (await job(db, "Order0/S09")).removed_at, 30_000);
   t.true((await messages(db, "jobs-ingest")).some((m) => m.title === "Processed jobs root can be read again"));
 });
+
+// The guard's arithmetic and its lock, on a database of its own (no poller):
+// apply_ingest_scan called as the poller calls it.
+async function sqlOnly(jobs: number) {
+  const own = await createTestDatabase();
+  await own.query(`insert into nesting.jobs (key, folder, ncfile, material) select 'G/J' || i, 'G', 'J' || i || '.nc', '101' from generate_series(1, $1) i`, [jobs]);
+  const scan = async (present: number, c: { query: TestDb["query"] } = own) =>
+    (await c.query(`select nesting.apply_ingest_scan(array(select 'G/J' || i from generate_series(1, $1) i), '[]', null) as r`, [present])).rows[0].r;
+  return { own, scan };
+}
+
+test("the thresholds: more than 10 jobs and more than half of the known ones; both are settings", async (t) => {
+  const { own, scan } = await sqlOnly(40);
+  try {
+    t.is((await scan(29)).pruned.length, 11, "11 of 40: more than 10, not more than half");
+    t.is((await scan(19)).pruned.length, 10, "10 of 29: not more than 10");
+    const held = await scan(0);
+    t.is(held.pruned.length, 0, "19 of 19: held");
+    t.like(held.held, { jobs: 19, known: 19, confirmed_by: null });
+    t.like(await scan(0), { pruned: [], held: { jobs: 19 } }, "still held, one hold");
+    await own.query(`select ops.set_setting('nesting.prune_hold_above_jobs', '20')`);
+    const lifted = await scan(0);
+    t.is(lifted.pruned.length, 19, "19 is no mass once the limit is 20");
+    t.is(lifted.held, null);
+    const { rows } = await own.query(`select outcome, scans from nesting.prune_holds`);
+    t.deepEqual(rows, [{ outcome: "lifted", scans: 3 }]);
+  } finally {
+    await own.drop();
+  }
+});
+
+test("a confirmation racing a scan: the scan waits for the hold's row lock and then prunes what was confirmed", async (t) => {
+  const { own, scan } = await sqlOnly(12);
+  const confirmer = await own.pool.connect();
+  const scanner = await own.pool.connect();
+  try {
+    const { held } = await scan(0);
+    await confirmer.query("begin");
+    await confirmer.query("select nesting.confirm_prune($1)", [held.id]);
+    const pid = (await scanner.query("select pg_backend_pid() as pid")).rows[0].pid;
+    const racing = scan(0, scanner);
+    await eventually(async () => (await own.query(`select wait_event_type from pg_stat_activity where pid = $1`, [pid])).rows[0]?.wait_event_type === "Lock");
+    await confirmer.query("commit");
+    const result = await racing;
+    t.is(result.pruned.length, 12, "the confirmation committed while the scan waited: it counts");
+    t.is(result.held, null);
+    t.deepEqual((await own.query(`select outcome, confirmed_by is not null as confirmed from nesting.prune_holds`)).rows, [{ outcome: "pruned", confirmed: true }]);
+  } finally {
+    confirmer.release();
+    scanner.release();
+    await own.drop();
+  }
+});
