@@ -986,7 +986,9 @@ begin
     update nesting.prune_holds set ended_at = now(), outcome = 'pruned', last_scan_at = now(), scans = scans + 1 where id = h.id;
     return confirmed || nesting.guard_prune(rest);
   end if;
-  select count(*)::int into known_jobs from nesting.jobs where removed_at is null and status in ('PENDING', 'STAGED');
+  if n > 0 then
+    select count(*)::int into known_jobs from nesting.jobs where removed_at is null and status in ('PENDING', 'STAGED');
+  end if;
   if n = 0 or not (n > ops.setting_numeric('nesting.prune_hold_above_jobs', 10)
                    and n > ops.setting_numeric('nesting.prune_hold_above_share', 0.5) * known_jobs) then
     if h.id is not null then

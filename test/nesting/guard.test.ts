@@ -46,6 +46,12 @@ async function jobsNow() {
 }
 const openHold = () =>
   db.query(`select * from nesting.prune_holds where ended_at is null`).then((r) => r.rows[0]);
+/** The open hold, once two scans have found the mass removal. */
+const heldForTwoScans = () =>
+  eventually(async () => {
+    const h = await openHold();
+    return h?.scans >= 2 ? h : undefined;
+  }, 30_000);
 const ingestReleases = () =>
   db.query(`select * from nesting.grundner_requests where kind = 'release' and source = 'jobs-ingest' order by id`).then((r) => r.rows);
 const ingestWatcher = (health: any) => health.watchers.find((w: any) => w.name === "jobs-ingest");
@@ -65,10 +71,7 @@ test.serial("a root replaced by an empty folder (an unmounted share): nothing pr
   renameSync(root, `${root}.away`);
   mkdirSync(root); // the mount point, with the share gone
   try {
-    const hold = await eventually(async () => {
-      const h = await openHold();
-      return h?.scans >= 2 ? h : undefined;
-    }, 30_000);
+    const hold = await heldForTwoScans();
     t.is(hold.keys.length, 30);
     t.is(hold.known, 30);
     t.deepEqual(await jobsNow(), before, "0 pruned, 0 released, nothing changed");
@@ -116,10 +119,7 @@ test.serial("a real removal of 2 jobs still prunes at once, releasing the locked
 test.serial("a mass removal is held until a supervisor confirms it; then the next scan prunes it and releases the locked jobs once", async (t) => {
   rmSync(path.join(n.config.processedRoot, "Order1"), { recursive: true });
   rmSync(path.join(n.config.processedRoot, "Order2"), { recursive: true });
-  const hold = await eventually(async () => {
-    const h = await openHold();
-    return h?.scans >= 2 ? h : undefined;
-  }, 30_000);
+  const hold = await heldForTwoScans();
   t.is(hold.keys.length, 20);
   t.is(hold.known, 28);
   t.falsy((await job(db, "Order1/S10")).removed_at, "nothing pruned while held");
