@@ -125,6 +125,12 @@ test.serial("a mass removal is held until a supervisor confirms it; then the nex
   t.falsy((await job(db, "Order1/S10")).removed_at, "nothing pruned while held");
   t.is((await ingestReleases()).length, 1, "only the earlier release");
 
+  const listed = await api.graphql(`{ allNestingPruneHolds { nodes { rowId keys known endedAt } } }`, {}, api.tokenForRole("shopfloor_operator"));
+  t.falsy(listed.errors, JSON.stringify(listed.errors));
+  const shown = listed.data!.allNestingPruneHolds.nodes.find((h: any) => h.endedAt === null);
+  t.like(shown, { rowId: hold.id, known: 28 });
+  t.is(shown.keys.length, 20, "the screen shows what would be pruned");
+
   const mutation = `mutation ($id: BigInt!) { confirmPrune(input: { holdId: $id }) { result { rowId confirmedBy } } }`;
   const refused = await api.graphql(mutation, { id: hold.id }, api.tokenForRole("shopfloor_operator", "olga"));
   t.is(refused.errors?.[0].extensions?.code, "SF403", "operators cannot confirm");
