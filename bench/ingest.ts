@@ -33,7 +33,7 @@ export default async function bench({ url, quick, print }: BenchContext) {
       return client.query(text, values);
     },
   };
-  const poller = new IngestPoller(root, db as never, 0);
+  const poller = new IngestPoller(root, db as never);
   const scan = async () => {
     roundTrips = 0;
     const cpu0 = process.cpuUsage();

@@ -903,6 +903,149 @@ begin
 end
 $$;
 
+-- The setting nesting.ignored_names (globs: * and ?, any case) as one
+-- anchored regular expression that PostgreSQL (~*) and JavaScript
+-- (new RegExp(p, "i")) read alike: literals escaped, * -> .*, ? -> .
+create or replace function nesting.ignored_name_pattern() returns text
+language sql stable
+as $$
+  select coalesce('^(' || string_agg(
+           replace(replace(regexp_replace(g, '([.+^$(){}|\[\]\\])', '\\\1', 'g'), '*', '.*'), '?', '.'), '|') || ')$',
+         '^$')
+    from jsonb_array_elements_text(coalesce(ops.setting_checked('nesting.ignored_names', 'array', 'a list of names'), '[]')) g
+   where g <> ''
+$$;
+
+create or replace function nesting.is_ignored_name(p_name text) returns boolean
+language sql stable
+as $$
+  select p_name ~* nesting.ignored_name_pattern()
+$$;
+
+-- What the ingest poller needs to know for its next scan.
+create or replace function nesting.ingest_settings() returns jsonb
+language sql stable
+as $$
+  select jsonb_build_object(
+    'next_scan_ms', (extract(epoch from ops.setting_interval('nesting.ingest_interval', interval '5 seconds')) * 1000)::int,
+    'stable_ms', (extract(epoch from ops.setting_interval('nesting.stable_after', interval '2 seconds')) * 1000)::int,
+    'ignored_pattern', nesting.ignored_name_pattern(),
+    'sentinel_file', coalesce(ops.setting_text('nesting.ingest_sentinel_file'), ''))
+$$;
+
+-- Marks the jobs removed (never deleted), releases the locked ones with one
+-- get_production.csv, and posts one message.
+create or replace function nesting.prune_jobs(p_keys text[], out released text[], out request_id bigint)
+language plpgsql volatile
+as $$
+begin
+  select r.released, r.request_id into released, request_id
+    from nesting.release_locked(p_keys, 'jobs-ingest', 'job deleted') r;
+  update nesting.jobs set removed_at = now(), pre_reserved = false where key = any(p_keys);
+  insert into nesting.job_events (job_key, event, details)
+  select k, 'pruned', jsonb_build_object('reason', 'NC file gone from the processed jobs root') from unnest(p_keys) k;
+  perform ops.post_message('jobs-ingest', case when released is null then 'info' else 'warning' end,
+    format('Removed %s job(s) whose NC files are gone%s', cardinality(p_keys),
+           case when released is null then '' else format('; releasing %s from Grundner', nesting.bounded_list(released, 10)) end),
+    array_to_string(p_keys, E'\n'),
+    jsonb_build_object('jobs', to_jsonb(p_keys), 'released', to_jsonb(released), 'request_id', request_id));
+end
+$$;
+
+-- "A, B, C and 7 more": a list that fits in a title.
+create or replace function nesting.bounded_list(p_items text[], p_max integer) returns text
+language sql immutable
+as $$
+  select array_to_string(p_items[1:p_max], ', ')
+         || case when cardinality(p_items) > p_max then format(' and %s more', cardinality(p_items) - p_max) else '' end
+$$;
+
+-- The prune guard. p_missing: the PENDING/STAGED jobs a complete scan did not
+-- find. Returns the keys that may be pruned now. A mass removal (more than
+-- nesting.prune_hold_above_jobs jobs and more than
+-- nesting.prune_hold_above_share of the known ones) is what an unmounted share
+-- looks like: it is held (one open row in nesting.prune_holds, one message)
+-- until a supervisor confirms it (nesting.confirm_prune) or the files come back.
+create or replace function nesting.guard_prune(p_missing text[]) returns text[]
+language plpgsql volatile
+as $$
+declare
+  h nesting.prune_holds;
+  missing text[] := coalesce(p_missing, '{}');
+  n int := coalesce(cardinality(p_missing), 0);
+  known_jobs int;
+  confirmed text[];
+  rest text[];
+begin
+  select * into h from nesting.prune_holds where ended_at is null for update;
+  if h.id is not null and h.confirmed_at is not null and n > 0 then
+    -- Confirmed: prune what the supervisor saw and is still gone; anything
+    -- gone since is judged on its own.
+    select coalesce(array_agg(k order by k), '{}') into confirmed from (select unnest(missing) intersect select unnest(h.keys)) x(k);
+    select coalesce(array_agg(k order by k), '{}') into rest from (select unnest(missing) except select unnest(h.keys)) x(k);
+    update nesting.prune_holds set ended_at = now(), outcome = 'pruned', last_scan_at = now(), scans = scans + 1 where id = h.id;
+    return confirmed || nesting.guard_prune(rest);
+  end if;
+  if n > 0 then
+    select count(*)::int into known_jobs from nesting.jobs where removed_at is null and status in ('PENDING', 'STAGED');
+  end if;
+  if n = 0 or not (n > ops.setting_numeric('nesting.prune_hold_above_jobs', 10)
+                   and n > ops.setting_numeric('nesting.prune_hold_above_share', 0.5) * known_jobs) then
+    if h.id is not null then
+      update nesting.prune_holds set ended_at = now(), outcome = 'lifted', last_scan_at = now(), scans = scans + 1 where id = h.id;
+      perform ops.post_message('jobs-ingest', 'info',
+        format('Pruning is no longer held: the NC files are back (%s of the %s held job(s) still gone)', n, cardinality(h.keys)),
+        '', jsonb_build_object('hold_id', h.id, 'still_gone', n));
+    end if;
+    return missing;
+  end if;
+  if h.id is null then
+    insert into nesting.prune_holds (known, keys) values (known_jobs, missing) returning * into h;
+    perform ops.post_message('jobs-ingest', 'error',
+      format('Pruning held: %s of %s jobs'' NC files are gone from the processed jobs root at once; nothing is pruned or released', n, known_jobs),
+      format(E'Is the share mounted? An unmounted share looks like an empty folder.\n'
+             'If the files come back, the hold ends by itself. If they were really removed, a supervisor confirms with\n'
+             '  select nesting.confirm_prune(%s);\n(GraphQL nestingConfirmPrune) and the next scan prunes them.\n\n%s',
+             h.id, nesting.bounded_list(missing, 200)),
+      jsonb_build_object('hold_id', h.id, 'missing', n, 'known', known_jobs));
+  else
+    update nesting.prune_holds
+       set scans = scans + 1, last_scan_at = now(), known = known_jobs,
+           keys = case when keys is distinct from missing then missing else keys end
+     where id = h.id;
+  end if;
+  return '{}';
+end
+$$;
+
+-- A supervisor confirms a held prune: the next complete scan prunes the held
+-- jobs that are still gone (and releases the locked ones). Idempotent.
+create or replace function nesting.confirm_prune(p_hold_id bigint) returns nesting.prune_holds
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  h nesting.prune_holds;
+begin
+  select * into h from nesting.prune_holds where id = p_hold_id for update;
+  if not found then
+    raise exception 'Unknown prune hold %', p_hold_id using errcode = 'SF404',
+      hint = 'The open hold: select id, keys from nesting.prune_holds where ended_at is null';
+  end if;
+  if h.ended_at is not null then
+    raise exception 'Prune hold % has already ended (%)', p_hold_id, h.outcome using errcode = 'SF409';
+  end if;
+  if h.confirmed_at is null then
+    update nesting.prune_holds set confirmed_at = now(), confirmed_by = ops.current_actor() where id = h.id returning * into h;
+    perform ops.audit('confirm_prune', 'nesting_prune_hold', h.id::text, jsonb_build_object('jobs', cardinality(h.keys)));
+    perform ops.post_message('jobs-ingest', 'warning',
+      format('%s confirmed pruning %s job(s) whose NC files are gone; the next scan prunes them', h.confirmed_by, cardinality(h.keys)),
+      '', jsonb_build_object('hold_id', h.id));
+  end if;
+  return h;
+end
+$$;
+
 -- One scan of the processed jobs root, in one call. p_present: the key of
 -- every NC program seen; p_changed: the programs new or changed since the
 -- caller last applied them (with parsed fields); p_error: set when the walk
@@ -914,6 +1057,7 @@ as $$
 declare
   added int := 0;
   updated int := 0;
+  missing text[];
   pruned text[];
   to_release text[];
   release_id bigint;
@@ -945,30 +1089,25 @@ begin
   perform nesting.note_scan('Processed jobs root', 'jobs-ingest', p_error);
   if p_error is null then
     -- Programs gone from disk. Only jobs not yet on their way to being cut
-    -- (PENDING, STAGED) are pruned; a cut job is history and stays.
-    select array_agg(j.key order by j.key) into pruned
+    -- (PENDING, STAGED) are pruned; a cut job is history and stays. A mass
+    -- removal waits for a supervisor (guard_prune).
+    select array_agg(j.key order by j.key) into missing
       from nesting.jobs j
      where j.removed_at is null and j.status in ('PENDING', 'STAGED')
        and not exists (select 1 from unnest(p_present) k where k = j.key);
+    pruned := nullif(nesting.guard_prune(missing), '{}');
   end if;
 
   if pruned is not null then
-    select r.released, r.request_id into to_release, release_id
-      from nesting.release_locked(pruned, 'jobs-ingest', 'job deleted') r;
-    update nesting.jobs set removed_at = now(), pre_reserved = false where key = any(pruned);
-    insert into nesting.job_events (job_key, event, details)
-    select k, 'pruned', jsonb_build_object('reason', 'NC file gone from the processed jobs root') from unnest(pruned) k;
-    perform ops.post_message('jobs-ingest', case when to_release is null then 'info' else 'warning' end,
-      format('Removed %s job(s) whose NC files are gone%s', cardinality(pruned),
-             case when to_release is null then '' else format('; releasing %s from Grundner', array_to_string(to_release, ', ')) end),
-      array_to_string(pruned, E'\n'),
-      jsonb_build_object('jobs', to_jsonb(pruned), 'released', to_jsonb(to_release), 'request_id', release_id));
+    select r.released, r.request_id into to_release, release_id from nesting.prune_jobs(pruned) r;
   end if;
 
   return jsonb_build_object('added', added, 'updated', updated, 'pruned', coalesce(to_jsonb(pruned), '[]'),
     'release_request_id', release_id,
-    'next_scan_ms', (extract(epoch from ops.setting_interval('nesting.ingest_interval', interval '5 seconds')) * 1000)::int,
-    'stable_ms', (extract(epoch from ops.setting_interval('nesting.stable_after', interval '2 seconds')) * 1000)::int);
+    'held', (select jsonb_build_object('id', h.id, 'since', h.held_at, 'jobs', cardinality(h.keys), 'known', h.known,
+                                       'confirmed_by', h.confirmed_by)
+               from nesting.prune_holds h where h.ended_at is null))
+    || nesting.ingest_settings();
 end
 $$;
 
@@ -1034,7 +1173,8 @@ create or replace function nesting.ready_file_seen(p_dir text, p_name text, p_si
 language sql volatile
 as $$
   insert into nesting.ready_files (machine_id, name, size, mtime)
-  select id, p_name, coalesce(p_size, 0), p_mtime from nesting.machines where ready_dir = p_dir
+  select id, p_name, coalesce(p_size, 0), p_mtime from nesting.machines
+   where ready_dir = p_dir and not nesting.is_ignored_name(p_name) -- recycle bins, lock files, temporary copies
   on conflict (machine_id, name) do update set size = excluded.size, mtime = excluded.mtime, seen_at = now()
 $$;
 
@@ -1168,7 +1308,17 @@ comment on function nesting.unstage(bigint, text[], text, text) is E'@behavior -
 comment on function nesting.release_locked(text[], text, text) is E'@behavior -queryField -mutationField';
 comment on function nesting.stage_sanity(bigint, text[], timestamptz) is E'@behavior -queryField -mutationField';
 comment on function nesting.ready_files_removed(bigint, text[]) is E'@behavior -queryField -mutationField';
+comment on function nesting.ignored_name_pattern() is E'@behavior -queryField -mutationField';
+comment on function nesting.is_ignored_name(text) is E'@behavior -queryField -mutationField';
+comment on function nesting.ingest_settings() is E'@behavior -queryField -mutationField';
+comment on function nesting.prune_jobs(text[]) is E'@behavior -queryField -mutationField';
+comment on function nesting.bounded_list(text[], integer) is E'@behavior -queryField -mutationField';
+comment on function nesting.guard_prune(text[]) is E'@behavior -queryField -mutationField';
+comment on table nesting.prune_holds is E'@name NestingPruneHold\n@behavior -insert -update -delete\nPrunes of the processed jobs root held because too many jobs vanished at once (an unmounted share); open while ended_at is null.';
+comment on function nesting.confirm_prune(bigint) is E'Confirms a held prune (supervisor): the next scan prunes the held jobs that are still gone and releases the locked ones.';
 
 grant select on nesting.machines, nesting.ready_files, nesting.scan_state, nesting.ready_page to shopfloor_operator, shopfloor_integration;
 grant execute on function nesting.stage_jobs(text[], text), nesting.delete_ready_files(text, text[]) to shopfloor_operator;
 grant execute on function nesting.upsert_machine(text, text, integer) to shopfloor_admin;
+grant select on nesting.prune_holds to shopfloor_operator, shopfloor_integration;
+grant execute on function nesting.confirm_prune(bigint) to shopfloor_supervisor;

@@ -31,20 +31,51 @@ export interface WalkResult {
   errors: string[];
 }
 
+// A number as CAM systems write it: 3630, 3630.5, 3630. or .5
+const NUMBER = String.raw`[+-]?(?:\d+\.?\d*|\.\d+)`;
+// ID=<material> wherever it is not the tail of a longer word: at the start of
+// a line or inside a comment, in any case: ID=PT53449, (ID=PT53449),
+// //ID=PT53449;, ; ID = PT53449, (id="PT53449").
+const MATERIAL = /(?<![\w$])ID\s*=\s*["']?([^\s"'();,]+)/i;
+// A G100 line (not G1000), e.g. N10 G100 X3630. Y1820. Z18. (the rest of the line)
+const G100 = /(?<![A-Za-z])G100(?![\d.])([^\r\n]*)/gi;
+const AXIS = new RegExp(`(?<![A-Za-z])([XYZ])\\s*(${NUMBER})`, "gi");
+
+/** X, Y and Z of the first G100 line that has all three (else of the first G100 line). */
+function sheetSize(text: string): { found: boolean; size: Record<string, number> } {
+  let first: Record<string, number> | undefined;
+  for (const [, rest] of text.matchAll(G100)) {
+    const size: Record<string, number> = {};
+    for (const [, axis, value] of rest.matchAll(AXIS)) size[axis.toUpperCase()] ??= Number(value);
+    if (size.X !== undefined && size.Y !== undefined && size.Z !== undefined) return { found: true, size };
+    first ??= size;
+  }
+  return { found: first !== undefined, size: first ?? {} };
+}
+
 /** Fields from the NC text; what is missing is named in `problems`. */
 export function parseNc(text: string): { material: string | null; length: number | null; width: number | null; thickness: number | null; problems: string[] } {
   const problems: string[] = [];
-  const id = /^[\s(]*ID\s*=\s*([^\s);]+)/im.exec(text);
-  const g100 = /G100\s+X\s*(\d+(?:\.\d+)?)\s+Y\s*(\d+(?:\.\d+)?)\s+Z\s*(\d+(?:\.\d+)?)/i.exec(text);
+  const id = MATERIAL.exec(text);
   if (!id) problems.push("no ID=<material> line");
-  if (!g100) problems.push("no G100 X.. Y.. Z.. line (sheet size)");
+  const { found, size } = sheetSize(text);
+  const missing = ["X", "Y", "Z"].filter((a) => size[a] === undefined);
+  if (!found) problems.push("no G100 X.. Y.. Z.. line (sheet size)");
+  else if (missing.length > 0) problems.push(`G100 line without ${missing.join(", ")} (sheet size)`);
   return {
     material: id ? id[1] : null,
-    length: g100 ? Number(g100[1]) : null,
-    width: g100 ? Number(g100[2]) : null,
-    thickness: g100 ? Number(g100[3]) : null,
+    length: size.X ?? null,
+    width: size.Y ?? null,
+    thickness: size.Z ?? null,
     problems,
   };
+}
+
+/** Lines of a .pts/.lpt file that name a part: CRLF, LF or CR; blank lines and a DOS end-of-file mark do not count. */
+export function countParts(text: string): number {
+  let n = 0;
+  for (const line of text.split(/\r\n|\r|\n/)) if (line.replace(/\x1a/g, "").trim() !== "") n++;
+  return n;
 }
 
 async function readProgram(dir: string, rel: string, ncName: string, partsName: string | undefined, mtime: Date, size: number): Promise<NcProgram> {
@@ -72,7 +103,7 @@ async function readProgram(dir: string, rel: string, ncName: string, partsName: 
   }
   if (partsName) {
     try {
-      program.parts = decodeWindows1252(await readFile(path.join(dir, partsName))).split(/\r?\n/).filter((l) => l.trim() !== "").length;
+      program.parts = countParts(decodeWindows1252(await readFile(path.join(dir, partsName))));
     } catch (e) {
       problems.push(`could not read ${partsName} (${(e as NodeJS.ErrnoException).code})`);
     }
@@ -101,7 +132,14 @@ type Candidate = { dir: string; rel: string; key: string; ncName: string; partsN
  * 5 s, 20,000 files): one readdir per folder and one stat per NC program, with
  * callbacks rather than a promise per file, and no string built to compare.
  */
-export async function walkProcessedRoot(root: string, known: Map<string, Known>, stableMs: number, generation = 0): Promise<WalkResult> {
+export async function walkProcessedRoot(
+  root: string,
+  known: Map<string, Known>,
+  stableMs: number,
+  generation = 0,
+  /** Folder and file names that are never jobs (recycle bins, lock files, ...): not entered, not read. */
+  ignored?: RegExp,
+): Promise<WalkResult> {
   const result: WalkResult = { present: [], changed: [], unstable: [], errors: [] };
   const candidates: Candidate[] = [];
   await new Promise<void>((resolve) => {
@@ -130,11 +168,12 @@ export async function walkProcessedRoot(root: string, known: Map<string, Known>,
         for (const entry of entries) {
           const name = entry.name;
           if (entry.isDirectory()) {
-            visit(`${dir}${path.sep}${name}`, prefix + name);
+            if (!ignored?.test(name)) visit(`${dir}${path.sep}${name}`, prefix + name);
             continue;
           }
           // *.nc, any case
           if (!entry.isFile() || name.length < 4 || name.charCodeAt(name.length - 3) !== 46 || name.slice(-2).toLowerCase() !== "nc") continue;
+          if (ignored?.test(name)) continue;
           const base = name.slice(0, -3);
           const key = prefix + base;
           const partsName = partsOf(base);
@@ -178,12 +217,31 @@ export async function walkProcessedRoot(root: string, known: Map<string, Known>,
   return result;
 }
 
+/** What the database tells the poller for its next scan (nesting.ingest_settings()). */
+export interface IngestSettings {
+  next_scan_ms: number;
+  stable_ms: number;
+  /** nesting.ignored_names as one regular expression (case-insensitive). */
+  ignored_pattern: string;
+  /** A file whose absence from the root means "the share is not mounted"; empty: off. */
+  sentinel_file: string;
+}
+
+/** An open hold on pruning (nesting.prune_holds): too many jobs vanished at once. */
+export interface PruneHold {
+  id: number;
+  since: string;
+  jobs: number;
+  known: number;
+  confirmed_by: string | null;
+}
+
 export interface IngestReport {
   present: number;
   changed: number;
   unstable: number;
   errors: string[];
-  applied: { added: number; updated: number; pruned: string[]; release_request_id: string | null; next_scan_ms: number; stable_ms: number };
+  applied: IngestSettings & { added: number; updated: number; pruned: string[]; release_request_id: string | null; held: PruneHold | null };
 }
 
 /** One poller per process: remembers what the database has, so unchanged files are not re-read. */
@@ -191,18 +249,33 @@ export class IngestPoller {
   private readonly known = new Map<string, Known>();
   private readonly root: string;
   private readonly db: Queryable;
-  private stableMs: number;
+  private settings: IngestSettings | undefined;
+  private ignored: RegExp | undefined;
   private generation = 0;
+  /** For /healthz: scans applied, when the last one was, what it could not read, and the hold on pruning it reported. */
+  scans = 0;
+  unreadable: string[] = [];
+  lastScanAt: Date | undefined;
+  held: PruneHold | null = null;
 
-  constructor(root: string, db: Queryable, stableMs: number) {
+  constructor(root: string, db: Queryable) {
     this.root = root;
     this.db = db;
-    this.stableMs = stableMs;
+  }
+
+  private useSettings(s: IngestSettings) {
+    if (s.ignored_pattern !== this.settings?.ignored_pattern) this.ignored = new RegExp(s.ignored_pattern, "i");
+    this.settings = s;
   }
 
   async scan(): Promise<IngestReport> {
+    if (!this.settings) {
+      const { rows } = await this.db.query<{ s: IngestSettings }>("select nesting.ingest_settings() as s");
+      this.useSettings(rows[0].s);
+    }
+    const settings = this.settings!;
     const generation = ++this.generation;
-    const walk = await walkProcessedRoot(this.root, this.known, this.stableMs, generation);
+    const walk = (await this.sentinelMissing(settings.sentinel_file)) ?? (await walkProcessedRoot(this.root, this.known, settings.stable_ms, generation, this.ignored));
     const error = walk.errors.length > 0 ? `Could not read: ${walk.errors.slice(0, 20).join("; ")}${walk.errors.length > 20 ? ` (and ${walk.errors.length - 20} more)` : ""}` : null;
     // The present keys go as one JSON text (far cheaper to build than a
     // text[] literal of 20,000 escaped elements).
@@ -210,11 +283,28 @@ export class IngestPoller {
       "select nesting.apply_ingest_scan(array(select json_array_elements_text($1::json)), $2, $3) as result",
       [JSON.stringify(walk.present), JSON.stringify(walk.changed.map(({ known: _k, ...p }) => p)), error],
     );
+    const applied = rows[0].result;
     for (const p of walk.changed) this.known.set(p.key, p.known);
-    this.stableMs = rows[0].result.stable_ms; // the setting, for the next scan
+    this.useSettings(applied); // the settings, for the next scan
+    this.held = applied.held;
+    this.unreadable = walk.errors;
+    this.scans++;
+    this.lastScanAt = new Date();
     // Forget programs not seen (after a complete walk: a folder that could not
     // be read keeps what we knew of it).
     if (walk.errors.length === 0) for (const [key, k] of this.known) if (k.seen !== generation) this.known.delete(key);
-    return { present: walk.present.length, changed: walk.changed.length, unstable: walk.unstable.length, errors: walk.errors, applied: rows[0].result };
+    return { present: walk.present.length, changed: walk.changed.length, unstable: walk.unstable.length, errors: walk.errors, applied };
+  }
+
+  /** With a sentinel file set, its absence means the share is not mounted: an incomplete scan, so nothing is pruned. */
+  private async sentinelMissing(sentinel: string): Promise<WalkResult | undefined> {
+    if (!sentinel) return undefined;
+    try {
+      await statAsync(path.join(this.root, sentinel));
+      return undefined;
+    } catch (e) {
+      const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      return { present: [], changed: [], unstable: [], errors: [`sentinel file ${sentinel} not found (${why}): the share looks not mounted`] };
+    }
   }
 }

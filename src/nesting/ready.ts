@@ -21,15 +21,17 @@ export async function readyFileEvent(db: Queryable, dir: string, e: WatchEvent) 
 export async function stageSanity(db: Queryable): Promise<{ checked: { machine: string; unstaged: string[] }[]; unreadable: string[] }> {
   // The database's time before any folder is listed: jobs staged after it are
   // left for the next look (their file may have arrived after the listing).
-  const { rows: machines } = await db.query<{ id: string; name: string; ready_dir: string; listed_at: Date }>(
-    "select id, name, ready_dir, clock_timestamp() as listed_at from nesting.machines order by id",
+  const { rows: machines } = await db.query<{ id: string; name: string; ready_dir: string; listed_at: Date; ignored: string }>(
+    "select id, name, ready_dir, clock_timestamp() as listed_at, nesting.ignored_name_pattern() as ignored from nesting.machines order by id",
   );
   const out: { machine: string; unstaged: string[] }[] = [];
   const unreadable: string[] = [];
   for (const m of machines) {
     let names: string[];
     try {
-      names = (await readdir(m.ready_dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+      // Recycle bins, lock files and temporary copies are not on the Ready page (nesting.ignored_names).
+      const ignored = new RegExp(m.ignored, "i");
+      names = (await readdir(m.ready_dir, { withFileTypes: true })).filter((e) => e.isFile() && !ignored.test(e.name)).map((e) => e.name);
     } catch (e) {
       const why = `${m.ready_dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
       await db.query("select nesting.note_scan($1, 'stage-sanity', $2)", [`Ready-to-Run folder of ${m.name}`, why]);

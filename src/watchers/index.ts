@@ -39,6 +39,8 @@ export interface FolderWatch {
    * pass is tried again after retryMs.
    */
   scan?: { run(): Promise<number>; retryMs: number };
+  /** What the duty itself has to say in /healthz while this process runs it (ok: false makes the watcher unhealthy). */
+  status?(): { ok: boolean; [key: string]: unknown };
 }
 
 export type WatcherState = "starting" | "standby" | "watching" | "stopped";
@@ -276,9 +278,11 @@ class SupervisedWatch {
   }
 
   health(): PartHealth {
+    const { ok: dutyOk = true, ...duty } = (this.state === "watching" && this.spec.status?.()) || {};
     return {
+      ...duty,
       // A scan that is failing (its folder unreadable) makes the watcher unhealthy.
-      ok: (this.state === "watching" || this.state === "standby") && !(this.spec.scan && this.lastError),
+      ok: (this.state === "watching" || this.state === "standby") && !(this.spec.scan && this.lastError) && dutyOk,
       name: this.spec.name,
       folder: this.spec.folder,
       state: this.state,

@@ -7,7 +7,7 @@ import { readyFileEvent, stageSanity } from "../nesting/ready.ts";
 import type { FolderWatch } from "./index.ts";
 
 export function folderWatches(config: Config, db: Queryable): FolderWatch[] {
-  const ingest = new IngestPoller(config.processedRoot, db, 2000);
+  const ingest = new IngestPoller(config.processedRoot, db);
   return [
     {
       // Any file the storage writes or renames in the Grundner share wakes the
@@ -32,12 +32,19 @@ export function folderWatches(config: Config, db: Queryable): FolderWatch[] {
       scan: {
         async run() {
           const report = await ingest.scan();
-          // Applied (nothing pruned), but the folder is not healthy: say so in /healthz.
-          if (report.errors.length > 0) throw new Error(`processed jobs root not fully readable: ${report.errors.slice(0, 3).join("; ")}`);
           return report.applied.next_scan_ms;
         },
         retryMs: 5000,
       },
+      // Applied, but not healthy: a root not fully readable (nothing is pruned),
+      // or a held prune (too many jobs vanished at once) waiting for a supervisor.
+      status: () => ({
+        ok: ingest.held === null && ingest.unreadable.length === 0,
+        scans: ingest.scans,
+        lastScanAt: ingest.lastScanAt?.toISOString() ?? null,
+        ...(ingest.unreadable.length > 0 && { unreadable: `processed jobs root not fully readable: ${ingest.unreadable.slice(0, 3).join("; ")}` }),
+        ...(ingest.held && { held: { ...ingest.held, confirm: `select nesting.confirm_prune(${ingest.held.id})` } }),
+      }),
     },
     {
       name: "stage-sanity",

@@ -123,7 +123,7 @@ const MUTATIONS = [
   "executionCreateProductRevision", "executionCreateJobTicket", "executionCreateTokens", "poolReceive",
   // nesting
   "nestingCancelRequest", "nestingDeleteReadyFiles", "nestingLockJobs", "nestingRequestStock", "nestingReserveJob",
-  "nestingStageJobs", "nestingUnlockJobs", "nestingUnreserveJob", "nestingUpsertMachine",
+  "nestingStageJobs", "nestingUnlockJobs", "nestingUnreserveJob", "nestingUpsertMachine", "nestingConfirmPrune",
   // planning
   "planningCleanup", "planningResolveCarryover", "planningSaveSequence", "planningSetOperationStatus",
   "planningReviewCarryover", "planningSaveMachine", "planningRetireMachine", "planningSaveShift",

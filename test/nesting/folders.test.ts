@@ -177,3 +177,38 @@ test.serial("ready delete from the API removes the files, returns the job to PEN
   const unknown = await api.graphql(`mutation { deleteReadyFiles(input: { machine: "saw2", names: ["nope.nc"] }) { result } }`, {}, token);
   t.is(unknown.errors?.[0].extensions?.code, "SF404");
 });
+
+test.serial("recycle bins, system folders, lock files, temporary copies and hidden files never become jobs, in the processed root or on the Ready page; the list is a setting", async (t) => {
+  const put = (dir: string, rel: string) => {
+    mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    writeFileSync(path.join(dir, rel), nc("101"));
+  };
+  const root = n.config.processedRoot;
+  for (const rel of ["$RECYCLE.BIN/S-1-5-21-1004/$R4KQ2ZT.nc", "System Volume Information/Sv.nc", ".Trash-1000/files/Tr.nc", "Ign/~$Lock.nc", "Ign/.Hidden.nc", "Archive2025/Old.nc"]) {
+    put(root, rel);
+  }
+  put(root, "Ign/Real.nc"); // written last: once it is a job, the scan has walked the others too
+  await present("Ign/Real");
+  const keys = async () => (await db.query(`select key from nesting.jobs where removed_at is null and key not like 'Kitchen42/%' order by key`)).rows.map((r) => r.key);
+  t.deepEqual(await keys(), ["Archive2025/Old", "Ign/Real"]);
+
+  const defaults = (await db.query(`select value from ops.settings where key = 'nesting.ignored_names'`)).rows[0].value as string[];
+  await db.query(`select ops.set_setting('nesting.ignored_names', $1)`, [JSON.stringify([...defaults, "Archive*"])]);
+  await eventually(async () => (await job(db, "Archive2025/Old")).removed_at, 30_000);
+  t.deepEqual(await keys(), ["Ign/Real"], "a folder newly on the list is no longer walked");
+
+  // Ready-to-Run: what a Windows share or a copy tool leaves there is not on the Ready page.
+  const ready = n.config.readyDirs[0];
+  for (const name of ["~$Sheet1.nc", "Copy.nc.tmp", ".Hidden.nc", "Big.nc.part", "Dl.nc.crdownload", "Thumbs.db", "$RECYCLE.BIN/Sheet1.nc"]) put(ready, name);
+  put(ready, "Visible.nc");
+  const page = async () => (await db.query(`select file_name from nesting.ready_page where machine = 'saw1' order by file_name`)).rows.map((r) => r.file_name);
+  await eventually(async () => (await page()).includes("Visible.nc"), 30_000);
+  await db.query(`select nesting.ready_file_seen($1, '~$Sheet1.nc', 10, now())`, [ready]); // as if its event came late
+  t.deepEqual(await page(), ["Sheet1.pts", "Visible.nc"]);
+
+  // Names added to the list leave the page at the next stage sanity look.
+  await db.query(`select ops.set_setting('nesting.ignored_names', $1)`, [JSON.stringify([...defaults, "Archive*", "Visible*"])]);
+  await eventually(async () => !(await page()).includes("Visible.nc"), 30_000);
+  t.deepEqual(await page(), ["Sheet1.pts"]);
+  await db.query(`select ops.set_setting('nesting.ignored_names', $1)`, [JSON.stringify(defaults)]);
+});
