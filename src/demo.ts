@@ -5,7 +5,7 @@
 // SQL functions the API exposes, keyed so that a second run changes nothing
 // twice (external ids, idempotency keys, markers, names).
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type pg from "pg";
 import { pumpGrundner } from "./grundner/pump.ts";
@@ -169,6 +169,9 @@ async function ncPrograms(root: string) {
     const parts = Array.from({ length: p.parts }, (_, i) => `${p.name}-${i + 1};${400 + 10 * i};300`).join("\r\n") + "\r\n";
     await writeFile(path.join(dir, `${p.name}.pts`), parts);
     await writeFile(nc, `(ID=${p.material})\r\nG100 X${p.x} Y${p.y} Z${p.z}\r\nG0 X0 Y0\r\nM30\r\n`);
+    // Written whole just now: dated back past the ingest's stability wait, so one scan reads them.
+    const past = new Date(Date.now() - 10 * 60_000);
+    for (const f of [nc, path.join(dir, `${p.name}.pts`)]) await utimes(f, past, past);
   }
 }
 
@@ -195,7 +198,7 @@ async function stock(c: pg.ClientBase, opts: DemoOptions) {
 
 async function nesting(c: pg.ClientBase, opts: DemoOptions) {
   await ncPrograms(opts.processedRoot);
-  await new IngestPoller(opts.processedRoot, c, 0).scan();
+  await new IngestPoller(opts.processedRoot, c).scan();
   const job = await c.query<{ key: string }>(`select key from nesting.jobs where key = 'ORDER-4711/carcass-sides' and status = 'PENDING'`);
   if (job.rows[0]) await c.query(`select nesting.reserve_job($1)`, [job.rows[0].key]);
   return (await one<{ n: number }>(c, `select count(*)::int as n from nesting.jobs`)).n;
