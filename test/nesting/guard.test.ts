@@ -82,7 +82,7 @@ test.serial("a root replaced by an empty folder (an unmounted share): nothing pr
     t.is(said[0].title, "Pruning held: 30 of 30 jobs' NC files are gone from the processed jobs root at once; nothing is pruned or released");
     t.true(said[0].body.includes(`select nesting.confirm_prune(${hold.id});`));
 
-    const res = await fetch(`${api.url}/healthz`);
+    const res = await fetch(`${api.url}/healthz`, { headers: { authorization: `Bearer ${api.tokenForRole("shopfloor_admin")}` } }); // details need a token
     t.is(res.status, 503);
     const watcher = ingestWatcher((await res.json()).watchers);
     t.false(watcher.ok);
@@ -100,7 +100,7 @@ test.serial("a root replaced by an empty folder (an unmounted share): nothing pr
   t.deepEqual(await ingestReleases(), []);
   t.is((await messages(db, "jobs-ingest")).at(-1)!.title, "Pruning is no longer held: the NC files are back (0 of the 30 held job(s) still gone)");
   await eventually(async () => {
-    const res = await fetch(`${api.url}/healthz`);
+    const res = await fetch(`${api.url}/healthz`, { headers: { authorization: `Bearer ${api.tokenForRole("shopfloor_admin")}` } }); // details need a token
     return res.status === 200 && ingestWatcher((await res.json()).watchers).held === undefined;
   }, 30_000);
 });

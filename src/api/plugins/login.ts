@@ -34,7 +34,9 @@ export function makeLoginPlugin(jwtSecret: string) {
         type LoginPayload {
           clientMutationId: String
           "A signed token (JWT): send it as 'Authorization: Bearer <token>'."
-          result: String
+          token: String
+          "The same token (its first name)."
+          result: String @deprecated(reason: "Use token.")
         }
         extend type Mutation {
           "Exchanges a username and password for a token. Repeated failures wait (SF429)."
@@ -53,10 +55,8 @@ export function makeLoginPlugin(jwtSecret: string) {
                 });
                 return rows[0].r;
               });
-              return object({
-                clientMutationId: get($input, "clientMutationId"),
-                result: lambda($verdict, (v) => tokenFromVerdict(v, jwtSecret)),
-              });
+              const $token = lambda($verdict, (v) => tokenFromVerdict(v, jwtSecret));
+              return object({ clientMutationId: get($input, "clientMutationId"), token: $token, result: $token });
             },
           },
         },
