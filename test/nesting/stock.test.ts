@@ -50,8 +50,8 @@ test.serial("types that appear or vanish are applied and announced", async (t) =
   const { rows } = await db.query(`select type_data from nesting.grundner order by type_data`);
   t.deepEqual(rows.map((r) => r.type_data), [101, 102, 103, 300]);
   const titles = (await messages(db)).map((m) => m.title);
-  t.true(titles.includes("New board types in Grundner stock: 300"));
-  t.true(titles.includes("Board types gone from Grundner stock: 104"));
+  t.true(titles.includes("1 new board type(s) in Grundner stock"));
+  t.true(titles.includes("1 board type(s) gone from Grundner stock: 104"));
 });
 
 test.serial("an unchanged stock file changes nothing and notifies nobody", async (t) => {
