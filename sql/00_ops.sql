@@ -210,9 +210,9 @@ $$;
 -- Operator messages (the Messages page)
 ------------------------------------------------------------------------------
 
--- Never raises because of its text: a title longer than the column allows is
--- shortened with an ellipsis (callers summarise; this is the last guard), a
--- body is capped, and a source that is not a valid name is made into one.
+-- Never raises because of the length of its text: a title longer than the
+-- column allows is shortened with an ellipsis (callers summarise; this is the
+-- last guard), and a body is capped. Source and severity are still checked.
 create or replace function ops.post_message(
   p_source text,
   p_severity text,
@@ -224,11 +224,10 @@ language sql volatile security definer
 set search_path = pg_catalog, public
 as $$
   insert into ops.messages (source, severity, title, body, related)
-  select coalesce(nullif(left(regexp_replace(regexp_replace(lower(coalesce(p_source, '')), '[^a-z0-9_-]+', '-', 'g'), '^[^a-z]+', ''), 63), ''), 'unknown'),
-         case when p_severity in ('info', 'warning', 'error', 'critical') then p_severity else 'info' end,
+  select p_source, coalesce(p_severity, 'info'),
          case when length(t.title) > 500 then left(t.title, 499) || '…' else t.title end,
          case when length(coalesce(p_body, '')) > 20000 then left(p_body, 19999) || '…' else coalesce(p_body, '') end,
-         case when jsonb_typeof(p_related) = 'object' then p_related when p_related is null then '{}' else jsonb_build_object('value', p_related) end
+         coalesce(p_related, '{}')
     from (select coalesce(nullif(btrim(p_title), ''), '(no title)') as title) t
   returning *
 $$;

@@ -563,7 +563,9 @@ $$;
 -- order_saw.erl with no lock request in flight: most likely the storage took
 -- a request after it had timed out (it was taken back, or cancelled). Nothing
 -- is locked: the jobs may have been locked again since. The operator is told
--- which jobs the storage may now hold orders for. Returns the message text.
+-- which jobs the storage may now hold orders for. Returns the message text,
+-- or null for the .erl of the last request, applied already (a process died
+-- between applying and archiving it): the worker archives it.
 create or replace function nesting.unexpected_order_saw_ack(p_lines text[]) returns text
 language plpgsql volatile
 as $$
@@ -573,9 +575,13 @@ declare
   title text;
 begin
   select * into r from nesting.grundner_requests
-   where kind = 'lock' and nesting.erl_lines(lines) = nesting.erl_lines(p_lines) and status in ('timed_out', 'failed', 'cancelled')
+   where kind = 'lock' and nesting.erl_lines(lines) = nesting.erl_lines(p_lines)
+     and status in ('acknowledged', 'timed_out', 'failed', 'cancelled')
    order by id desc limit 1;
-  if not found then
+  if found and r.status = 'acknowledged' then
+    -- Applied already; the process that applied it died before archiving it.
+    return null;
+  elsif not found then
     title := 'order_saw.erl arrived but no lock request is waiting for it; nothing was locked';
     perform ops.post_message('grundner', 'error', title,
       format('Acknowledged: %s. The file was quarantined. Check the storage''s production list.', array_to_string(p_lines, ' | ')),

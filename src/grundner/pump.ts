@@ -77,7 +77,8 @@ async function applyLockAck(db: Queryable, share: Share, name: string, report: P
   const lines = fileLines(await share.read(name));
   if (!r) {
     // The database says what it was (a request that had timed out?) and tells the operator.
-    const { rows } = await db.query<{ title: string }>("select nesting.unexpected_order_saw_ack($1) as title", [lines]);
+    const { rows } = await db.query<{ title: string | null }>("select nesting.unexpected_order_saw_ack($1) as title", [lines]);
+    if (rows[0].title === null) return void (await share.archive(name)); // applied before a crash
     await share.quarantine(name, rows[0].title);
     report.quarantined.push(name);
     return;

@@ -121,7 +121,7 @@ const MUTATIONS = [
   // execution, pool
   "handleSinglePieceStart", "poolReceive",
   // nesting
-  "cancelGrundnerRequest", "deleteReadyFiles", "lockJobs", "requestGrundnerStock", "reserveJob", "stageJobs",
+  "cancelGrundnerRequest", "deleteReadyFiles", "lockJobs", "pinJobType", "requestGrundnerStock", "reserveJob", "stageJobs",
   "unlockJobs", "unreserveJob", "upsertNestingMachine",
   // planning
   "planningCleanup", "planningResolveCarryover", "planningSaveSequence", "planningSetOperationStatus",

@@ -66,7 +66,7 @@ run("a full share: one message, no stray .tmp, /healthz shows it, the request go
   t.truthy(health.shareFailingSince);
 
   rmSync(filler);
-  await waitForRequest(db, rows[0].id, ["acknowledged"], 20_000);
+  await waitForRequest(db, rows[0].id, ["acknowledged"], 30_000);
   t.true((await job(db, "Full/One")).is_locked);
   t.is(n.sim.taken.filter((x) => x.file === "order_saw.csv").length, 1, "sent once");
   await eventually(async () => (await messages(db)).some((m) => m.title === "The Grundner share takes requests again"), 15_000);

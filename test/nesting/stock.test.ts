@@ -71,7 +71,8 @@ test.serial("a stock.csv with no readable line is quarantined and the stock is k
   await eventually(async () => n.quarantined().some((f) => f.endsWith("stock.csv")), 15_000);
   const { rows: after } = await db.query(`select count(*)::int as n from nesting.grundner`);
   t.is(after[0].n, before[0].n);
-  t.true((await messages(db)).some((m) => m.title === "stock.csv from Grundner could not be used and was quarantined"));
+  // The file moves first, then the message is posted.
+  t.truthy(await eventually(async () => (await messages(db)).some((m) => m.title === "stock.csv from Grundner could not be used and was quarantined")));
 });
 
 test.serial("allocatedMaterialChanged reaches a GraphQL subscriber, once per statement", async (t) => {
