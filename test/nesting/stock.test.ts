@@ -68,7 +68,7 @@ test.serial("a stock.csv with no readable line is quarantined and the stock is k
   const { renameSync, writeFileSync } = await import("node:fs");
   writeFileSync(`${n.share}/stock.sim-tmp`, "this is not a stock file\r\n");
   renameSync(`${n.share}/stock.sim-tmp`, `${n.share}/stock.csv`);
-  await eventually(async () => n.quarantined().some((f) => f.endsWith("stock.csv")), 15_000);
+  await eventually(async () => n.quarantined().some((f) => f.endsWith("stock.csv")), 30_000);
   const { rows: after } = await db.query(`select count(*)::int as n from nesting.grundner`);
   t.is(after[0].n, before[0].n);
   // The file moves first, then the message is posted.
@@ -99,9 +99,16 @@ test.serial("allocatedMaterialChanged reaches a GraphQL subscriber, once per sta
     await new Promise((r) => setTimeout(r, 200));
     t.deepEqual(events, [{ table: "jobs", op: "update" }]);
 
-    const grid = await api.graphql(`{ allAllocatedMaterials(condition: { typeData: 101 }) { nodes { typeData preReservedCount jobs } } }`, {}, token);
+    const grid = await api.graphql(
+      `{ allAllocatedMaterials(condition: { typeData: 101 }) { nodes { typeData preReservedCount jobs availableToLock customerIdTypes drifting } }
+         allGrundnerStockDrifts { nodes { typeData reservedStock lockedCount jobs } } }`,
+      {},
+      token,
+    );
     t.falsy(grid.errors, JSON.stringify(grid.errors));
     t.is(grid.data!.allAllocatedMaterials.nodes[0].preReservedCount, 3);
+    t.is(grid.data!.allAllocatedMaterials.nodes[0].drifting, false);
+    t.deepEqual(grid.data!.allGrundnerStockDrifts.nodes, []);
   } finally {
     ws.close();
   }
