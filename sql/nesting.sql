@@ -661,7 +661,8 @@ begin
 
   if released is not null and r.source <> 'user' then
     -- Operators know the NC files: the title names them, the body the jobs.
-    perform ops.post_message(r.source, 'info',
+    -- (A source stored before it was checked at the door posts as grundner.)
+    perform ops.post_message(case when r.source = any(nesting.release_sources()) then r.source else 'grundner' end, 'info',
       format('Released %s from Grundner%s',
              nesting.list_summary((select array_agg(j.ncfile order by j.key) from nesting.jobs j where j.key = any(released))),
              case when r.reason <> '' then ' (' || nesting.short_text(r.reason) || ')' else '' end),

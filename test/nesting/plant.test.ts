@@ -32,7 +32,9 @@ function realExport(boards: SimBoard[], extraLine?: string): Buffer {
   return encodeWindows1252([header, ...lines].map((l) => `${l}\n`).join(""));
 }
 
-function dropIntoShare(name: string, bytes: Buffer) {
+/** Written as the gateway writes (temporary name, then renamed), once the last file of that name is gone. */
+async function dropIntoShare(name: string, bytes: Buffer) {
+  await eventually(async () => !n.files().some((f) => f.toLowerCase() === name.toLowerCase()), 30_000);
   writeFileSync(path.join(n.share, `${name}.sim-tmp`), bytes);
   renameSync(path.join(n.share, `${name}.sim-tmp`), path.join(n.share, name));
 }
@@ -59,7 +61,7 @@ test("a real export's lines are all read; a non-empty extra field is refused nam
 
 test.serial("a first sync of 448 types from a real export applies, with a bounded title and one ambiguity message", async (t) => {
   const before = (await db.query(`select coalesce(max(id), 0) as id from ops.messages`)).rows[0].id;
-  dropIntoShare("stock.csv", realExport(realExportStock(448)));
+  await dropIntoShare("stock.csv", realExport(realExportStock(448)));
   await eventually(async () => (await db.query(`select count(*)::int as n from nesting.grundner where type_data <= 448`)).rows[0].n === 448, 60_000);
   const { rows } = await db.query(`select title, body, related from ops.messages where id > $1 and source = 'grundner' order by id`, [before]);
   const added = rows.find((m) => /new board type/.test(m.title));
@@ -75,7 +77,7 @@ test.serial("a first sync of 448 types from a real export applies, with a bounde
 
   // The next sync with the same ambiguity says nothing more.
   await eventually(async () => n.archived().filter((f) => f.endsWith("stock.csv")).length >= 2, 60_000);
-  dropIntoShare("stock.csv", realExport(realExportStock(448)));
+  await dropIntoShare("stock.csv", realExport(realExportStock(448)));
   await eventually(async () => n.archived().filter((f) => f.endsWith("stock.csv")).length >= 3, 60_000); // the harness's sync, and these two
   const again = await db.query(`select count(*)::int as n from ops.messages where title like 'Customer ID 100000%'`);
   t.is(again.rows[0].n, 1);
@@ -112,7 +114,7 @@ test.serial("a reply that parses but fails in SQL is quarantined on its own; the
   const lock = await db.query(`select nesting.lock_jobs(array['Iso/One']) as id`);
   const sent = await waitForRequest(db, lock.rows[0].id, ["sent"]);
   // In one pass: a stock.csv whose material name holds a NUL (jsonb refuses it) and the lock's .erl.
-  dropIntoShare("stock.csv", Buffer.from("103;Bad\u0000Name;1;1;1;;1;1;0;0;0;0;0;0;0;;0;0;1\r\n"));
+  await dropIntoShare("stock.csv", Buffer.from("103;Bad\u0000Name;1;1;1;;1;1;0;0;0;0;0;0;0;;0;0;1\r\n"));
   renameSync(path.join(n.share, "order_saw.csv"), path.join(n.share, "order_saw.erl"));
   n.sim.faults = {};
   await waitForRequest(db, sent.id, ["acknowledged"]);
@@ -167,7 +169,7 @@ test.serial("releases confirmed by .erl only: timed out and kept locked by defau
     const secondTimedOut = await waitForRequest(db, second.rows[0].id, ["timed_out"], 30_000);
     // A late answer to a release that timed out waiting for it is still applied.
     const jobNo = secondTimedOut.items[0].job_no;
-    dropIntoShare("productionLIST_del.csv", Buffer.from(`1;${jobNo};104;x;1;0;1;1;0;\n`));
+    await dropIntoShare("productionLIST_del.csv", Buffer.from(`1;${jobNo};104;x;1;0;1;1;0;\n`));
     await waitForRequest(db, second.rows[0].id, ["answered"], 30_000);
     t.false((await job(db, "Erl/Two")).is_locked);
     await db.query(`select nesting.lock_jobs(array['Erl/Two']) as id`).then((r) => waitForRequest(db, r.rows[0].id, ["acknowledged"]));
@@ -191,8 +193,41 @@ test.serial("an order_saw.erl applied before a crash but not yet archived is arc
   const r = await waitForRequest(db, rows[0].id, ["acknowledged"]);
   const errorsBefore = (await messages(db)).filter((m) => m.severity === "error").length;
   const archivedBefore = n.archived().length;
-  dropIntoShare("order_saw.erl", encodeWindows1252(r.lines.map((l: string) => `${l}\r\n`).join("")));
+  await dropIntoShare("order_saw.erl", encodeWindows1252(r.lines.map((l: string) => `${l}\r\n`).join("")));
   await eventually(async () => n.archived().length > archivedBefore && !n.files().includes("order_saw.erl"), 30_000);
   t.false(n.quarantined().some((f) => f.endsWith("order_saw.erl") && f.includes("Twice")));
   t.is((await messages(db)).filter((m) => m.severity === "error").length, errorsBefore);
+});
+
+test.serial("the simulator's real-plant shapes end to end: header, `;` at every line end, LF", async (t) => {
+  n.sim.faults = { stockHeader: true, trailingSeparator: true, lfOnly: true };
+  try {
+    await addJob(db, "Shape/One", "102");
+    const lock = await db.query(`select nesting.lock_jobs(array['Shape/One']) as id`);
+    await waitForRequest(db, lock.rows[0].id, ["acknowledged"], 30_000);
+    const rel = await db.query(`select nesting.unlock_jobs(array['Shape/One']) as id`);
+    const released = await waitForRequest(db, rel.rows[0].id, ["answered"], 30_000);
+    t.deepEqual(released.answer.released, ["Shape/One"]);
+    const stock = await db.query(`select nesting.request_stock('test') as id`);
+    const answered = await waitForRequest(db, stock.rows[0].id, ["answered"], 30_000);
+    t.deepEqual(answered.answer.problems, [], "every line read");
+  } finally {
+    n.sim.faults = {};
+  }
+});
+
+test.serial("a release stored with free text as its source (before the check) still applies when answered", async (t) => {
+  await addJob(db, "Old/Src", "101");
+  const lock = await db.query(`select nesting.lock_jobs(array['Old/Src']) as id`);
+  await waitForRequest(db, lock.rows[0].id, ["acknowledged"], 30_000);
+  const j = await job(db, "Old/Src");
+  const { rows } = await db.query(
+    `insert into nesting.grundner_requests (kind, file_name, lines, items, source)
+     values ('release', 'get_production', array[$1 || ';1'], jsonb_build_array(jsonb_build_object('key', 'Old/Src', 'job_no', $1, 'type', 101, 'machine', 1)), 'Shift Lead')
+     returning id`,
+    [j.grundner_job_no],
+  );
+  await waitForRequest(db, rows[0].id, ["answered"], 30_000);
+  t.false((await job(db, "Old/Src")).is_locked);
+  t.true((await messages(db)).some((m) => m.title.startsWith("Released Src.nc from Grundner")));
 });

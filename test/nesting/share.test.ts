@@ -53,9 +53,9 @@ run("a full share: one message, no stray .tmp, /healthz shows it, the request go
   }
   const { rows } = await db.query(`select nesting.lock_jobs(array['Full/One']) as id`);
   const passes = async () => (await db.query(`select last_pass_at from nesting.exchange_state`)).rows[0].last_pass_at.getTime();
-  await eventually(async () => (await messages(db)).some((m) => m.title === "Requests cannot be written to the Grundner share"), 15_000);
+  await eventually(async () => (await messages(db)).some((m) => m.title === "Requests cannot be written to the Grundner share"), 30_000);
   const first = await passes();
-  await eventually(async () => (await passes()) > first, 15_000); // another failing pass
+  await eventually(async () => (await passes()) > first, 30_000); // another failing pass
   t.is((await messages(db)).filter((m) => m.title === "Requests cannot be written to the Grundner share").length, 1, "one message per outage");
   t.regex((await messages(db)).find((m) => m.title.startsWith("Requests cannot"))!.body, /ENOSPC|no space/i);
   t.false(readdirSync(share).some((f) => f.endsWith(".tmp")), "no stray .tmp");
@@ -69,6 +69,6 @@ run("a full share: one message, no stray .tmp, /healthz shows it, the request go
   await waitForRequest(db, rows[0].id, ["acknowledged"], 30_000);
   t.true((await job(db, "Full/One")).is_locked);
   t.is(n.sim.taken.filter((x) => x.file === "order_saw.csv").length, 1, "sent once");
-  await eventually(async () => (await messages(db)).some((m) => m.title === "The Grundner share takes requests again"), 15_000);
+  await eventually(async () => (await messages(db)).some((m) => m.title === "The Grundner share takes requests again"), 30_000);
   t.true((await grundnerHealth(db)).ok);
 });
