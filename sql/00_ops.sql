@@ -211,6 +211,9 @@ $$;
 -- Operator messages (the Messages page)
 ------------------------------------------------------------------------------
 
+-- Never raises because of the length of its text: a title longer than the
+-- column allows is shortened with an ellipsis (callers summarise; this is the
+-- last guard), and a body is capped. Source and severity are still checked.
 create or replace function ops.post_message(
   p_source text,
   p_severity text,
@@ -222,7 +225,11 @@ language sql volatile security definer
 set search_path = pg_catalog, public
 as $$
   insert into ops.messages (source, severity, title, body, related)
-  values (p_source, coalesce(p_severity, 'info'), p_title, coalesce(p_body, ''), coalesce(p_related, '{}'))
+  select p_source, coalesce(p_severity, 'info'),
+         case when length(t.title) > 500 then left(t.title, 499) || '…' else t.title end,
+         case when length(coalesce(p_body, '')) > 20000 then left(p_body, 19999) || '…' else coalesce(p_body, '') end,
+         coalesce(p_related, '{}')
+    from (select coalesce(nullif(btrim(p_title), ''), '(no title)') as title) t
   returning *
 $$;
 comment on function ops.post_message(text, text, text, text, jsonb) is

@@ -67,13 +67,40 @@ as $$
 $$;
 
 -- The Grundner board type of a job's material token: a type number, or else
--- a customer ID from the stock.
+-- a customer ID from the stock. A customer ID on several types resolves to
+-- the lowest type number (documented in docs/nesting.md; a supervisor pins
+-- another with pin_job_type, and operators see the ambiguity in the grid).
 create or replace function nesting.material_type(p_material text) returns integer
 language sql stable
 as $$
   select coalesce(
     (select type_data from nesting.grundner where p_material ~ '^\d{1,4}$' and type_data = p_material::int),
     (select min(type_data) from nesting.grundner where customer_id <> '' and customer_id = p_material))
+$$;
+
+-- The one type a job stands for, everywhere (lock, release, grid): the type
+-- its order was placed with while locked, else the supervisor's pin, else its
+-- material token.
+create or replace function nesting.job_type(p_material text, p_pinned integer, p_locked integer) returns integer
+language sql stable
+as $$
+  select coalesce(p_locked, p_pinned, nesting.material_type(p_material))
+$$;
+
+-- A list for a title: the first few items and how many more ("A, B, C and 445
+-- more"). Titles summarise; the full list goes to the body or related data.
+create or replace function nesting.list_summary(p_items text[], p_max integer default 5) returns text
+language sql immutable
+as $$
+  select case when coalesce(cardinality(p_items), 0) <= p_max then array_to_string(p_items, ', ')
+              else array_to_string(p_items[1:p_max], ', ') || format(' and %s more', cardinality(p_items) - p_max) end
+$$;
+
+-- Free text shortened for a title.
+create or replace function nesting.short_text(p_text text, p_max integer default 80) returns text
+language sql immutable
+as $$
+  select case when length(p_text) <= p_max then p_text else left(p_text, p_max - 1) || '…' end
 $$;
 
 -- Refuses a value the gateway cannot take: a separator or line break inside a
@@ -102,6 +129,25 @@ as $$
   select count(*)::int
     from nesting.grundner_requests r, jsonb_array_elements(r.items) i
    where r.kind = 'lock' and r.status in ('queued', 'sending', 'sent') and (i ->> 'type')::int = p_type
+$$;
+
+-- Locks acknowledged after the storage took its stock figures: Grundner's
+-- stock_available does not count them yet.
+create or replace function nesting.locked_since_figure(p_type integer) returns integer
+language sql stable
+as $$
+  select count(*)::int from nesting.jobs j
+   where j.is_locked and j.locked_type = p_type
+     and j.allocated_at > coalesce((select stock_figure_at from nesting.exchange_state), '-infinity')
+$$;
+
+-- What can still be locked of a type: the storage's figure less our locks it
+-- does not count yet (pending, and acknowledged since the figure was taken).
+create or replace function nesting.available_to_lock(p_type integer) returns integer
+language sql stable
+as $$
+  select g.stock_available - nesting.pending_lock_count(p_type) - nesting.locked_since_figure(p_type)
+    from nesting.grundner g where g.type_data = p_type
 $$;
 
 create or replace function nesting.open_request_for(p_key text, p_kind text) returns bigint
@@ -142,7 +188,9 @@ declare
   j nesting.jobs;
 begin
   select * into j from nesting.lock_job_rows(array[p_key]);
-  if j.is_locked then
+  if j.removed_at is not null then
+    raise exception 'Job % cannot be reserved: its NC file is gone', p_key using errcode = 'SF409';
+  elsif j.is_locked then
     raise exception 'Job % is locked at Grundner already', p_key using errcode = 'SF409';
   elsif j.status <> 'PENDING' then
     raise exception 'Job % is %, only PENDING jobs can be reserved', p_key, j.status using errcode = 'SF409';
@@ -196,9 +244,10 @@ begin
   create temp table lock_batch (key text, job_no text, material text, type int, machine int, problem text) on commit drop;
   insert into lock_batch
   -- The saw: the Grundner number of the machine the job is staged on, else the setting.
-  select j.key, j.grundner_job_no, j.material, nesting.material_type(j.material),
+  select j.key, j.grundner_job_no, j.material, nesting.job_type(j.material, j.pinned_type, j.locked_type),
          coalesce((select m.grundner_machine from nesting.machines m where m.id = j.staged_machine_id), default_machine),
          case
+           when j.removed_at is not null then 'its NC file is gone'
            when j.is_locked then 'already locked'
            when j.status not in ('PENDING', 'STAGED') then 'status ' || j.status
            when nesting.open_request_for(j.key, 'lock') is not null then 'a lock is already under way'
@@ -208,18 +257,20 @@ begin
 
   update lock_batch set problem = coalesce(problem, format('material %s is unknown to Grundner', coalesce(material, '(none)')))
    where type is null;
-  select string_agg(format('%s (%s)', key, problem), ', ' order by key) into bad from lock_batch where problem is not null;
+  select nesting.list_summary(array_agg(format('%s (%s)', key, problem) order by key), 20) into bad
+    from lock_batch where problem is not null;
   if bad is not null then
     raise exception 'Cannot lock: %', bad using errcode = 'SF409';
   end if;
 
   -- Boards: lock the stock rows in type order, then compare what the batch
-  -- needs with what Grundner has available less the locks still under way.
+  -- needs with what Grundner has available less our locks it does not count
+  -- yet (under way, or acknowledged since its figures were taken).
   perform 1 from nesting.grundner g where g.type_data in (select type from lock_batch) order by g.type_data for update;
   select string_agg(format('type %s needs %s, %s available (%s)', t.type, t.needed, t.available, t.jobs), '; ' order by t.type)
     into short
     from (select b.type, count(*) as needed, string_agg(b.key, ', ' order by b.key) as jobs,
-                 g.stock_available - nesting.pending_lock_count(b.type) as available
+                 nesting.available_to_lock(b.type) as available
             from lock_batch b join nesting.grundner g on g.type_data = b.type
            group by b.type, g.stock_available) t
    where t.needed > t.available;
@@ -247,6 +298,13 @@ $$;
 -- Release: one get_production.csv for all of them
 ------------------------------------------------------------------------------
 
+-- The sources a release may name (they are message sources too).
+create or replace function nesting.release_sources() returns text[]
+language sql immutable
+as $$
+  select array['user', 'jobs-ingest', 'stage-sanity', 'ready-delete']
+$$;
+
 create or replace function nesting.unlock_jobs(p_keys text[], p_source text default 'user', p_reason text default '')
 returns bigint
 language plpgsql volatile security definer
@@ -261,8 +319,14 @@ begin
   if keys is null then
     raise exception 'No jobs to release' using errcode = 'SF422';
   end if;
-  select string_agg(format('%s (%s)', j.key, case when not j.is_locked then 'not locked' else 'a release is already under way' end),
-                    ', ' order by j.key)
+  -- The source names the Messages page's source column: checked at the door.
+  -- Free text belongs in p_reason.
+  if coalesce(nullif(p_source, ''), 'user') not in (select unnest(nesting.release_sources())) then
+    raise exception 'source must be one of %, not "%"', array_to_string(nesting.release_sources(), ', '),
+      nesting.short_text(p_source, 40) using errcode = 'SF422', hint = 'Put free text in reason.';
+  end if;
+  select nesting.list_summary(array_agg(format('%s (%s)', j.key, case when not j.is_locked then 'not locked' else 'a release is already under way' end)
+                    order by j.key), 20)
     into bad
     from nesting.lock_job_rows(keys) j
    where not j.is_locked or nesting.open_request_for(j.key, 'release') is not null;
@@ -277,14 +341,14 @@ begin
          array_agg(format('%s;%s', j.job_no, j.machine) order by j.key),
          jsonb_agg(jsonb_build_object('key', j.key, 'job_no', j.job_no, 'type', j.type, 'machine', j.machine) order by j.key),
          coalesce(nullif(p_source, ''), 'user'), coalesce(p_reason, ''), ops.current_actor()
-    from (select x.key, x.grundner_job_no as job_no, nesting.material_type(x.material) as type,
+    from (select x.key, x.grundner_job_no as job_no, nesting.job_type(x.material, x.pinned_type, x.locked_type) as type,
                  coalesce(x.grundner_machine, (select m.grundner_machine from nesting.machines m where m.id = x.staged_machine_id),
                           default_machine) as machine
             from nesting.jobs x where x.key = any(keys)) j
   returning id into request_id;
 
   insert into nesting.job_events (job_key, event, details, actor)
-  select k, 'release_requested', jsonb_build_object('request_id', request_id, 'source', p_source, 'reason', p_reason),
+  select k, 'release_requested', jsonb_build_object('request_id', request_id, 'source', coalesce(nullif(p_source, ''), 'user'), 'reason', p_reason),
          ops.current_actor()
     from unnest(keys) k;
   perform ops.audit('unlock_jobs', 'grundner_request', request_id::text, jsonb_build_object('jobs', keys, 'source', p_source));
@@ -369,7 +433,9 @@ begin
     raise exception 'Request % is not being sent', p_request_id using errcode = 'SF409';
   end if;
   -- Look again when the deadline passes.
-  perform ops_private.enqueue('nesting_grundner', '{}', null, r.deadline + interval '1 second', null, 'replace', 'nesting_grundner');
+  -- No named queue: a queue locked by a killed worker would block every pass
+  -- for hours; passes are kept apart by an advisory lock instead (pump.ts).
+  perform ops_private.enqueue('nesting_grundner', '{}', null, r.deadline + interval '1 second');
   return r;
 end
 $$;
@@ -413,6 +479,23 @@ begin
                   else 'The stock was not refreshed; the next sync will try again.' end,
       jsonb_build_object('request_id', r.id, 'jobs', (select jsonb_agg(i -> 'key') from jsonb_array_elements(r.items) i)));
     return 'timed_out';
+  elsif r.kind = 'release' and ops.setting_text('nesting.release_confirmation', 'answer_file') = 'answer_file' then
+    -- The storage took get_production.csv but wrote no productionLIST_del.csv
+    -- by the deadline (a gateway that confirms with .erl only?). The safe
+    -- side: the jobs stay locked, the next release may go out, and an answer
+    -- arriving later is still applied.
+    perform nesting.finish_request(r.id, 'timed_out', jsonb_build_object('awaiting_answer', true),
+      'Grundner took the release but did not answer by the deadline; the jobs stay locked');
+    insert into nesting.job_events (job_key, event, details)
+    select i ->> 'key', 'release_timed_out', jsonb_build_object('request_id', r.id) from jsonb_array_elements(r.items) i;
+    perform ops.post_message('grundner', 'error',
+      format('Grundner took %s but sent no productionLIST_del.csv in time; %s job(s) stay locked', nesting.request_label(r),
+             jsonb_array_length(r.items)),
+      format('Jobs: %s. If this gateway confirms releases with get_production.erl only, set nesting.release_confirmation to erl_only. '
+             'A late answer is still applied. Otherwise release the jobs again.',
+             (select string_agg(i ->> 'key', ', ') from jsonb_array_elements(r.items) i)),
+      jsonb_build_object('request_id', r.id, 'jobs', (select jsonb_agg(i -> 'key') from jsonb_array_elements(r.items) i)));
+    return 'timed_out';
   elsif r.error is null then
     update nesting.grundner_requests set error = 'Taken by the storage; waiting for its acknowledgement' where id = r.id;
     perform ops.post_message('grundner', 'warning',
@@ -422,6 +505,16 @@ begin
   end if;
   return 'waiting';
 end
+$$;
+
+-- Lines compared as the gateway means them: trailing separators and blanks
+-- (some gateways drop or add them) do not count.
+create or replace function nesting.erl_lines(p_lines text[]) returns text[]
+language sql immutable
+as $$
+  select coalesce(array_agg(x.l order by x.n), '{}')
+    from (select regexp_replace(l, '[;\s]+$', '') as l, n from unnest(p_lines) with ordinality u(l, n)) x
+   where x.l <> ''
 $$;
 
 -- order_saw.erl: the storage's copy of what it took. The same lines lock the
@@ -441,7 +534,7 @@ begin
   end if;
   select array_agg(i ->> 'key' order by i ->> 'key') into keys from jsonb_array_elements(r.items) i;
 
-  if p_lines is distinct from r.lines then
+  if nesting.erl_lines(p_lines) is distinct from nesting.erl_lines(r.lines) then
     perform nesting.finish_request(r.id, 'failed', jsonb_build_object('erl', p_lines),
       'order_saw.erl does not match the request');
     perform ops.post_message('grundner', 'error',
@@ -457,7 +550,7 @@ begin
   perform 1 from nesting.jobs where key = any(keys) order by key for update;
   update nesting.jobs j
      set is_locked = true, pre_reserved = false, allocated_at = now(), locked_by = r.requested_by,
-         grundner_machine = (i.item ->> 'machine')::int
+         grundner_machine = (i.item ->> 'machine')::int, locked_type = (i.item ->> 'type')::int
     from jsonb_array_elements(r.items) i(item)
    where j.key = i.item ->> 'key';
   perform nesting.finish_request(r.id, 'acknowledged');
@@ -470,7 +563,9 @@ $$;
 -- order_saw.erl with no lock request in flight: most likely the storage took
 -- a request after it had timed out (it was taken back, or cancelled). Nothing
 -- is locked: the jobs may have been locked again since. The operator is told
--- which jobs the storage may now hold orders for. Returns the message text.
+-- which jobs the storage may now hold orders for. Returns the message text,
+-- or null for the .erl of the last request, applied already (a process died
+-- between applying and archiving it): the worker archives it.
 create or replace function nesting.unexpected_order_saw_ack(p_lines text[]) returns text
 language plpgsql volatile
 as $$
@@ -480,9 +575,13 @@ declare
   title text;
 begin
   select * into r from nesting.grundner_requests
-   where kind = 'lock' and lines = p_lines and status in ('timed_out', 'failed', 'cancelled')
+   where kind = 'lock' and nesting.erl_lines(lines) = nesting.erl_lines(p_lines)
+     and status in ('acknowledged', 'timed_out', 'failed', 'cancelled')
    order by id desc limit 1;
-  if not found then
+  if found and r.status = 'acknowledged' then
+    -- Applied already; the process that applied it died before archiving it.
+    return null;
+  elsif not found then
     title := 'order_saw.erl arrived but no lock request is waiting for it; nothing was locked';
     perform ops.post_message('grundner', 'error', title,
       format('Acknowledged: %s. The file was quarantined. Check the storage''s production list.', array_to_string(p_lines, ' | ')),
@@ -522,7 +621,7 @@ begin
   select * into r from nesting.grundner_requests where id = p_request_id for update;
   if not found or r.kind <> 'release' then
     raise exception 'Request % is not a release request', p_request_id using errcode = 'SF404';
-  elsif r.status not in ('sending', 'sent') then
+  elsif r.status not in ('sending', 'sent') and not (r.status = 'timed_out' and r.answer ? 'awaiting_answer') then
     return jsonb_build_object('outcome', 'already', 'status', r.status);
   end if;
   -- A release caused by the job going away also drops its reservation.
@@ -546,7 +645,7 @@ begin
 
   perform 1 from nesting.jobs where key = any(released) order by key for update;
   update nesting.jobs
-     set is_locked = false, allocated_at = null, locked_by = null, grundner_machine = null,
+     set is_locked = false, allocated_at = null, locked_by = null, grundner_machine = null, locked_type = null,
          pre_reserved = case when by_removal then false else pre_reserved end
    where key = any(released);
   insert into nesting.job_events (job_key, event, details)
@@ -562,32 +661,55 @@ begin
 
   if released is not null and r.source <> 'user' then
     -- Operators know the NC files: the title names them, the body the jobs.
-    perform ops.post_message(r.source, 'info',
+    -- (A source stored before it was checked at the door posts as grundner.)
+    perform ops.post_message(case when r.source = any(nesting.release_sources()) then r.source else 'grundner' end, 'info',
       format('Released %s from Grundner%s',
-             (select string_agg(j.ncfile, ', ' order by j.key) from nesting.jobs j where j.key = any(released)),
-             case when r.reason <> '' then ' (' || r.reason || ')' else '' end),
-      'Jobs: ' || array_to_string(released, ', '),
+             nesting.list_summary((select array_agg(j.ncfile order by j.key) from nesting.jobs j where j.key = any(released))),
+             case when r.reason <> '' then ' (' || nesting.short_text(r.reason) || ')' else '' end),
+      'Jobs: ' || array_to_string(released, ', ') || case when r.reason <> '' then E'\nReason: ' || r.reason else '' end,
       jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(released),
         'nc_files', (select jsonb_agg(j.ncfile order by j.key) from nesting.jobs j where j.key = any(released))));
   end if;
   if mismatched is not null then
     perform ops.post_message('grundner', 'warning',
-      format('Released %s although Grundner answered with another board type or quantity', array_to_string(mismatched, ', ')),
-      'Check the storage''s production list for these orders.', jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(mismatched)));
+      format('Released %s although Grundner answered with another board type or quantity', nesting.list_summary(mismatched)),
+      'Check the storage''s production list for these orders: ' || array_to_string(mismatched, ', '), jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(mismatched)));
   end if;
   if missing is not null then
     perform ops.post_message('grundner', 'warning',
-      format('Grundner kept %s: the board is already on its way to the saw', array_to_string(missing, ', ')),
-      'These jobs stay locked. Release them again once the board has been cut or returned.',
+      format('Grundner kept %s: the board is already on its way to the saw', nesting.list_summary(missing)),
+      'These jobs stay locked. Release them again once the board has been cut or returned: ' || array_to_string(missing, ', '),
       jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(missing)));
   end if;
   if unrequested is not null then
     perform ops.post_message('grundner', 'warning',
-      format('Grundner deleted orders we did not ask for: %s', array_to_string(unrequested, ', ')),
-      'Nothing was changed for them here.', jsonb_build_object('request_id', r.id, 'orders', to_jsonb(unrequested)));
+      format('Grundner deleted orders we did not ask for: %s', nesting.list_summary(unrequested)),
+      'Nothing was changed for them here. Orders: ' || array_to_string(unrequested, ', '), jsonb_build_object('request_id', r.id, 'orders', to_jsonb(unrequested)));
   end if;
   return result;
 end
+$$;
+
+-- A productionLIST_del.csv with no release in flight: the answer to a release
+-- that timed out waiting for it, when it names that release's orders.
+create or replace function nesting.timed_out_release_for(p_rows jsonb) returns bigint
+language sql stable
+as $$
+  select r.id from nesting.grundner_requests r
+   where r.kind = 'release' and r.status = 'timed_out' and r.answer ? 'awaiting_answer'
+     and exists (select 1 from jsonb_array_elements(r.items) i, jsonb_array_elements(p_rows) a where i ->> 'job_no' = a ->> 'job_no')
+   order by r.id desc limit 1
+$$;
+
+-- get_production.erl on a gateway set to confirm releases with it only
+-- (nesting.release_confirmation = erl_only): every order asked for counts as
+-- deleted. Such a gateway cannot report a partial release.
+create or replace function nesting.apply_release_erl(p_request_id bigint) returns jsonb
+language sql volatile
+as $$
+  select nesting.apply_release_answer(p_request_id,
+    (select coalesce(jsonb_agg(jsonb_build_object('job_no', i ->> 'job_no', 'type', (i ->> 'type')::int, 'quantity', 1)), '[]')
+       from nesting.grundner_requests r, jsonb_array_elements(r.items) i where r.id = p_request_id))
 $$;
 
 -- stock.csv replaces the stock table. p_rows: one object per board type with
@@ -602,11 +724,14 @@ declare
   appeared int[];
   vanished int[];
   changed int;
+  ambiguous_before text[];
 begin
   if p_request_id is not null then
     perform 1 from nesting.grundner_requests where id = p_request_id and kind = 'stock' for update;
   end if;
   perform pg_advisory_xact_lock(hashtext('nesting.apply_stock'));
+  -- Customer IDs on several types before this sync (a new one is reported once).
+  select coalesce(array_agg(customer_id), '{}') into ambiguous_before from nesting.ambiguous_customer_ids();
   -- The stock rows in type order, the order lock_jobs takes them in, so the
   -- two never deadlock.
   perform 1 from nesting.grundner order by type_data for update;
@@ -646,17 +771,26 @@ begin
          excluded.manual_rest, excluded.block_storage, excluded.density);
   get diagnostics changed = row_count;
 
+  -- The storage's figures were taken after our stock request went out: locks
+  -- acknowledged since then are not in them (lock_jobs counts those).
+  update nesting.exchange_state set stock_figure_at = coalesce(
+    (select sent_at from nesting.grundner_requests where id = p_request_id),
+    (select max(sent_at) from nesting.grundner_requests where kind = 'stock'),
+    now());
+
   if p_request_id is not null then
     perform nesting.finish_request(p_request_id, 'answered',
       jsonb_build_object('types', jsonb_array_length(p_rows), 'changed', changed, 'problems', p_problems));
   end if;
   if appeared is not null then
-    perform ops.post_message('grundner', 'info', format('New board types in Grundner stock: %s', array_to_string(appeared, ', ')),
-      '', jsonb_build_object('types', to_jsonb(appeared)));
+    perform ops.post_message('grundner', 'info', format('%s new board type(s) in Grundner stock', cardinality(appeared)),
+      'Types: ' || array_to_string(appeared, ', '), jsonb_build_object('types', to_jsonb(appeared)));
   end if;
   if vanished is not null then
-    perform ops.post_message('grundner', 'warning', format('Board types gone from Grundner stock: %s', array_to_string(vanished, ', ')),
-      'Jobs on these materials cannot be locked until the type is back.', jsonb_build_object('types', to_jsonb(vanished)));
+    perform ops.post_message('grundner', 'warning', format('%s board type(s) gone from Grundner stock: %s', cardinality(vanished),
+             nesting.list_summary(vanished::text[])),
+      'Jobs on these materials cannot be locked until the type is back. Types: ' || array_to_string(vanished, ', '),
+      jsonb_build_object('types', to_jsonb(vanished)));
   end if;
   if coalesce(jsonb_array_length(p_problems), 0) > 0 then
     perform ops.post_message('grundner', 'warning',
@@ -664,6 +798,15 @@ begin
       (select string_agg(format('line %s: %s', p ->> 'line', p ->> 'error'), E'\n') from jsonb_array_elements(p_problems) p),
       jsonb_build_object('request_id', p_request_id, 'problems', p_problems));
   end if;
+  -- One message per customer ID that has just come to name several types.
+  perform ops.post_message('grundner', 'warning',
+      format('Customer ID %s names %s board types; jobs with it use type %s', a.customer_id, cardinality(a.types), a.types[1]),
+      format('Types %s share customer ID %s. A job whose material is this ID resolves to the lowest type (%s). '
+             'A supervisor can pin a job to another type (pin_job_type).', array_to_string(a.types, ', '), a.customer_id, a.types[1]),
+      jsonb_build_object('customer_id', a.customer_id, 'types', to_jsonb(a.types)))
+    from nesting.ambiguous_customer_ids() a
+   where not (a.customer_id = any(ambiguous_before));
+  perform nesting.check_drift();
   return jsonb_build_object('types', jsonb_array_length(p_rows), 'changed', changed,
     'appeared', coalesce(to_jsonb(appeared), '[]'), 'vanished', coalesce(to_jsonb(vanished), '[]'));
 end
@@ -710,10 +853,151 @@ end
 $$;
 
 ------------------------------------------------------------------------------
+-- Ambiguous customer IDs, drift, pins and the exchange's own health
+------------------------------------------------------------------------------
+
+-- Customer IDs that name more than one board type, with the types (lowest first).
+create or replace function nesting.ambiguous_customer_ids() returns table (customer_id text, types integer[])
+language sql stable
+as $$
+  select g.customer_id, array_agg(g.type_data order by g.type_data)
+    from nesting.grundner g where g.customer_id <> ''
+   group by g.customer_id having count(*) > 1
+$$;
+
+-- After each stock sync: per type, the storage's reserved stock (field 15)
+-- against the jobs we hold locked on it. A type with a lock or release in
+-- flight, or finished since the figures were taken, is left for the next sync
+-- (the two sides cannot agree yet). One message per type and episode; the
+-- row goes when they agree again.
+create or replace function nesting.check_drift() returns void
+language plpgsql volatile
+as $$
+declare
+  figure_at timestamptz := (select stock_figure_at from nesting.exchange_state);
+begin
+  create temp table if not exists drift_now (type_data int, reserved_stock int, locked_count int, jobs text[], settled boolean)
+    on commit drop;
+  truncate drift_now;
+  insert into drift_now
+  select g.type_data, g.reserved_stock, coalesce(l.n, 0), coalesce(l.jobs, '{}'),
+         not exists (select 1 from nesting.grundner_requests r, jsonb_array_elements(r.items) i
+                      where r.kind in ('lock', 'release') and (i ->> 'type')::int = g.type_data
+                        and (r.status in ('sending', 'sent') or r.finished_at > figure_at))
+    from nesting.grundner g
+    left join (select j.locked_type, count(*)::int as n, array_agg(j.key order by j.key) as jobs
+                 from nesting.jobs j where j.is_locked group by j.locked_type) l on l.locked_type = g.type_data;
+  analyze drift_now;
+
+  -- Agree again (or the type is gone): the episode ends.
+  perform ops.post_message('grundner', 'info',
+      format('Type %s: Grundner''s reserved stock agrees with our locks again (%s)', d.type_data, coalesce(n.locked_count, 0)),
+      '', jsonb_build_object('type', d.type_data))
+    from nesting.stock_drift d left join drift_now n on n.type_data = d.type_data
+   where n.type_data is null or (n.settled and n.reserved_stock = n.locked_count);
+  delete from nesting.stock_drift d
+   where not exists (select 1 from drift_now n where n.type_data = d.type_data and not (n.settled and n.reserved_stock = n.locked_count));
+
+  -- A new difference: one message naming the type, both numbers and the jobs.
+  perform ops.post_message('grundner', 'warning',
+      format('Type %s: Grundner reserves %s board(s), we hold %s locked', n.type_data, n.reserved_stock, n.locked_count),
+      format('Jobs locked on type %s: %s. Compare the storage''s production list with these jobs.', n.type_data,
+             coalesce(nullif(array_to_string(n.jobs, ', '), ''), 'none')),
+      jsonb_build_object('type', n.type_data, 'reserved_stock', n.reserved_stock, 'locked', n.locked_count, 'jobs', to_jsonb(n.jobs)))
+    from drift_now n
+   where n.settled and n.reserved_stock <> n.locked_count
+     and not exists (select 1 from nesting.stock_drift d where d.type_data = n.type_data);
+  insert into nesting.stock_drift as d (type_data, reserved_stock, locked_count, jobs)
+  select n.type_data, n.reserved_stock, n.locked_count, n.jobs from drift_now n
+   where n.settled and n.reserved_stock <> n.locked_count
+  on conflict (type_data) do update set reserved_stock = excluded.reserved_stock, locked_count = excluded.locked_count,
+    jobs = excluded.jobs, checked_at = now();
+end
+$$;
+
+create or replace view nesting.stock_drift_view as
+select d.type_data, g.material_name, g.customer_id, d.reserved_stock, d.locked_count, d.jobs, d.since, d.checked_at
+  from nesting.stock_drift d left join nesting.grundner g on g.type_data = d.type_data;
+
+-- A supervisor pins a job's material to one board type (null: unpin). Not
+-- while its board is locked or a lock is under way: the order names a type.
+create or replace function nesting.pin_job_type(p_key text, p_type integer) returns nesting.jobs
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  j nesting.jobs;
+begin
+  select * into j from nesting.lock_job_rows(array[p_key]);
+  if p_type is not null and not exists (select 1 from nesting.grundner where type_data = p_type) then
+    raise exception 'Type % is not in Grundner stock', p_type using errcode = 'SF422';
+  elsif j.is_locked or nesting.open_request_for(p_key, 'lock') is not null then
+    raise exception 'Job % is locked or being locked; release it before pinning another type', p_key using errcode = 'SF409';
+  end if;
+  update nesting.jobs set pinned_type = p_type where key = p_key returning * into j;
+  perform nesting.job_event(p_key, 'type_pinned', jsonb_build_object('type', p_type));
+  perform ops.audit('pin_job_type', 'nesting_job', p_key, jsonb_build_object('type', p_type));
+  return j;
+end
+$$;
+
+-- The worker's report after each pass: when it completed, and whether the
+-- share took our files. One message when the share starts failing, one when
+-- it works again.
+create or replace function nesting.note_exchange_pass(p_share_error text) returns void
+language plpgsql volatile
+as $$
+declare
+  s nesting.exchange_state;
+begin
+  select * into s from nesting.exchange_state for update;
+  if p_share_error is not null and s.share_failing_since is null then
+    perform ops.post_message('grundner', 'error', 'Requests cannot be written to the Grundner share',
+      p_share_error || E'\nRequests wait in the database and go out once the share takes files again.', '{}');
+  elsif p_share_error is null and s.share_failing_since is not null then
+    perform ops.post_message('grundner', 'info', 'The Grundner share takes requests again',
+      format('It failed from %s: %s', s.share_failing_since, s.share_error), '{}');
+  end if;
+  update nesting.exchange_state
+     set last_pass_at = now(),
+         share_failing_since = case when p_share_error is null then null else coalesce(share_failing_since, now()) end,
+         share_error = p_share_error;
+end
+$$;
+
+-- For /healthz: has a pass completed lately, does the share take files.
+create or replace function nesting.exchange_health() returns jsonb
+language sql stable
+as $$
+  select jsonb_build_object(
+    'ok', s.last_pass_at > now() - ops.setting_interval('nesting.exchange_stale_after', interval '30 seconds')
+          and s.share_failing_since is null,
+    'lastPassSecondsAgo', extract(epoch from now() - s.last_pass_at)::int,
+    'shareFailingSince', s.share_failing_since,
+    'shareError', s.share_error,
+    'driftTypes', (select count(*) from nesting.stock_drift))
+    from nesting.exchange_state s
+$$;
+
+------------------------------------------------------------------------------
 -- The allocation grid, and its live refresh
 ------------------------------------------------------------------------------
 
-create or replace view nesting.allocated_material_view as
+-- Each job counts on exactly one type: nesting.job_type, as in lock and release.
+drop view if exists nesting.allocated_material_view;
+create view nesting.allocated_material_view as
+with held as (
+  select j.*, nesting.job_type(j.material, j.pinned_type, j.locked_type) as type
+    from nesting.jobs j where j.pre_reserved or j.is_locked
+), per_type as (
+  select h.type,
+         count(*) filter (where h.pre_reserved)::int as pre_reserved_count,
+         count(*) filter (where h.is_locked)::int as locked_count,
+         jsonb_agg(jsonb_build_object('key', h.key, 'grundner_job_no', h.grundner_job_no,
+                                      'pre_reserved', h.pre_reserved, 'is_locked', h.is_locked,
+                                      'allocated_at', h.allocated_at, 'pinned_type', h.pinned_type) order by h.key) as jobs
+    from held h group by h.type
+)
 select g.type_data,
        g.material_name,
        g.customer_id,
@@ -721,48 +1005,72 @@ select g.type_data,
        g.stock,
        g.stock_available,
        g.reserved_stock,
-       coalesce(j.pre_reserved_count, 0) as pre_reserved_count,
-       coalesce(j.locked_count, 0) as locked_count,
-       g.stock_available - coalesce(j.pre_reserved_count, 0) as available_after_reservations,
-       coalesce(j.jobs, '[]') as jobs,
+       coalesce(p.pre_reserved_count, 0) as pre_reserved_count,
+       coalesce(p.locked_count, 0) as locked_count,
+       nesting.pending_lock_count(g.type_data) as pending_lock_count,
+       nesting.locked_since_figure(g.type_data) as locked_since_sync,
+       nesting.available_to_lock(g.type_data) as available_to_lock,
+       nesting.available_to_lock(g.type_data) - coalesce(p.pre_reserved_count, 0) as available_after_reservations,
+       coalesce(p.jobs, '[]') as jobs,
+       a.types as customer_id_types,
+       d.type_data is not null as drifting,
        g.synced_at
   from nesting.grundner g
-  left join lateral (
-    select count(*) filter (where jobs.pre_reserved)::int as pre_reserved_count,
-           count(*) filter (where jobs.is_locked)::int as locked_count,
-           jsonb_agg(jsonb_build_object('key', jobs.key, 'grundner_job_no', jobs.grundner_job_no,
-                                        'pre_reserved', jobs.pre_reserved, 'is_locked', jobs.is_locked,
-                                        'allocated_at', jobs.allocated_at) order by jobs.key) as jobs
-      from nesting.jobs
-     where (jobs.pre_reserved or jobs.is_locked)
-       and (jobs.material = g.type_data::text or (g.customer_id <> '' and jobs.material = g.customer_id))
-  ) j on true;
+  left join per_type p on p.type = g.type_data
+  left join nesting.ambiguous_customer_ids() a on a.customer_id = g.customer_id
+  left join nesting.stock_drift d on d.type_data = g.type_data;
 
--- One NOTIFY per statement that changes reservations, locks, materials or stock.
+-- One NOTIFY per statement that changed reservations, locks, materials, job
+-- status or stock. Statement triggers fire even when nothing changed (every
+-- ingest scan and unchanged stock sync): the transition tables say whether
+-- anything did.
 create or replace function nesting.notify_allocated_material_changed() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
+declare
+  changed boolean;
 begin
-  perform pg_notify('allocated_material_changed', json_build_object('table', tg_table_name, 'op', lower(tg_op))::text);
+  if tg_table_name = 'jobs' and tg_op = 'UPDATE' then
+    select exists (select 1 from new_rows n join old_rows o on o.key = n.key
+                    where (n.pre_reserved, n.is_locked, n.material, n.status, n.pinned_type, n.locked_type, n.removed_at)
+                          is distinct from (o.pre_reserved, o.is_locked, o.material, o.status, o.pinned_type, o.locked_type, o.removed_at))
+      into changed;
+  elsif tg_op = 'DELETE' then
+    select exists (select 1 from old_rows) into changed;
+  else
+    select exists (select 1 from new_rows) into changed;
+  end if;
+  if changed then
+    perform pg_notify('allocated_material_changed', json_build_object('table', tg_table_name, 'op', lower(tg_op))::text);
+  end if;
   return null;
 end
 $$;
 
-create or replace trigger jobs_allocation_changed
-  after insert or delete or update of pre_reserved, is_locked, material, status on nesting.jobs
-  for each statement execute function nesting.notify_allocated_material_changed();
-create or replace trigger grundner_allocation_changed
-  after insert or update or delete on nesting.grundner
-  for each statement execute function nesting.notify_allocated_material_changed();
+drop trigger if exists jobs_allocation_changed on nesting.jobs;
+drop trigger if exists grundner_allocation_changed on nesting.grundner;
+create or replace trigger jobs_allocation_inserted after insert on nesting.jobs
+  referencing new table as new_rows for each statement execute function nesting.notify_allocated_material_changed();
+create or replace trigger jobs_allocation_updated after update on nesting.jobs
+  referencing old table as old_rows new table as new_rows for each statement execute function nesting.notify_allocated_material_changed();
+create or replace trigger jobs_allocation_deleted after delete on nesting.jobs
+  referencing old table as old_rows for each statement execute function nesting.notify_allocated_material_changed();
+create or replace trigger grundner_allocation_inserted after insert on nesting.grundner
+  referencing new table as new_rows for each statement execute function nesting.notify_allocated_material_changed();
+create or replace trigger grundner_allocation_updated after update on nesting.grundner
+  referencing new table as new_rows for each statement execute function nesting.notify_allocated_material_changed();
+create or replace trigger grundner_allocation_deleted after delete on nesting.grundner
+  referencing old table as old_rows for each statement execute function nesting.notify_allocated_material_changed();
 
--- New requests wake the Grundner worker (one job; the named queue runs one at a time).
+-- New requests wake the Grundner worker (one job; passes never overlap: an
+-- advisory lock in pump.ts, not a named queue, keeps them apart).
 create or replace function nesting.wake_grundner_worker() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
 begin
-  perform ops_private.wake('nesting_grundner', 'nesting_grundner');
+  perform ops_private.wake('nesting_grundner');
   return null;
 end
 $$;
@@ -779,12 +1087,28 @@ comment on table nesting.jobs is E'@name NestingJob\n@behavior -insert -update -
 comment on table nesting.grundner is E'@name GrundnerStock\n@behavior -insert -update -delete\nGrundner board types and their stock (from stock.csv).';
 comment on table nesting.grundner_requests is E'@name GrundnerRequest\n@behavior -insert -update -delete\nThe outbox of file requests to the Grundner share.';
 comment on table nesting.job_events is E'@name NestingJobEvent\n@behavior -insert -update -delete\nEach job''s timeline.';
-comment on view nesting.allocated_material_view is E'@name AllocatedMaterial\nPer board type: stock, available, Grundner''s reserved count, our reservations and locks, and the jobs behind them.';
+comment on view nesting.allocated_material_view is E'@name AllocatedMaterial\nPer board type: stock, available, Grundner''s reserved count, our reservations and locks (each job on exactly one type), what can still be locked, the other types sharing its customer ID, drift, and the jobs behind them.';
+comment on view nesting.stock_drift_view is E'@name GrundnerStockDrift\nBoard types whose reserved stock at Grundner differs from the jobs we hold locked on them.';
+comment on table nesting.stock_drift is E'@name GrundnerStockDriftRow\n@behavior -insert -update -delete';
+comment on table nesting.exchange_state is E'@name GrundnerExchangeState\n@behavior -insert -update -delete\nThe Grundner exchange: last completed pass, share outage, when the stock figures were taken.';
 
 -- Internal helpers: not part of the API.
 comment on function nesting.to_base36(bigint) is E'@behavior -queryField -mutationField';
 comment on function nesting.job_event(text, text, jsonb) is E'@behavior -queryField -mutationField';
 comment on function nesting.material_type(text) is E'@behavior -queryField -mutationField';
+comment on function nesting.job_type(text, integer, integer) is E'@behavior -queryField -mutationField';
+comment on function nesting.list_summary(text[], integer) is E'@behavior -queryField -mutationField';
+comment on function nesting.short_text(text, integer) is E'@behavior -queryField -mutationField';
+comment on function nesting.locked_since_figure(integer) is E'@behavior -queryField -mutationField';
+comment on function nesting.available_to_lock(integer) is E'@behavior -queryField -mutationField';
+comment on function nesting.release_sources() is E'@behavior -queryField -mutationField';
+comment on function nesting.erl_lines(text[]) is E'@behavior -queryField -mutationField';
+comment on function nesting.timed_out_release_for(jsonb) is E'@behavior -queryField -mutationField';
+comment on function nesting.apply_release_erl(bigint) is E'@behavior -queryField -mutationField';
+comment on function nesting.ambiguous_customer_ids() is E'@behavior -queryField -mutationField';
+comment on function nesting.check_drift() is E'@behavior -queryField -mutationField';
+comment on function nesting.note_exchange_pass(text) is E'@behavior -queryField -mutationField';
+comment on function nesting.exchange_health() is E'@behavior -queryField -mutationField';
 comment on function nesting.check_field(text, text) is E'@behavior -queryField -mutationField';
 comment on function nesting.pending_lock_count(integer) is E'@behavior -queryField -mutationField';
 comment on function nesting.open_request_for(text, text) is E'@behavior -queryField -mutationField';
@@ -804,7 +1128,13 @@ comment on function nesting.request_stock_if_due() is E'@behavior -queryField -m
 
 grant usage on schema nesting to shopfloor_operator, shopfloor_integration;
 grant select on nesting.jobs, nesting.grundner, nesting.grundner_requests, nesting.job_events,
-  nesting.allocated_material_view to shopfloor_operator, shopfloor_integration;
+  nesting.allocated_material_view, nesting.stock_drift, nesting.stock_drift_view, nesting.exchange_state
+  to shopfloor_operator, shopfloor_integration;
+grant execute on function nesting.pin_job_type(text, integer) to shopfloor_supervisor;
+-- The grid's view calls these for its readers.
+grant execute on function nesting.material_type(text), nesting.job_type(text, integer, integer), nesting.pending_lock_count(integer),
+  nesting.locked_since_figure(integer), nesting.available_to_lock(integer), nesting.ambiguous_customer_ids()
+  to shopfloor_operator, shopfloor_integration;
 grant execute on function nesting.reserve_job(text), nesting.unreserve_job(text), nesting.lock_jobs(text[]),
   nesting.unlock_jobs(text[], text, text), nesting.request_stock(text) to shopfloor_operator;
 grant execute on function nesting.cancel_request(bigint, text) to shopfloor_admin;
@@ -816,6 +1146,7 @@ comment on function nesting.unreserve_job(text) is E'@name unreserve_job\nDrops 
 comment on function nesting.lock_jobs(text[]) is E'@name lock_jobs\nQueues one order_saw.csv for the whole batch; returns the request id. The jobs lock when Grundner acknowledges.';
 comment on function nesting.unlock_jobs(text[], text, text) is E'@name unlock_jobs\nQueues one get_production.csv for all the jobs; returns the request id. Jobs release when Grundner answers.';
 comment on function nesting.request_stock(text) is E'@name request_grundner_stock\nQueues a stock request (or returns the one already waiting).';
+comment on function nesting.pin_job_type(text, integer) is E'Pins a job''s material to one Grundner board type, or unpins it with null (supervisor). Not while locked.';
 comment on function nesting.cancel_request(bigint, text) is E'@name cancel_grundner_request\nGives up on a queued request, or one the storage took but never answered (admin).';
 
 ------------------------------------------------------------------------------

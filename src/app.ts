@@ -11,6 +11,7 @@ import { ensureApiLogins, resolveApiDbPassword, RolePools } from "./db/api-roles
 import { openDatabase, type Database } from "./db/index.ts";
 import { migrateDatabase } from "./db/migrate.ts";
 import { createPool } from "./db/pool.ts";
+import { grundnerHealth } from "./grundner/pump.ts";
 import { Health } from "./health.ts";
 import type { Logger } from "./log.ts";
 import { startWatchers, type Watchers } from "./watchers/index.ts";
@@ -79,6 +80,7 @@ export async function startApp(config: Config, log: Logger, roles: Role[]): Prom
       });
       parts.push({ name: "worker", stop: () => worker.stop() });
       health.register("worker", () => worker.health());
+      health.register("grundner", () => grundnerHealth(pool));
       app.worker = worker;
     }
     if (roles.includes("watch")) {

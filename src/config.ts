@@ -76,6 +76,7 @@ const schema = z.object({
   WATCH_LOCK_RETRY_MS: positiveInt("a number of milliseconds").default(3000),
   WORKER_CONCURRENCY: positiveInt("a positive whole number").default(4),
   WORKER_POLL_INTERVAL_MS: positiveInt("a number of milliseconds").default(2000),
+  GRUNDNER_PASS_MS: positiveInt("a number of milliseconds").default(5000),
   DB_POOL_MAX: positiveInt("a positive whole number").default(10),
   EMBEDDED_PG_PORT: z.coerce
     .number({ error: "expected a port number, or 0 to pick a free one" })
@@ -118,6 +119,8 @@ export interface Config {
   watchLockRetryMs: number;
   workerConcurrency: number;
   workerPollIntervalMs: number;
+  /** Each worker process asks for a Grundner pass this often (a backstop that also resumes a dead process's work). */
+  grundnerPassMs: number;
   dbPoolMax: number;
   embeddedPgPort: number;
   shutdownTimeoutMs: number;
@@ -199,6 +202,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     watchLockRetryMs: raw.WATCH_LOCK_RETRY_MS,
     workerConcurrency: raw.WORKER_CONCURRENCY,
     workerPollIntervalMs: raw.WORKER_POLL_INTERVAL_MS,
+    grundnerPassMs: raw.GRUNDNER_PASS_MS,
     dbPoolMax: raw.DB_POOL_MAX,
     embeddedPgPort: raw.EMBEDDED_PG_PORT,
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,

@@ -1,5 +1,7 @@
 // The Grundner gateway's file format: CSV without a header, `;` between
-// fields (`,` and TAB accepted when reading), CRLF, Windows-1252 text.
+// fields (`,` and TAB accepted when reading), CRLF, Windows-1252 text. Real
+// exports differ: a header line, a `;` ending every line, LF line ends; all
+// are read.
 import { parse } from "csv-parse/sync";
 import { z } from "zod";
 
@@ -144,16 +146,35 @@ function describe(error: z.ZodError) {
   return error.issues.map((i) => (i.path.length ? `field ${Number(i.path[0]) + 1}: ${i.message}` : i.message)).join("; ");
 }
 
-/** Reads every line it can; a line that does not fit is reported with its number. */
-export function parseRows<T>(bytes: Uint8Array, schema: z.ZodType<T>, opts: { allowHeader: boolean }): Parsed<T> {
+/**
+ * Reads every line it can; a line that does not fit is reported with its
+ * number. Real exports end every line with the separator (one empty field
+ * more than the format has) and may start with a header: empty fields past
+ * `fields` are dropped, a non-empty one is still refused.
+ */
+export function parseRows<T>(bytes: Uint8Array, schema: z.ZodType<T>, opts: { allowHeader: boolean; fields: number }): Parsed<T> {
   const out: Parsed<T> = { rows: [], problems: [] };
   for (const [i, rec] of parseRecords(bytes).entries()) {
-    const result = schema.safeParse(rec.fields);
-    if (result.success) out.rows.push(result.data);
+    const fields = withoutTrailingEmpty(rec.fields, opts.fields);
+    const tooMany = fields.length > opts.fields;
+    const result = schema.safeParse(fields);
+    if (result.success && !tooMany) out.rows.push(result.data);
     // The vendor says "no header"; some gateways write one anyway: tolerate it.
     else if (!(opts.allowHeader && i === 0 && !/^\d+$/.test(rec.fields[0] ?? ""))) {
-      out.problems.push({ line: rec.line, error: describe(result.error), text: rec.fields.join(";") });
+      const error = tooMany
+        ? `${fields.length} fields where the format has ${opts.fields}: field ${fields.length} is not empty`
+        : result.success ? "" : describe(result.error);
+      out.problems.push({ line: rec.line, error, text: rec.fields.join(";") });
     }
   }
   return out;
 }
+
+function withoutTrailingEmpty(fields: string[], keep: number): string[] {
+  let end = fields.length;
+  while (end > keep && fields[end - 1] === "") end--;
+  return end === fields.length ? fields : fields.slice(0, end);
+}
+
+export const STOCK_FIELDS = 19;
+export const RELEASE_FIELDS = 9;

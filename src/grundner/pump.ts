@@ -1,17 +1,19 @@
-// One pass over the Grundner share, run by the `nesting_grundner` worker task
-// (a named queue: one pass at a time in the whole plant). Every pass is safe
-// to repeat and to interrupt:
+// One pass over the Grundner share, run by the `nesting_grundner` worker task.
+// Passes never overlap anywhere in the plant (a session advisory lock, see
+// workers/nesting_grundner.ts), and every pass is safe to repeat and to
+// interrupt, even by kill -9:
 //   1. requests caught mid-write by a crash are settled from what is in the share;
 //   2. replies present are parsed and each handed to one SQL function, then
-//      archived (or quarantined when they cannot be used);
+//      archived, or quarantined with a message when they cannot be applied;
 //   3. requests past their deadline are taken back (or, if the storage took
 //      them, left waiting for the answer);
 //   4. the periodic stock request is queued when due;
 //   5. queued requests are written, one per file name at a time.
-// The database decides every business outcome; this file only moves files.
+// One file or step that fails never stops the others. The database decides
+// every business outcome; this file only moves files.
 import type { Logger } from "../log.ts";
-import { fileLines, parseRows, ProtocolError, releaseRow, stockRow } from "./csv.ts";
-import type { RequestFile, Share } from "./share.ts";
+import { fileLines, parseRows, ProtocolError, RELEASE_FIELDS, releaseRow, STOCK_FIELDS, stockRow } from "./csv.ts";
+import { type RequestFile, type Share, ShareWriteError } from "./share.ts";
 
 export interface Queryable {
   query<R extends Record<string, any> = any>(text: string, values?: unknown[]): Promise<{ rows: R[] }>;
@@ -31,6 +33,8 @@ export interface PumpReport {
   applied: string[];
   quarantined: string[];
   timedOut: string[];
+  /** Steps that failed this pass (the others ran). */
+  errors: string[];
 }
 
 async function message(db: Queryable, severity: string, title: string, body: string, related: object) {
@@ -57,8 +61,9 @@ async function send(db: Queryable, share: Share, r: RequestRow, report: PumpRepo
 /** A request marked 'sending' when the process stopped: did its file reach the share? */
 async function recover(db: Queryable, share: Share, r: RequestRow, report: PumpReport) {
   const reached = (await share.find(`${r.file_name}.csv`)) ?? (await share.find(`${r.file_name}.erl`));
-  if (reached) await db.query("select nesting.mark_request_sent($1)", [r.id]);
-  else await send(db, share, r, report);
+  if (reached) return void (await db.query("select nesting.mark_request_sent($1)", [r.id]));
+  await share.removeStaleTemp(r.file_name); // half-written by the process that died
+  await send(db, share, r, report);
 }
 
 async function quarantine(db: Queryable, share: Share, name: string, reason: string, report: PumpReport) {
@@ -72,7 +77,8 @@ async function applyLockAck(db: Queryable, share: Share, name: string, report: P
   const lines = fileLines(await share.read(name));
   if (!r) {
     // The database says what it was (a request that had timed out?) and tells the operator.
-    const { rows } = await db.query<{ title: string }>("select nesting.unexpected_order_saw_ack($1) as title", [lines]);
+    const { rows } = await db.query<{ title: string | null }>("select nesting.unexpected_order_saw_ack($1) as title", [lines]);
+    if (rows[0].title === null) return void (await share.archive(name)); // applied before a crash
     await share.quarantine(name, rows[0].title);
     report.quarantined.push(name);
     return;
@@ -88,22 +94,34 @@ async function applyLockAck(db: Queryable, share: Share, name: string, report: P
 }
 
 async function applyReleaseAnswer(db: Queryable, share: Share, name: string, report: PumpReport) {
-  const r = await inFlight(db, "release");
-  if (!r) return quarantine(db, share, name, "No release request is waiting for an answer.", report);
-  const parsed = parseRows(await share.read(name), releaseRow, { allowHeader: true });
+  const parsed = parseRows(await share.read(name), releaseRow, { allowHeader: true, fields: RELEASE_FIELDS });
+  // No release in flight: the late answer to one that timed out waiting for it?
+  const id =
+    (await inFlight(db, "release"))?.id ??
+    (await db.query<{ id: string | null }>("select nesting.timed_out_release_for($1) as id", [JSON.stringify(parsed.rows)])).rows[0].id;
+  if (!id) return quarantine(db, share, name, "No release request is waiting for an answer.", report);
   if (parsed.problems.length > 0) {
     // Jobs on unreadable lines count as not deleted: they stay locked, the safe side.
     await message(db, "warning", `${name}: ${parsed.problems.length} line(s) could not be read`,
-      parsed.problems.map((p) => `line ${p.line}: ${p.error}`).join("\n"), { request_id: r.id, problems: parsed.problems });
+      parsed.problems.map((p) => `line ${p.line}: ${p.error}`).join("\n"), { request_id: id, problems: parsed.problems });
   }
-  await db.query("select nesting.apply_release_answer($1, $2)", [r.id, JSON.stringify(parsed.rows)]);
-  await share.archive(name, r.id);
-  report.applied.push(`${name}#${r.id}`);
+  await db.query("select nesting.apply_release_answer($1, $2)", [id, JSON.stringify(parsed.rows)]);
+  await share.archive(name, id);
+  report.applied.push(`${name}#${id}`);
+}
+
+/** get_production.erl: the storage took the release. On an `.erl only` gateway it is the confirmation. */
+async function applyReleaseErl(db: Queryable, share: Share, name: string, report: PumpReport) {
+  const { rows } = await db.query<{ mode: string }>("select ops.setting_text('nesting.release_confirmation', 'answer_file') as mode");
+  const r = rows[0].mode === "erl_only" ? await inFlight(db, "release") : undefined;
+  if (r) await db.query("select nesting.apply_release_erl($1)", [r.id]);
+  await share.archive(name, r?.id);
+  if (r) report.applied.push(`${name}#${r.id}`);
 }
 
 async function applyStock(db: Queryable, share: Share, name: string, report: PumpReport) {
   const r = await inFlight(db, "stock");
-  const parsed = parseRows(await share.read(name), stockRow, { allowHeader: true });
+  const parsed = parseRows(await share.read(name), stockRow, { allowHeader: true, fields: STOCK_FIELDS });
   if (parsed.rows.length === 0) {
     const why = parsed.problems.map((p) => `line ${p.line}: ${p.error}`).join("\n") || "The file is empty.";
     if (r) await db.query("select nesting.fail_request($1, $2)", [r.id, "stock.csv had no readable line"]);
@@ -114,48 +132,97 @@ async function applyStock(db: Queryable, share: Share, name: string, report: Pum
   report.applied.push(`${name}${r ? `#${r.id}` : ""}`);
 }
 
+const REPLIES = [
+  ["order_saw.erl", applyLockAck],
+  ["productionLIST_del.csv", applyReleaseAnswer],
+  ["stock.csv", applyStock],
+  ["get_production.erl", applyReleaseErl],
+  ["stock_request.erl", null], // the gateway's receipt: nothing to apply
+] as const;
+
+/** One reply, applied or quarantined on its own: whatever goes wrong is said in a message naming the file. */
+async function handleReply(db: Queryable, share: Share, name: string, apply: (typeof REPLIES)[number][1], report: PumpReport, log: Logger) {
+  const kind = await share.kind(name);
+  if (kind !== "file") {
+    // Never read through a link: its target's content would end up in a message.
+    return quarantine(db, share, name, `${name} is a ${kind}, not a file; it was not read.`, report);
+  }
+  try {
+    if (apply) await apply(db, share, name, report);
+    else await share.archive(name);
+  } catch (e) {
+    log.error({ err: e, file: name }, "could not apply a Grundner reply; quarantining it");
+    const why = (e as Error).message;
+    if (await share.find(name)) await quarantine(db, share, name, `It could not be applied: ${why}`, report);
+  }
+}
+
+/** Runs one step; a failure is logged and reported, and the pass goes on. */
+async function step(report: PumpReport, log: Logger, what: string, fn: () => Promise<void>) {
+  try {
+    await fn();
+  } catch (e) {
+    log.error({ err: e, step: what }, "a step of the Grundner pass failed; the others go on");
+    report.errors.push(`${what}: ${(e as Error).message}`);
+  }
+}
+
 export async function pumpGrundner(db: Queryable, share: Share, log: Logger): Promise<PumpReport> {
-  const report: PumpReport = { sent: [], applied: [], quarantined: [], timedOut: [] };
+  const report: PumpReport = { sent: [], applied: [], quarantined: [], timedOut: [], errors: [] };
+  let shareError: string | null = null;
+  const sending = async (fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (e) {
+      if (!(e instanceof ShareWriteError)) throw e;
+      shareError ??= e.message;
+    }
+  };
 
   for (const r of (await db.query<RequestRow>("select * from nesting.requests_in_flight()")).rows) {
-    if (r.status === "sending") await recover(db, share, r, report);
+    if (r.status === "sending") await step(report, log, `recover request ${r.id}`, () => sending(() => recover(db, share, r, report)));
   }
 
-  // Replies. The gateway's own acknowledgements of release and stock requests
-  // (.erl) carry nothing to apply: they are archived.
-  for (const [file, apply] of [
-    ["order_saw.erl", applyLockAck],
-    ["productionLIST_del.csv", applyReleaseAnswer],
-    ["stock.csv", applyStock],
-    ["get_production.erl", null],
-    ["stock_request.erl", null],
-  ] as const) {
-    const name = await share.find(file);
-    if (!name) continue;
-    try {
-      if (apply) await apply(db, share, name, report);
-      else await share.archive(name);
-    } catch (e) {
-      log.error({ err: e, file: name }, "could not apply a Grundner reply");
-      throw e;
+  for (const [file, apply] of REPLIES) {
+    await step(report, log, file, async () => {
+      const name = await share.find(file);
+      if (name) await handleReply(db, share, name, apply, report, log);
+    });
+  }
+
+  await step(report, log, "time-outs", async () => {
+    const overdue = await db.query<RequestRow>("select * from nesting.requests_in_flight() where status = 'sent' and deadline < now()");
+    for (const r of overdue.rows) {
+      const withdrawn = await share.withdraw(r.file_name, r.id);
+      const { rows } = await db.query<{ outcome: string }>("select nesting.time_out_request($1, $2) as outcome", [r.id, withdrawn]);
+      if (rows[0].outcome === "timed_out") report.timedOut.push(`${r.file_name}.csv#${r.id}`);
     }
-  }
+  });
 
-  const overdue = await db.query<RequestRow>("select * from nesting.requests_in_flight() where status = 'sent' and deadline < now()");
-  for (const r of overdue.rows) {
-    const withdrawn = await share.withdraw(r.file_name, r.id);
-    const { rows } = await db.query<{ outcome: string }>("select nesting.time_out_request($1, $2) as outcome", [r.id, withdrawn]);
-    if (rows[0].outcome === "timed_out") report.timedOut.push(`${r.file_name}.csv#${r.id}`);
-  }
+  await step(report, log, "stock sync", async () => void (await db.query("select nesting.request_stock_if_due()")));
 
-  await db.query("select nesting.request_stock_if_due()");
+  await step(report, log, "sends", async () => {
+    for (const r of (await db.query<RequestRow>("select * from nesting.claim_requests_to_send()")).rows) {
+      await sending(() => send(db, share, r, report));
+    }
+  });
 
-  for (const r of (await db.query<RequestRow>("select * from nesting.claim_requests_to_send()")).rows) {
-    await send(db, share, r, report);
-  }
-
-  if (report.sent.length + report.applied.length + report.quarantined.length + report.timedOut.length > 0) {
+  await db.query("select nesting.note_exchange_pass($1)", [shareError]);
+  if (report.sent.length + report.applied.length + report.quarantined.length + report.timedOut.length + report.errors.length > 0) {
     log.info(report, "grundner share");
   }
   return report;
 }
+
+/**
+ * For /healthz (processes that run the worker): unhealthy when no pass has
+ * completed for nesting.exchange_stale_after (passes are asked for every few
+ * seconds), or when the share refuses our files.
+ */
+export async function grundnerHealth(db: Queryable): Promise<{ ok: boolean; [key: string]: unknown }> {
+  const startedRecently = Date.now() - processStarted < 30_000; // the first pass may still be on its way
+  const { rows } = await db.query<{ h: { ok: boolean | null; shareFailingSince: string | null } }>("select nesting.exchange_health() as h");
+  const h = rows[0].h;
+  return { ...h, ok: h.ok === true || (startedRecently && h.ok === null && !h.shareFailingSince) };
+}
+const processStarted = Date.now();

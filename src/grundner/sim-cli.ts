@@ -2,7 +2,7 @@
 // on a folder, to commission an install without the machine.
 import { mkdirSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { GrundnerSimulator, type SimBoard } from "./simulator.ts";
+import { GrundnerSimulator, realExportStock, type SimBoard } from "./simulator.ts";
 
 const USAGE = `Usage: npm run grundner:sim -- <share folder> [options]
   --stock FILE         seed stock: JSON array of {type, material_name, length, width, thickness, stock, customer_id?}
@@ -13,7 +13,12 @@ const USAGE = `Usage: npm run grundner:sim -- <share folder> [options]
   --on-gripper A,B     job numbers whose boards are on the gripper (never released)
   --stock-header       write a header line in stock.csv
   --stock-broken-line  write a line that does not parse in stock.csv
-  --vendor-names       name the answers Stock.csv and productionLIST_DEL.csv, as the manual does`;
+  --vendor-names       name the answers Stock.csv and productionLIST_DEL.csv, as the manual does
+  --real-export N      seed N board types shaped like a real export (50-char names, numeric customer IDs, one shared)
+  --trailing-separator end every answer line with ';', as real exports do
+  --lf                 LF line ends instead of CRLF
+  --erl-only-release   confirm releases by renaming get_production.csv to .erl only (no productionLIST_del.csv)
+  --reserved-drift T:N report N more reserved boards than ordered for type T (field 15); repeatable as T:N,T:N`;
 
 export const DEFAULT_STOCK: SimBoard[] = [
   { type: 101, material_name: "Spanplatte weiß 19", length: 2800, width: 2070, thickness: 19, stock: 40, customer_id: "SP19W" },
@@ -33,6 +38,11 @@ const { values, positionals } = parseArgs({
     "stock-header": { type: "boolean" },
     "stock-broken-line": { type: "boolean" },
     "vendor-names": { type: "boolean" },
+    "real-export": { type: "string" },
+    "trailing-separator": { type: "boolean" },
+    lf: { type: "boolean" },
+    "erl-only-release": { type: "boolean" },
+    "reserved-drift": { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -42,7 +52,14 @@ if (values.help || positionals.length !== 1) {
 }
 const folder = positionals[0];
 mkdirSync(folder, { recursive: true });
-const stock = values.stock ? (JSON.parse(readFileSync(values.stock, "utf8")) as SimBoard[]) : DEFAULT_STOCK;
+const stock = values.stock
+  ? (JSON.parse(readFileSync(values.stock, "utf8")) as SimBoard[])
+  : values["real-export"]
+    ? realExportStock(Number(values["real-export"]))
+    : DEFAULT_STOCK;
+const drift = values["reserved-drift"]
+  ? Object.fromEntries(values["reserved-drift"].split(",").map((p) => p.split(":").map(Number)))
+  : undefined;
 const sim = new GrundnerSimulator({
   folder,
   stock,
@@ -55,6 +72,10 @@ const sim = new GrundnerSimulator({
     stockHeader: values["stock-header"],
     stockBrokenLine: values["stock-broken-line"],
     vendorNames: values["vendor-names"],
+    trailingSeparator: values["trailing-separator"],
+    lfOnly: values.lf,
+    erlOnlyRelease: values["erl-only-release"],
+    reservedDrift: drift,
   },
   onLog: (line) => console.log(`${new Date().toISOString()} ${line}`),
 }).start();

@@ -20,6 +20,24 @@ export interface SimBoard {
   density?: number;
 }
 
+/**
+ * Board types shaped like a real storage's export: 50-character material
+ * names, numeric customer IDs, and one customer ID on two types.
+ */
+export function realExportStock(count: number): SimBoard[] {
+  return Array.from({ length: count }, (_, i) => ({
+    type: i + 1,
+    material_name: `Spanplatte ${String(i + 1).padStart(4, "0")} weiß beschichtet Dekor Eiche Natur`.padEnd(50, "x").slice(0, 50),
+    length: 2800,
+    width: 2070,
+    thickness: [8, 16, 19, 25][i % 4],
+    stock: 5 + (i % 30),
+    material_no: String(400000 + i),
+    customer_id: String(i === 1 ? 100000 : 100000 + i), // types 1 and 2 share customer ID 100000
+    density: 650,
+  }));
+}
+
 export interface SimFaults {
   /** The storage is off: request files are left where they are. */
   noAnswer?: boolean;
@@ -35,6 +53,14 @@ export interface SimFaults {
   stockBrokenLine?: boolean;
   /** Answers under the names the vendor's manual writes: Stock.csv, productionLIST_DEL.csv. */
   vendorNames?: boolean;
+  /** Every answer line ends in `;` (one empty field more), as real exports do. */
+  trailingSeparator?: boolean;
+  /** LF line ends instead of CRLF. */
+  lfOnly?: boolean;
+  /** Releases are confirmed by renaming get_production.csv to .erl only: no productionLIST_del.csv. */
+  erlOnlyRelease?: boolean;
+  /** Field 15 (reserved stock) reports this many boards more than the production list holds, per type. */
+  reservedDrift?: Record<number, number>;
 }
 
 export interface SimOptions {
@@ -125,7 +151,8 @@ export class GrundnerSimulator {
   /** Answers are written under a temporary name, then renamed: like the gateway. */
   private async answer(name: string, lines: string[]) {
     const tmp = path.join(this.folder, `${name}.sim-tmp`);
-    await writeFile(tmp, encodeWindows1252(lines.map((l) => `${l}\r\n`).join("")));
+    const end = (this.faults.trailingSeparator ? ";" : "") + (this.faults.lfOnly ? "\n" : "\r\n");
+    await writeFile(tmp, encodeWindows1252(lines.map((l) => `${l}${end}`).join("")));
     await rename(tmp, path.join(this.folder, name));
   }
 
@@ -151,6 +178,7 @@ export class GrundnerSimulator {
   private async getProduction(full: string, _bytes: Buffer, lines: string[]) {
     await rename(full, full.replace(/\.csv$/i, ".erl"));
     const deleted: Order[] = [];
+    const erlOnly = this.faults.erlOnlyRelease;
     for (const line of lines) {
       const [jobNo, machine] = line.split(";");
       const targets =
@@ -165,6 +193,7 @@ export class GrundnerSimulator {
         deleted.push(o);
       }
     }
+    if (erlOnly) return; // this gateway says nothing more
     await this.answer(
       this.faults.vendorNames ? "productionLIST_DEL.csv" : "productionLIST_del.csv",
       deleted.map((o, i) => `${i + 1};${o.jobNo};${o.type};${this.boards.get(o.type)?.material_name ?? ""};${o.quantity};0;${o.machine};1;0`),
@@ -184,7 +213,7 @@ export class GrundnerSimulator {
         b.stock,
         this.available(b.type),
         0, 0, 0, 0, 0, 0,
-        b.stock - this.available(b.type),
+        b.stock - this.available(b.type) + (this.faults.reservedDrift?.[b.type] ?? 0),
         b.customer_id ?? "",
         0,
         0,

@@ -20,7 +20,7 @@ export function folderWatches(config: Config, db: Queryable): FolderWatch[] {
       ignored: (p) => /\.tmp$/i.test(p),
       async handle(e) {
         if (e.event !== "add" && e.event !== "change") return;
-        await db.query("select ops_private.wake('nesting_grundner', 'nesting_grundner')");
+        await db.query("select ops_private.wake('nesting_grundner')");
       },
     },
     {

@@ -124,6 +124,7 @@ const MUTATIONS = [
   // nesting
   "nestingCancelRequest", "nestingDeleteReadyFiles", "nestingLockJobs", "nestingRequestStock", "nestingReserveJob",
   "nestingStageJobs", "nestingUnlockJobs", "nestingUnreserveJob", "nestingUpsertMachine", "nestingConfirmPrune",
+  "nestingPinJobType",
   // planning
   "planningCleanup", "planningResolveCarryover", "planningSaveSequence", "planningSetOperationStatus",
   "planningReviewCarryover", "planningSaveMachine", "planningRetireMachine", "planningSaveShift",

@@ -15,6 +15,7 @@ export async function startTestWorker(
     concurrency: opts.concurrency ?? 2,
     pollInterval: opts.pollInterval ?? 1000,
     log: testLog,
+    grundnerPasses: false, // no Grundner share here
   });
   return {
     health: () => worker.health(),

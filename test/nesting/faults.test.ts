@@ -121,7 +121,7 @@ test.serial("a worker that stops mid-request: no second file, the request comple
     await n.worker.stop();
     await db.query(`update nesting.grundner_requests set status = 'sending' where id = $1 and status in ('queued', 'sending')`, [second.rows[0].id]);
     await n.restartWorker();
-    await db.query(`select graphile_worker.add_job('nesting_grundner', queue_name := 'nesting_grundner')`);
+    await db.query(`select graphile_worker.add_job('nesting_grundner')`);
     await waitForRequest(db, second.rows[0].id, ["acknowledged"]);
     const files = n.sim.taken.slice(takenBefore).filter((x) => x.file === "order_saw.csv");
     t.is(files.length, 2, "each request reached the storage exactly once");

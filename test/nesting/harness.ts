@@ -34,7 +34,7 @@ export interface Nesting {
 
 export async function startNesting(
   db: TestDb,
-  opts: { delayMs?: number; faults?: SimFaults; syncStock?: boolean; folders?: boolean } = {},
+  opts: { delayMs?: number; faults?: SimFaults; syncStock?: boolean; folders?: boolean; prepare?: (config: Config) => void } = {},
 ): Promise<Nesting> {
   const base = mkdtempSync(path.join(os.tmpdir(), "nesting-"));
   const config = loadConfig({
@@ -46,6 +46,7 @@ export async function startNesting(
     READY_DIRS: `${path.join(base, "ready", "saw1")},${path.join(base, "ready", "saw2")}`,
   });
   for (const d of [config.processedRoot, ...config.readyDirs]) mkdirSync(d, { recursive: true });
+  opts.prepare?.(config);
   await db.query("select nesting.ensure_machine(d) from unnest($1::text[]) d", [config.readyDirs]);
   const pool = createPool(db.url, { max: 6, log: testLog, name: "nesting-test" });
   const start = () => startWorker({ pool, config, concurrency: 2, pollInterval: 500, log: testLog });
