@@ -234,8 +234,10 @@ test.serial("a screen that stops reading is dropped with a log line; the other s
   // The stalled screen stops reading its socket, as a frozen panel would.
   (stalled.ws as any)._socket.pause();
   try {
-    const n = 150;
-    const body = "x".repeat(200_000);
+    // ops.post_message keeps at most 20,000 characters of a body: enough
+    // messages of that size to pass the 1 MiB buffer and the kernel's socket buffers.
+    const n = 600;
+    const body = "x".repeat(20_000);
     for (let i = 0; i < n; i++) await db.query(`select ops.post_message('live-test', 'info', $1, $2)`, [`big ${i}`, body]);
     await eventually(async () => healthy.events.length === n, 60_000);
     const ids = healthy.events.map((e) => Number(e.messageAdded.messages[0].rowId));
