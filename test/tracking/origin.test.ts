@@ -40,7 +40,7 @@ async function history(jobId: string) {
   return rows[0].s.update_history;
 }
 async function printOp(jobId: string) {
-  const { rows } = await db.query<{ status: string; source_id: string; notes: string }>(
+  const { rows } = await db.query<{ status: string | null; source_id: string | null; notes: string | null }>(
     `select status, source_id, notes from tracking.job_operations where job_id = $1 and operation_id = 'op001'`,
     [jobId],
   );
