@@ -287,8 +287,16 @@ declare
   v_ids bigint[];
   v_pattern text;
   v_job_group int;
+  v_big boolean;
 begin
   select last_processed_id into v_last from tracking.processing_markers where marker_type = 'print_os' for update;
+  -- Nothing pending: answer before any temp table is made (the common wake-up of the other source).
+  if not coalesce(p_force, false)
+     and not exists (select 1 from tracking."print OS" p where p.processed_at is null)
+     and not exists (select 1 from tracking.processing_issues i
+                      where i.source_type = 'print_os' and i.resolved_at is null and i.attempts < v_limit) then
+    return jsonb_build_object('processed_count', 0, 'retried_count', 0, 'jobs_updated', 0, 'last_marker', v_last);
+  end if;
   select pattern, job_group into v_pattern, v_job_group from tracking.file_id_pattern_or_null();
   select operation_id into v_op from tracking.operation_catalogue where name = 'print';
 
@@ -315,9 +323,11 @@ begin
   if v_count + v_retried = 0 then
     return jsonb_build_object('processed_count', 0, 'retried_count', 0, 'jobs_updated', 0, 'last_marker', v_last);
   end if;
-  -- Statistics, so that the planner neither guesses wildly (and JIT-compiles
-  -- a plan for a handful of rows) nor loops where it should hash.
-  analyze _pos;
+  -- Statistics for big batches, where the plan shape matters (hash or loop).
+  -- A few records plan well without (the temp table's size is read from
+  -- disk), and analyze costs more than they do.
+  v_big := v_count + v_retried >= 500;
+  if v_big then analyze _pos; end if;
 
   -- The files of each record: those mapped to its imposition, or, when its
   -- name is no imposition but a file id, that one file (printed outside an
@@ -335,7 +345,7 @@ begin
            and r.imposition_id ~ v_pattern
       ) f
       left join tracking.jobs j on j.job_id = f.job_id;
-  analyze _pos_files;
+  if v_big then analyze _pos_files; end if;
 
   create temp table _issues on commit drop as
     select r.id as source_id, 'unknown_imposition'::text as kind, r.imposition_id as subject,
@@ -367,7 +377,7 @@ begin
            (array_agg(id order by (status = 'PRINTED') desc, event_at desc, id desc))[1] as source_id,
            bool_or(status = 'PRINTED') as printed_now
       from _pos_files where job_known group by job_id;
-  analyze _pjob_touched;
+  if v_big then analyze _pjob_touched; end if;
   create temp table _pjob_state on commit drop as
     with files as (
       -- One row per distinct file id: printed (any outcome printed), aborted, or null (no outcome yet).
@@ -393,7 +403,7 @@ begin
                 when c.aborted = c.total then format('all %s file(s) aborted', c.total)
                 else format('%s of %s file(s) printed, %s aborted', c.printed, c.total, c.aborted) end as note
       from _pjob_touched t join counts c using (job_id);
-  analyze _pjob_state;
+  if v_big then analyze _pjob_state; end if;
 
   -- Lock the jobs in a fixed order (a scanner run may touch the same jobs).
   perform 1 from tracking.jobs j join _pjob_state s using (job_id) order by j.job_id for update of j;
@@ -479,8 +489,14 @@ declare
   v_ids bigint[];
   v_pattern text;
   v_job_group int;
+  v_big boolean;
 begin
   select last_processed_id into v_last from tracking.processing_markers where marker_type = 'scanned_codes' for update;
+  if not exists (select 1 from tracking.scanned_codes s where s.processed_at is null)
+     and not exists (select 1 from tracking.processing_issues i
+                      where i.source_type = 'scanner' and i.resolved_at is null and i.attempts < v_limit) then
+    return jsonb_build_object('processed_count', 0, 'retried_count', 0, 'jobs_updated', 0, 'last_marker', v_last);
+  end if;
   select pattern, job_group into v_pattern, v_job_group from tracking.file_id_pattern_or_null();
 
   perform tracking.drop_temp_tables('_scans', '_scan_ops', '_scan_job', '_scan_imps', '_scan_files', '_scan_jobs', '_eff', '_issues');
@@ -500,9 +516,11 @@ begin
   if v_count + v_retried = 0 then
     return jsonb_build_object('processed_count', 0, 'retried_count', 0, 'jobs_updated', 0, 'last_marker', v_last);
   end if;
-  -- Statistics for every temp table: without them the planner guesses, and a
-  -- guess of millions JIT-compiles a plan for a handful of rows.
-  analyze _scans;
+  -- Statistics for big batches, where the plan shape matters (hash or loop).
+  -- A few records plan well without (the temp table's size is read from
+  -- disk), and analyze costs more than they do.
+  v_big := v_count + v_retried >= 500;
+  if v_big then analyze _scans; end if;
 
   -- Operations: ["coating", ...] or ["op003", ...] (names or operation ids),
   -- {"coating": true, ...} (false = not done) or "coating".
@@ -517,8 +535,11 @@ begin
         union all
         select s.operations #>> '{}' where jsonb_typeof(s.operations) = 'string'
       ) op
-      left join tracking.operation_catalogue c on lower(btrim(op.name)) in (c.name, lower(c.operation_id));
-  analyze _scan_ops;
+      left join (select name as key, name, operation_id from tracking.operation_catalogue
+                 union all
+                 select lower(operation_id), name, operation_id from tracking.operation_catalogue) c
+        on c.key = lower(btrim(op.name));
+  if v_big then analyze _scan_ops; end if;
 
   -- What the code names, unless it is a runlist: a job id, a file id (its
   -- job, by tracking.file_id_pattern), or job_id_version_tag.
@@ -531,7 +552,7 @@ begin
            exists (select 1 from tracking.production_planner_paths p where p.runlist_id = s.code_text) as is_runlist
       from _scans s
       cross join lateral (select nullif((regexp_match(s.code_text, v_pattern))[v_job_group], '') as file_job) k;
-  analyze _scan_job;
+  if v_big then analyze _scan_job; end if;
 
   -- Impositions of the runlist: scanned directly, or the runlists holding a
   -- scanned job (joins, not a correlated IN: see docs/tracking.md, latency).
@@ -546,14 +567,14 @@ begin
       join tracking.production_planner_paths held on held.imposition_id = m.imposition_id
       join tracking.production_planner_paths p on p.runlist_id = held.runlist_id
      where not sj.is_runlist;
-  analyze _scan_imps;
+  if v_big then analyze _scan_imps; end if;
 
   create temp table _scan_files on commit drop as
     select i.scan_id, i.imposition_id, m.file_id, m.job_id, (j.job_id is not null) as job_known
       from _scan_imps i
       join tracking.imposition_file_mapping m on m.imposition_id = i.imposition_id
       left join tracking.jobs j on j.job_id = m.job_id;
-  analyze _scan_files;
+  if v_big then analyze _scan_files; end if;
 
   create temp table _scan_jobs on commit drop as
     select distinct scan_id, job_id, 'runlist'::text as via from _scan_files where job_known
@@ -561,7 +582,7 @@ begin
     select sj.scan_id, sj.job_id, 'job' from _scan_job sj
      where not sj.is_runlist and sj.job_id is not null
        and not exists (select 1 from _scan_imps i where i.scan_id = sj.scan_id);
-  analyze _scan_jobs;
+  if v_big then analyze _scan_jobs; end if;
 
   create temp table _issues on commit drop as
     select sj.scan_id as source_id, 'unknown_code'::text as kind, sj.code_text as subject,
@@ -598,7 +619,7 @@ begin
     select sj.scan_id, sj.job_id, sj.via, o.name, o.operation_id, s.event_at, s.code_text, s.machine_id
       from _scan_jobs sj join _scans s using (scan_id) join _scan_ops o using (scan_id)
      where o.operation_id is not null;
-  analyze _eff;
+  if v_big then analyze _eff; end if;
 
   perform 1 from tracking.jobs j where j.job_id in (select job_id from _eff) order by j.job_id for update;
   with latest as (
