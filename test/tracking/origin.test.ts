@@ -5,6 +5,7 @@
 import test from "ava";
 import pg from "pg";
 import { createTestDatabase, type TestDb } from "../helpers/db.ts";
+import { insertPrintOs, insertScan } from "./helpers.ts";
 
 let db: TestDb;
 test.before(async () => {
@@ -12,21 +13,8 @@ test.before(async () => {
 });
 test.after.always(() => db?.drop());
 
-let marker = 5000;
-async function printOs(name: string, status: "PRINTED" | "ABORTED", at: string) {
-  const { rows } = await db.query<{ id: string }>(
-    `insert into tracking."print OS" (name, status, marker, job_complete_time) values ($1, $2, $3, $4) returning id`,
-    [name, status, ++marker, at],
-  );
-  return Number(rows[0].id);
-}
-async function scan(code: string, operations: unknown, at = "2026-11-20T11:00:00Z") {
-  const { rows } = await db.query<{ scan_id: string }>(
-    `insert into tracking.scanned_codes (code_text, operations, scanned_at, machine_id) values ($1, $2, $3, 'm1') returning scan_id`,
-    [code, JSON.stringify(operations), at],
-  );
-  return Number(rows[0].scan_id);
-}
+const printOs = (name: string, status: "PRINTED" | "ABORTED", at: string) => insertPrintOs(db, name, status, at);
+const scan = (code: string, operations: unknown, at = "2026-11-20T11:00:00Z") => insertScan(db, code, operations, at);
 async function process(source = "both") {
   const { rows } = await db.query<{ r: any }>(`select tracking.process_status_updates($1) as r`, [source]);
   return rows[0].r;
