@@ -229,24 +229,25 @@ comment on function tracking.record_issues(text, bigint[]) is E'@behavior -query
 -- Temp tables
 ------------------------------------------------------------------------------
 
--- Processing works on temp tables (on commit drop). A second call in the same
--- transaction finds the first call's tables: drop them without `drop table if
--- exists`, whose NOTICE ("does not exist, skipping") would reach psql users.
-create or replace function tracking.drop_temp_tables(variadic p_names text[]) returns void
+-- Processing works on temp tables. Each session makes them once (on commit
+-- delete rows) and later runs reuse them: creating and dropping a dozen
+-- tables per run wrote the catalogs every time, which was most of a
+-- one-record run's time on a loaded server. A second run in the same
+-- transaction empties them first. No `if not exists` / `if exists`: their
+-- NOTICEs would reach psql users.
+create or replace function tracking.use_temp_table(p_name text, p_columns text) returns void
 language plpgsql volatile
 set search_path = pg_catalog, public
 as $$
-declare
-  n text;
 begin
-  foreach n in array p_names loop
-    if to_regclass('pg_temp.' || quote_ident(n)) is not null then
-      execute format('drop table pg_temp.%I', n);
-    end if;
-  end loop;
+  if to_regclass('pg_temp.' || quote_ident(p_name)) is null then
+    execute format('create temp table %I (%s) on commit delete rows', p_name, p_columns);
+  else
+    execute format('delete from pg_temp.%I', p_name);
+  end if;
 end
 $$;
-comment on function tracking.drop_temp_tables(text[]) is E'@behavior -queryField -mutationField\nDrops the named temp tables of this session that exist, silently.';
+comment on function tracking.use_temp_table(text, text) is E'@behavior -queryField -mutationField\nMakes the named temp table of this session (kept, emptied at commit), or empties it.';
 
 -- The file-id pattern for processing: null when the setting is broken, so
 -- that records which need no parsing still get through (parse_file_id and
@@ -287,7 +288,6 @@ declare
   v_ids bigint[];
   v_pattern text;
   v_job_group int;
-  v_big boolean;
 begin
   select last_processed_id into v_last from tracking.processing_markers where marker_type = 'print_os' for update;
   -- Nothing pending: answer before any temp table is made (the common wake-up of the other source).
@@ -300,9 +300,13 @@ begin
   select pattern, job_group into v_pattern, v_job_group from tracking.file_id_pattern_or_null();
   select operation_id into v_op from tracking.operation_catalogue where name = 'print';
 
-  perform tracking.drop_temp_tables('_pos', '_pos_files', '_pjob_touched', '_pjob_state', '_issues');
+  perform tracking.use_temp_table('_pos', 'id bigint, imposition_id text, status text, marker bigint, event_at timestamptz, fresh boolean');
+  perform tracking.use_temp_table('_pos_files', 'id bigint, imposition_id text, status text, event_at timestamptz, file_id text, job_id text, job_known boolean, single_file boolean');
+  perform tracking.use_temp_table('_issues', 'source_id bigint, kind text, subject text, reason text');
+  perform tracking.use_temp_table('_pjob_touched', 'job_id text, event_at timestamptz, source_id bigint, printed_now boolean');
+  perform tracking.use_temp_table('_pjob_state', 'job_id text, event_at timestamptz, source_id bigint, total int, printed int, aborted int, keep boolean, status text, note text');
   -- Unprocessed records (partial index), plus processed ones with open issues; with force, all.
-  create temp table _pos on commit drop as
+  insert into _pos
     select p.id, p.name as imposition_id, p.status, p.marker, coalesce(p.job_complete_time, p.created_at) as event_at,
            (p.processed_at is null) as fresh
       from tracking."print OS" p
@@ -323,16 +327,15 @@ begin
   if v_count + v_retried = 0 then
     return jsonb_build_object('processed_count', 0, 'retried_count', 0, 'jobs_updated', 0, 'last_marker', v_last);
   end if;
-  -- Statistics for big batches, where the plan shape matters (hash or loop).
-  -- A few records plan well without (the temp table's size is read from
-  -- disk), and analyze costs more than they do.
-  v_big := v_count + v_retried >= 500;
-  if v_big then analyze _pos; end if;
+  -- Statistics on every temp table, also for one record: without them the
+  -- planner guesses hundreds of rows and hashes whole tables (or, with a
+  -- correlated sub-plan, costs millions and JIT-compiles).
+  analyze _pos;
 
   -- The files of each record: those mapped to its imposition, or, when its
   -- name is no imposition but a file id, that one file (printed outside an
   -- imposition; the name then stands for the imposition in file_print_status).
-  create temp table _pos_files on commit drop as
+  insert into _pos_files
     select f.*, (j.job_id is not null) as job_known, f.file_id = f.imposition_id as single_file
       from (
         select r.id, r.imposition_id, r.status, r.event_at, m.file_id, m.job_id
@@ -345,9 +348,9 @@ begin
            and r.imposition_id ~ v_pattern
       ) f
       left join tracking.jobs j on j.job_id = f.job_id;
-  if v_big then analyze _pos_files; end if;
+  analyze _pos_files;
 
-  create temp table _issues on commit drop as
+  insert into _issues
     select r.id as source_id, 'unknown_imposition'::text as kind, r.imposition_id as subject,
            format('imposition %s has no file mapping and is not a file id', r.imposition_id) as reason
       from _pos r where not exists (select 1 from _pos_files f where f.id = r.id)
@@ -371,14 +374,14 @@ begin
   -- Per job: all of its distinct file ids (mapped, or printed on their own).
   -- A run that brings the job only aborts which do not settle it (not all
   -- of its files aborted) keeps the job's status: `keep`.
-  create temp table _pjob_touched on commit drop as
+  insert into _pjob_touched
     select job_id,
            (array_agg(event_at order by (status = 'PRINTED') desc, event_at desc, id desc))[1] as event_at,
            (array_agg(id order by (status = 'PRINTED') desc, event_at desc, id desc))[1] as source_id,
            bool_or(status = 'PRINTED') as printed_now
       from _pos_files where job_known group by job_id;
-  if v_big then analyze _pjob_touched; end if;
-  create temp table _pjob_state on commit drop as
+  analyze _pjob_touched;
+  insert into _pjob_state
     with files as (
       -- One row per distinct file id: printed (any outcome printed), aborted, or null (no outcome yet).
       select job_id, file_id, bool_or(printed) as printed
@@ -403,7 +406,7 @@ begin
                 when c.aborted = c.total then format('all %s file(s) aborted', c.total)
                 else format('%s of %s file(s) printed, %s aborted', c.printed, c.total, c.aborted) end as note
       from _pjob_touched t join counts c using (job_id);
-  if v_big then analyze _pjob_state; end if;
+  analyze _pjob_state;
 
   -- Lock the jobs in a fixed order (a scanner run may touch the same jobs).
   perform 1 from tracking.jobs j join _pjob_state s using (job_id) order by j.job_id for update of j;
@@ -489,7 +492,6 @@ declare
   v_ids bigint[];
   v_pattern text;
   v_job_group int;
-  v_big boolean;
 begin
   select last_processed_id into v_last from tracking.processing_markers where marker_type = 'scanned_codes' for update;
   if not exists (select 1 from tracking.scanned_codes s where s.processed_at is null)
@@ -499,8 +501,15 @@ begin
   end if;
   select pattern, job_group into v_pattern, v_job_group from tracking.file_id_pattern_or_null();
 
-  perform tracking.drop_temp_tables('_scans', '_scan_ops', '_scan_job', '_scan_imps', '_scan_files', '_scan_jobs', '_eff', '_issues');
-  create temp table _scans on commit drop as
+  perform tracking.use_temp_table('_scans', 'scan_id bigint, code_text text, event_at timestamptz, operations jsonb, machine_id text, fresh boolean');
+  perform tracking.use_temp_table('_scan_ops', 'scan_id bigint, name text, operation_id text');
+  perform tracking.use_temp_table('_scan_job', 'scan_id bigint, code_text text, file_job text, job_id text, is_runlist boolean');
+  perform tracking.use_temp_table('_scan_imps', 'scan_id bigint, runlist_id text, imposition_id text');
+  perform tracking.use_temp_table('_scan_files', 'scan_id bigint, imposition_id text, file_id text, job_id text, job_known boolean');
+  perform tracking.use_temp_table('_scan_jobs', 'scan_id bigint, job_id text, via text');
+  perform tracking.use_temp_table('_issues', 'source_id bigint, kind text, subject text, reason text');
+  perform tracking.use_temp_table('_eff', 'scan_id bigint, job_id text, via text, name text, operation_id text, event_at timestamptz, code_text text, machine_id text');
+  insert into _scans
     select s.scan_id, s.code_text, s.scanned_at as event_at, s.operations, s.machine_id, true as fresh
       from tracking.scanned_codes s
      where s.processed_at is null
@@ -516,15 +525,11 @@ begin
   if v_count + v_retried = 0 then
     return jsonb_build_object('processed_count', 0, 'retried_count', 0, 'jobs_updated', 0, 'last_marker', v_last);
   end if;
-  -- Statistics for big batches, where the plan shape matters (hash or loop).
-  -- A few records plan well without (the temp table's size is read from
-  -- disk), and analyze costs more than they do.
-  v_big := v_count + v_retried >= 500;
-  if v_big then analyze _scans; end if;
+  analyze _scans;  -- statistics on every temp table: see process_print_os
 
   -- Operations: ["coating", ...] or ["op003", ...] (names or operation ids),
   -- {"coating": true, ...} (false = not done) or "coating".
-  create temp table _scan_ops on commit drop as
+  insert into _scan_ops
     select distinct s.scan_id, coalesce(c.name, op.name) as name, c.operation_id
       from _scans s
       cross join lateral (
@@ -539,11 +544,11 @@ begin
                  union all
                  select lower(operation_id), name, operation_id from tracking.operation_catalogue) c
         on c.key = lower(btrim(op.name));
-  if v_big then analyze _scan_ops; end if;
+  analyze _scan_ops;
 
   -- What the code names, unless it is a runlist: a job id, a file id (its
   -- job, by tracking.file_id_pattern), or job_id_version_tag.
-  create temp table _scan_job on commit drop as
+  insert into _scan_job
     select s.scan_id, s.code_text, k.file_job,
            coalesce(
              (select j.job_id from tracking.jobs j where j.job_id = s.code_text),
@@ -552,11 +557,11 @@ begin
            exists (select 1 from tracking.production_planner_paths p where p.runlist_id = s.code_text) as is_runlist
       from _scans s
       cross join lateral (select nullif((regexp_match(s.code_text, v_pattern))[v_job_group], '') as file_job) k;
-  if v_big then analyze _scan_job; end if;
+  analyze _scan_job;
 
   -- Impositions of the runlist: scanned directly, or the runlists holding a
   -- scanned job (joins, not a correlated IN: see docs/tracking.md, latency).
-  create temp table _scan_imps on commit drop as
+  insert into _scan_imps
     select sj.scan_id, p.runlist_id, p.imposition_id
       from _scan_job sj join tracking.production_planner_paths p on p.runlist_id = sj.code_text
      where sj.is_runlist
@@ -567,24 +572,24 @@ begin
       join tracking.production_planner_paths held on held.imposition_id = m.imposition_id
       join tracking.production_planner_paths p on p.runlist_id = held.runlist_id
      where not sj.is_runlist;
-  if v_big then analyze _scan_imps; end if;
+  analyze _scan_imps;
 
-  create temp table _scan_files on commit drop as
+  insert into _scan_files
     select i.scan_id, i.imposition_id, m.file_id, m.job_id, (j.job_id is not null) as job_known
       from _scan_imps i
       join tracking.imposition_file_mapping m on m.imposition_id = i.imposition_id
       left join tracking.jobs j on j.job_id = m.job_id;
-  if v_big then analyze _scan_files; end if;
+  analyze _scan_files;
 
-  create temp table _scan_jobs on commit drop as
+  insert into _scan_jobs
     select distinct scan_id, job_id, 'runlist'::text as via from _scan_files where job_known
     union
     select sj.scan_id, sj.job_id, 'job' from _scan_job sj
      where not sj.is_runlist and sj.job_id is not null
        and not exists (select 1 from _scan_imps i where i.scan_id = sj.scan_id);
-  if v_big then analyze _scan_jobs; end if;
+  analyze _scan_jobs;
 
-  create temp table _issues on commit drop as
+  insert into _issues
     select sj.scan_id as source_id, 'unknown_code'::text as kind, sj.code_text as subject,
            format('code %s is neither a runlist, a known job nor a file id', sj.code_text) as reason
       from _scan_job sj where not sj.is_runlist and sj.job_id is null and sj.file_job is null
@@ -615,11 +620,11 @@ begin
     select f.scan_id, 'unknown_job', f.job_id, format('job %s (file %s) is not in tracking.jobs', f.job_id, f.file_id)
       from _scan_files f where f.job_id is not null and not f.job_known;
 
-  create temp table _eff on commit drop as
+  insert into _eff
     select sj.scan_id, sj.job_id, sj.via, o.name, o.operation_id, s.event_at, s.code_text, s.machine_id
       from _scan_jobs sj join _scans s using (scan_id) join _scan_ops o using (scan_id)
      where o.operation_id is not null;
-  if v_big then analyze _eff; end if;
+  analyze _eff;
 
   perform 1 from tracking.jobs j where j.job_id in (select job_id from _eff) order by j.job_id for update;
   with latest as (
