@@ -3,10 +3,22 @@
 // same run that processes records the way the spec sketches it: one query per
 // record and step, from TypeScript. Prints; never asserts.
 //
+// Then the latency a plant sees: with the worker running (the insert triggers
+// wake it), a feeder inserts records one at a time, alternating print OS
+// records and scans, and times each from its insert's commit until its job
+// status update is visible.
+//
 // Full: 50,000 jobs, 300,000 file mappings (100,000 impositions × 3 files),
 // 100,000 print OS records, 100,000 scans. BENCH_QUICK=1: a tenth of that.
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import pg from "pg";
-import type { BenchContext } from "./lib.ts";
+import { loadConfig } from "../src/config.ts";
+import { createPool } from "../src/db/pool.ts";
+import { createLogger } from "../src/log.ts";
+import { startWorker } from "../src/worker.ts";
+import { percentile, type BenchContext } from "./lib.ts";
 
 const FILE_RE = /^FILE_([^_]+)_Labex_([^_]+_[^_]+)(?:_.*)?$/;
 
@@ -144,6 +156,46 @@ async function baseline(c: pg.Client, n: number) {
   return prints.length + scans.length;
 }
 
+/** Polls until `check` is truthy (every 2 ms: the measurement's resolution). */
+async function until(check: () => Promise<boolean>, timeoutMs = 30_000) {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error("benchmark step timed out");
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** Insert → job status with the worker running, one record at a time. */
+async function latency(url: string, c: pg.Client, n: number, scale: number) {
+  const log = createLogger({ level: "warn", pretty: false, fd: 2 });
+  const base = mkdtempSync(path.join(os.tmpdir(), "tracking-bench-"));
+  const pool = createPool(url, { max: 4, log, name: "bench-worker" });
+  const worker = await startWorker({ pool, config: loadConfig({ DATA_DIR: base }), concurrency: 2, pollInterval: 2000, log });
+  await c.query(`alter table tracking."print OS" enable trigger print_os_added; alter table tracking.scanned_codes enable trigger scanned_codes_added`);
+  const imps = 100_000 * scale;
+  const jobs = 50_000 * scale;
+  const ms: number[] = [];
+  try {
+    await until(async () => Boolean(worker.health().listening));
+    for (let i = 0; i < n; i++) {
+      const k = (i * 7919) % imps;
+      const isPrint = i % 2 === 0;
+      const t = performance.now();
+      const { rows } = isPrint
+        ? await c.query<{ id: string }>(`insert into tracking."print OS" (name, status, marker) values ($1, 'PRINTED', $2) returning id`, ['IMP' + k, 10_000_000 + i])
+        : await c.query<{ id: string }>(`insert into tracking.scanned_codes (code_text, operations, machine_id) values ($1, '["kiss_cut"]', 'feeder') returning scan_id as id`, [`j${k % jobs}_1_v1`]);
+      const source = isPrint ? "print_os" : "scanner";
+      await until(async () => (await c.query(`select 1 from tracking.job_status_updates where source_type = $1 and source_id = $2 limit 1`, [source, rows[0].id])).rowCount === 1);
+      ms.push(performance.now() - t);
+    }
+  } finally {
+    await worker.stop();
+    await pool.end();
+    rmSync(base, { recursive: true, force: true });
+  }
+  return ms.sort((a, b) => a - b);
+}
+
 export default async function bench({ url, quick, print }: BenchContext) {
   const scale = quick ? 0.1 : 1;
   const c = new pg.Client({ connectionString: url });
@@ -172,6 +224,10 @@ export default async function bench({ url, quick, print }: BenchContext) {
     t = performance.now();
     await c.query(`select tracking.process_status_updates('both')`);
     print(`idle      a run with nothing new: ${(performance.now() - t).toFixed(1)} ms`);
+
+    const n = quick ? 50 : 200;
+    const ms = await latency(url, c, n, scale);
+    print(`latency   record insert → job status, ${n} records: p50 ${percentile(ms, 50).toFixed(0)} ms p95 ${percentile(ms, 95).toFixed(0)} ms  (worker running; max ${ms[ms.length - 1].toFixed(0)} ms)`);
   } finally {
     await c.end();
   }

@@ -3,6 +3,7 @@
 import test from "ava";
 import pg from "pg";
 import { createTestDatabase, type TestDb } from "../helpers/db.ts";
+import { insertPrintOs, insertScan } from "./helpers.ts";
 
 let db: TestDb;
 test.before(async () => {
@@ -40,21 +41,8 @@ async function fixture(p: string) {
   );
 }
 
-let marker = 1000;
-async function printOs(imposition: string, status: "PRINTED" | "ABORTED", at = "2026-11-20T10:00:00Z") {
-  const { rows } = await db.query<{ id: string }>(
-    `insert into tracking."print OS" (name, status, marker, job_complete_time) values ($1, $2, $3, $4) returning id`,
-    [imposition, status, ++marker, at],
-  );
-  return Number(rows[0].id);
-}
-async function scan(code: string, operations: unknown, at = "2026-11-20T11:00:00Z") {
-  const { rows } = await db.query<{ scan_id: string }>(
-    `insert into tracking.scanned_codes (code_text, operations, scanned_at, machine_id) values ($1, $2, $3, 'm1') returning scan_id`,
-    [code, JSON.stringify(operations), at],
-  );
-  return Number(rows[0].scan_id);
-}
+const printOs = (imposition: string, status: "PRINTED" | "ABORTED", at = "2026-11-20T10:00:00Z") => insertPrintOs(db, imposition, status, at);
+const scan = (code: string, operations: unknown, at = "2026-11-20T11:00:00Z") => insertScan(db, code, operations, at);
 async function ops(jobId: string) {
   const { rows } = await db.query<{ operations: Record<string, boolean | undefined> }>(`select operations from tracking.jobs where job_id = $1`, [jobId]);
   return rows[0].operations;
