@@ -12,6 +12,7 @@ import { migrateDatabase } from "./db/migrate.ts";
 import { createPool } from "./db/pool.ts";
 import { Health } from "./health.ts";
 import type { Logger } from "./log.ts";
+import { createMetrics } from "./metrics.ts";
 import { startWatchers, type Watchers } from "./watchers/index.ts";
 import { folderWatches } from "./watchers/registry.ts";
 import { startWorker, type Worker } from "./worker.ts";
@@ -87,7 +88,11 @@ export async function startApp(config: Config, log: Logger, roles: Role[]): Prom
       app.watchers = watchers;
     }
     if (roles.includes("api")) {
+      const metrics = createMetrics({ pool, log, watchers: () => app.watchers?.health(), worker: () => app.worker?.health() });
       const api = await startApi({
+        metrics,
+        metricsToken: config.metricsToken,
+        production: config.nodeEnv === "production",
         pool,
         port: config.port,
         host: config.host,

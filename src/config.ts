@@ -84,6 +84,7 @@ const schema = z.object({
     .max(65535)
     .default(0),
   SHUTDOWN_TIMEOUT_MS: positiveInt("a number of milliseconds").default(8000),
+  METRICS_TOKEN: z.string().min(16, "expected at least 16 characters").optional(),
 });
 
 type Raw = z.infer<typeof schema>;
@@ -114,6 +115,8 @@ export interface Config {
   dbPoolMax: number;
   embeddedPgPort: number;
   shutdownTimeoutMs: number;
+  /** Bearer token that /metrics requires; unset: open in development, off in production. */
+  metricsToken: string | undefined;
 }
 
 export const CONFIG_KEYS = Object.keys(schema.shape) as (keyof Raw)[];
@@ -152,7 +155,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       result.error.issues.map((issue) => {
         const name = issue.path.join(".") || "(config)";
         const given = input[name];
-        const shown = name === "JWT_SECRET" || name === "DATABASE_URL" ? "" : ` (got ${JSON.stringify(given)})`;
+        const shown = name === "JWT_SECRET" || name === "DATABASE_URL" || name === "METRICS_TOKEN" ? "" : ` (got ${JSON.stringify(given)})`;
         return `${name}: ${issue.message}${shown}`;
       }),
     );
@@ -186,5 +189,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     dbPoolMax: raw.DB_POOL_MAX,
     embeddedPgPort: raw.EMBEDDED_PG_PORT,
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
+    metricsToken: raw.METRICS_TOKEN,
   };
 }

@@ -4,6 +4,7 @@
 // passed to the client parsed, as extensions.shortages); a
 // permission error becomes SF403; everything else is masked and logged with an id the client
 // also gets, so support can find it.
+import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import { isSafeError } from "postgraphile/grafast";
 import { GraphQLError } from "postgraphile/graphql";
@@ -17,6 +18,14 @@ interface CodedError {
 }
 
 const SF_CODE = /^SF[0-9A-Z]{3}$/;
+
+/** The id of the HTTP request being served (server.ts logs one line per request with it). */
+export const requestIds = new AsyncLocalStorage<string>();
+
+/** A new request id; also the "error id" of a masked error raised while serving that request. */
+export function newRequestId() {
+  return randomBytes(6).toString("hex");
+}
 
 export function makeMaskError(log: Logger) {
   return function maskError(error: GraphQLError): GraphQLError {
@@ -53,7 +62,7 @@ export function makeMaskError(log: Logger) {
     if (code === "42501") {
       return keep("Permission denied: your role may not do this", { code: "SF403" });
     }
-    const errorId = randomBytes(6).toString("hex");
+    const errorId = requestIds.getStore() ?? newRequestId();
     log.error({ err: original, errorId, path: error.path?.join(".") }, "masked GraphQL error");
     return keep(`An unexpected error occurred (error id ${errorId})`, { code: "INTERNAL", errorId });
   };
