@@ -4,7 +4,7 @@ import test from "ava";
 import jwt from "jsonwebtoken";
 import WebSocket from "ws";
 import { startTestApi, TEST_JWT_SECRET, type TestApi } from "../helpers/api.ts";
-import { createTestDatabase, type TestDb } from "../helpers/db.ts";
+import { createTestDatabase, listening, waitBudget, type TestDb } from "../helpers/db.ts";
 
 let db: TestDb;
 let api: TestApi;
@@ -130,7 +130,7 @@ function subscribe(query: string, token?: string) {
     waiters.splice(0).forEach((w) => w());
   });
   const next = async (type: string, timeoutMs = 5000) => {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Date.now() + waitBudget(timeoutMs);
     for (;;) {
       const i = messages.findIndex((m) => m.type === type);
       if (i >= 0) return messages.splice(i, 1)[0];
@@ -158,7 +158,7 @@ test("messageAdded delivers a message inserted by plain SQL, live", async (t) =>
   const token = await api.tokenFor("olga");
   const sub = subscribe(`subscription { messageAdded { count messages { rowId source severity title } } }`, token);
   await sub.ready;
-  await new Promise((r) => setTimeout(r, 300)); // let the LISTEN reach the server
+  await listening(db, "ops_message_added");
   const started = Date.now();
   const { rows } = await db.query<{ id: string }>(
     `select id from ops.post_message('stage-sanity', 'warning', 'Sheet9.nc left Ready-to-Run; released')`,

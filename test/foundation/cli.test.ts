@@ -8,7 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import test from "ava";
 import { freePort } from "../../src/db/embedded.ts";
-import { createTestDatabase, type TestDb } from "../helpers/db.ts";
+import { createTestDatabase, waitBudget, type TestDb } from "../helpers/db.ts";
 
 const CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
 
@@ -41,7 +41,7 @@ function run(args: string[], env: Record<string, string>): Running {
 }
 
 async function waitFor(r: Running, text: string, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + waitBudget(timeoutMs);
   while (!r.output().includes(text)) {
     if (Date.now() > deadline) throw new Error(`"${text}" not seen within ${timeoutMs} ms:\n${r.output()}`);
     if (r.child.exitCode !== null) throw new Error(`exited early (${r.child.exitCode}):\n${r.output()}`);
