@@ -35,6 +35,7 @@ test("README's defaults are the defaults src/config.ts applies", (t) => {
     LOG_PRETTY: "when a terminal",
     JWT_SECRET: "generated",
     CONFIG_FILE: "unset",
+    METRICS_TOKEN: "unset",
   };
   const fields: Record<string, string> = { NODE_ENV: "nodeEnv", DB_POOL_MAX: "dbPoolMax", READY_DIRS: "readyDirs" };
   for (const [key, cell] of configTable()) {
