@@ -36,7 +36,7 @@ async function login(port: number, username: string, password: string) {
 }
 
 test("a backup taken while the plant runs restores into a fresh data directory; the app starts, users log in, counts match", async (t) => {
-  t.timeout(6 * 60_000); // two cold starts, a backup and a restore on a busy machine
+  t.timeout(15 * 60_000); // two cold starts, a backup and a restore on a busy machine
   const started = Date.now();
   const step = (what: string) => t.log(`${what}: ${Date.now() - started} ms`);
   const source = tempDir("shopfloor-backup-src-");

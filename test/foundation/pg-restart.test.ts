@@ -8,7 +8,7 @@ import { eventually, testLog } from "../helpers/db.ts";
 import { cliEnv, runCli, tempDir } from "../helpers/process.ts";
 
 test("the API, the worker and /healthz recover when PostgreSQL restarts", async (t) => {
-  t.timeout(5 * 60_000);
+  t.timeout(10 * 60_000);
   const pgDir = tempDir("shopfloor-restart-pg-");
   let server = await startEmbedded({ dataDir: pgDir, port: 0, log: testLog });
   t.teardown(() => server.stop());

@@ -72,11 +72,11 @@ export async function createTestDatabase(): Promise<TestDb> {
 /**
  * A wait's deadline on this machine: tests name the time a condition needs on
  * an idle machine; a busy one (another suite on the same cores) gets
- * TEST_WAIT_SCALE times as long (default 4). A passing test never waits for
+ * TEST_WAIT_SCALE times as long (default 6). A passing test never waits for
  * the deadline, so only a failing one takes longer to say so.
  */
 export function waitBudget(ms: number) {
-  return ms * (Number(process.env.TEST_WAIT_SCALE) || 4);
+  return ms * (Number(process.env.TEST_WAIT_SCALE) || 6);
 }
 
 /** Resolves when `check` returns a truthy value; fails after waitBudget(timeoutMs). */
