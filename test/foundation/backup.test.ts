@@ -109,6 +109,8 @@ test("a backup taken while the plant runs restores into a fresh data directory; 
   await server.stop();
   t.deepEqual(Object.keys(got).sort(), Object.keys(before).sort(), "the same tables");
   for (const [table, n] of Object.entries(got)) {
+    // The job queue churns (jobs run and are deleted, new ones added): its count says nothing.
+    if (table.startsWith("graphile_worker.")) continue;
     // Each table holds its rows as of one moment between the backup's start and end.
     const low = Math.min(before[table], after[table]);
     const high = Math.max(before[table], after[table]);
