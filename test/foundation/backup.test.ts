@@ -42,7 +42,7 @@ test("a backup taken while the plant runs restores into a fresh data directory; 
   const source = tempDir("shopfloor-backup-src-");
   const port = await freePort();
   const app = runCli(["start"], cliEnv({ DATA_DIR: source, PORT: String(port), HOST: "127.0.0.1" }));
-  t.teardown(() => app.child.kill("SIGKILL"));
+  t.teardown(() => app.child.kill("SIGTERM")); // SIGTERM: the app stops its PostgreSQL too
   await app.waitFor("Shopfloor is up");
   step("source up");
 
@@ -122,7 +122,7 @@ test("a backup taken while the plant runs restores into a fresh data directory; 
   step("restored cluster counted");
   const port2 = await freePort();
   const restored = runCli(["start"], cliEnv({ DATA_DIR: target, PORT: String(port2), HOST: "127.0.0.1" }));
-  t.teardown(() => restored.child.kill("SIGKILL"));
+  t.teardown(() => restored.child.kill("SIGTERM"));
   await restored.waitFor("Shopfloor is up");
   step("restored app up");
   const logged = await login(port2, "olga", "a long password");

@@ -17,7 +17,7 @@ test("the API, the worker and /healthz recover when PostgreSQL restarts", async 
 
   const port = await freePort();
   const app = runCli(["start"], cliEnv({ DATABASE_URL: url, DATA_DIR: tempDir("shopfloor-restart-app-"), PORT: String(port), HOST: "127.0.0.1" }));
-  t.teardown(() => app.child.kill("SIGKILL"));
+  t.teardown(() => app.child.kill("SIGTERM"));
   await app.waitFor("Shopfloor is up");
   const health = async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).json();
   t.true((await health()).ok);
