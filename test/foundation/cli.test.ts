@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import test from "ava";
 import { freePort } from "../../src/db/embedded.ts";
 import { createTestDatabase, waitBudget, type TestDb } from "../helpers/db.ts";
+import { alive } from "../helpers/process.ts";
 
 const CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
 
@@ -51,15 +52,6 @@ async function waitFor(r: Running, text: string, timeoutMs: number) {
 
 function postgresPid(dataDir: string): number {
   return Number(readFileSync(path.join(dataDir, "pg", "postmaster.pid"), "utf8").split("\n")[0]);
-}
-
-function alive(pid: number) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function gql(port: number, query: string, token?: string) {

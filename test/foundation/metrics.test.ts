@@ -4,7 +4,7 @@
 import { Writable } from "node:stream";
 import test from "ava";
 import { pino } from "pino";
-import { startApi, type Api } from "../../src/api/server.ts";
+import { startApi, type Api, type ApiOptions } from "../../src/api/server.ts";
 import { signToken } from "../../src/auth/jwt.ts";
 import { Health } from "../../src/health.ts";
 import { createMetrics } from "../../src/metrics.ts";
@@ -25,19 +25,22 @@ test.before(async () => {
     },
   });
   const log = pino({ level: "info" }, sink);
-  api = await startApi({
+  api = await startProductionApi({ log, metrics: createMetrics({ pool: db.pool, log }), metricsToken: TOKEN });
+});
+
+/** The real API as production runs it, on the test database. */
+function startProductionApi(opts: Pick<ApiOptions, "log" | "metrics" | "metricsToken">) {
+  return startApi({
     pool: db.pool,
     port: 0,
     host: "127.0.0.1",
     jwtSecret: TEST_JWT_SECRET,
     jwtExpiresIn: "1h",
     health: new Health(db.pool),
-    log,
-    metrics: createMetrics({ pool: db.pool, log }),
-    metricsToken: TOKEN,
     production: true,
+    ...opts,
   });
-});
+}
 test.after.always(async () => {
   await api?.stop();
   await db?.drop();
@@ -125,16 +128,7 @@ test("one log line per request, and a masked error's id is that request's id", a
 });
 
 test("in production without METRICS_TOKEN, /metrics is off and says how to turn it on", async (t) => {
-  const other = await startApi({
-    pool: db.pool,
-    port: 0,
-    host: "127.0.0.1",
-    jwtSecret: TEST_JWT_SECRET,
-    jwtExpiresIn: "1h",
-    health: new Health(db.pool),
-    log: pino({ level: "silent" }),
-    production: true,
-  });
+  const other = await startProductionApi({ log: pino({ level: "silent" }) });
   t.teardown(() => other.stop());
   const res = await fetch(`${other.url}/metrics`);
   t.is(res.status, 403);

@@ -8,18 +8,10 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import test from "ava";
 import { freePort } from "../../src/db/embedded.ts";
+import { alive } from "../helpers/process.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const SHUTDOWN_TIMEOUT_MS = 8000;
-
-function alive(pid: number) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Every process whose command line or working directory names `dir` (Linux /proc). */
 function processesOn(dir: string): string[] {

@@ -64,3 +64,13 @@ export function tempDir(prefix: string) {
   chmodSync(dir, 0o755);
   return dir;
 }
+
+/** Whether a process with this pid exists. */
+export function alive(pid: number) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
