@@ -3,6 +3,7 @@
 // template (test/helpers/db.ts), so files run in parallel and may commit.
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { EmbeddedSetupError } from "../src/db/embedded.ts";
 import { startScratchServer, type ScratchServer } from "../src/db/scratch.ts";
 import { createLogger } from "../src/log.ts";
 
@@ -38,7 +39,8 @@ try {
   server = await startScratchServer({ url: process.env.TEST_DATABASE_URL, log, prefix: `sft_${runId}_` });
   code = await main(server);
 } catch (e) {
-  process.stderr.write(`test setup failed: ${(e as Error).stack ?? e}\n`);
+  // A known set-up problem is one sentence; anything else keeps its stack.
+  process.stderr.write(`test setup failed: ${e instanceof EmbeddedSetupError ? e.message : ((e as Error).stack ?? e)}\n`);
 } finally {
   await server?.cleanup();
 }

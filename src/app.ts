@@ -14,6 +14,7 @@ import { createPool } from "./db/pool.ts";
 import { grundnerHealth } from "./grundner/pump.ts";
 import { Health } from "./health.ts";
 import type { Logger } from "./log.ts";
+import { createMetrics } from "./metrics.ts";
 import { startWatchers, type Watchers } from "./watchers/index.ts";
 import { folderWatches } from "./watchers/registry.ts";
 import { startWorker, type Worker } from "./worker.ts";
@@ -95,7 +96,11 @@ export async function startApp(config: Config, log: Logger, roles: Role[]): Prom
       await ensureApiLogins(pool, db.url, apiDbPassword, log);
       const rolePools = new RolePools({ ownerUrl: db.url, password: apiDbPassword, max: config.dbPoolMax, log });
       parts.push({ name: "api pools", stop: () => rolePools.end() });
+      const metrics = createMetrics({ pool, log, watchers: () => app.watchers?.health(), worker: () => app.worker?.health() });
       const api = await startApi({
+        metrics,
+        metricsToken: config.metricsToken,
+        production: config.nodeEnv === "production",
         pool,
         rolePools,
         limits: {

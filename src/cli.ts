@@ -7,7 +7,10 @@ import { resolveJwtSecret, signToken } from "./auth/jwt.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { openDatabase } from "./db/index.ts";
 import { commitMigration, migrateDatabase, resetDatabase, watchMigrations } from "./db/migrate.ts";
-import { redactUrl } from "./db/embedded.ts";
+import { backup, restore } from "./db/backup.ts";
+import { checkEmbeddedPlacement, redactUrl, stateFile } from "./db/embedded.ts";
+import { existsSync } from "node:fs";
+import path from "node:path";
 import { createLogger, type Logger } from "./log.ts";
 import pg from "pg";
 
@@ -24,6 +27,11 @@ Commands:
     --commit [-m M]  commit migrations/current.sql as the next migration
   token [--user U]   print a token for user U (default: admin), for the Authorization header
   psql               open psql on the database (prints the URL if psql is not installed)
+  backup FILE        write a consistent backup of the database to FILE (.tar, or .tar.gz), while it runs
+    --force          overwrite FILE if it exists
+  restore FILE       restore FILE into an empty data directory (embedded) or database (DATABASE_URL)
+    --force          replace what is there (an embedded cluster is moved aside, not deleted)
+    --pgdata DIR     restore a physical backup of a DATABASE_URL server into the data directory DIR
 
 Configuration comes from environment variables (see README.md).`;
 
@@ -38,6 +46,8 @@ async function runRoles(config: Config, log: Logger, roles: Role[]) {
   const started = Date.now();
   // Grafast reads GRAPHILE_ENV when it is first imported.
   process.env.GRAPHILE_ENV ??= config.nodeEnv === "development" ? "development" : "production";
+  // Say at once when the embedded server cannot run here, before loading the API.
+  if (!config.databaseUrl) await checkEmbeddedPlacement(config.dataDir);
   const { startApp } = await import("./app.ts");
   const app: App = await startApp(config, log, roles);
   log.info({ roles, ms: Date.now() - started }, app.api ? `Shopfloor is up: ${app.api.url}/graphiql` : "Shopfloor is up");
@@ -139,6 +149,33 @@ async function psqlCommand(config: Config, log: Logger) {
   });
 }
 
+async function backupCommand(config: Config, log: Logger, args: string[]) {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { force: { type: "boolean" } } });
+  if (positionals.length !== 1) throw new Error("usage: npm run backup -- FILE [--force]");
+  const file = path.resolve(positionals[0]);
+  if (existsSync(file) && !values.force) throw new Error(`${file} exists; choose another name or add --force`);
+  await withDatabase(config, log, (url, rootUrl) =>
+    backup({ url, superUrl: rootUrl, file, log, embeddedStateFile: config.databaseUrl ? undefined : stateFile(config.dataDir) }),
+  );
+}
+
+async function restoreCommand(config: Config, log: Logger, args: string[]) {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { force: { type: "boolean" }, pgdata: { type: "string" } },
+  });
+  if (positionals.length !== 1) throw new Error("usage: npm run restore -- FILE [--force] [--pgdata DIR]");
+  await restore({
+    file: path.resolve(positionals[0]),
+    log,
+    force: Boolean(values.force),
+    pgdata: values.pgdata ? path.resolve(values.pgdata) : undefined,
+    dataDir: config.databaseUrl ? undefined : config.dataDir,
+    url: config.databaseUrl,
+  });
+}
+
 async function main(argv: string[]) {
   const [command = "help", ...rest] = argv;
   if (command === "help" || command === "--help" || command === "-h") {
@@ -155,6 +192,8 @@ async function main(argv: string[]) {
   if (command === "migrate") return migrateCommand(config, log, rest);
   if (command === "token") return tokenCommand(config, log, rest);
   if (command === "psql") return psqlCommand(config, log);
+  if (command === "backup") return backupCommand(config, log, rest);
+  if (command === "restore") return restoreCommand(config, log, rest);
   process.stderr.write(`Unknown command: ${command}\n\n${USAGE}\n`);
   process.exitCode = 2;
 }

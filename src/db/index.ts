@@ -1,6 +1,7 @@
 // Where the database is: DATABASE_URL, or the embedded server under DATA_DIR.
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
+import { refuseTransactionPooler } from "./pooler.ts";
 import { ensureDatabase, redactUrl, startEmbedded, withDatabase, type EmbeddedServer } from "./embedded.ts";
 
 export const EMBEDDED_DATABASE_NAME = "shopfloor";
@@ -18,6 +19,7 @@ export interface Database {
 export async function openDatabase(config: Config, log: Logger): Promise<Database> {
   if (config.databaseUrl) {
     log.info({ database: redactUrl(config.databaseUrl) }, "using the database from DATABASE_URL");
+    await refuseTransactionPooler(config.databaseUrl);
     return { url: config.databaseUrl, rootUrl: undefined, embedded: undefined, stop: async () => {} };
   }
   const embedded = await startEmbedded({ dataDir: config.dataDir, port: config.embeddedPgPort, log });

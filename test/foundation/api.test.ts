@@ -5,7 +5,7 @@ import jwt from "jsonwebtoken";
 import WebSocket from "ws";
 import { startTestApi, TEST_JWT_SECRET, type TestApi } from "../helpers/api.ts";
 import { liveMetrics } from "../../src/api/live.ts";
-import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
+import { createTestDatabase, eventually, listening, waitBudget, type TestDb } from "../helpers/db.ts";
 
 let db: TestDb;
 let api: TestApi;
@@ -134,7 +134,7 @@ function subscribe(query: string, token?: string) {
     waiters.splice(0).forEach((w) => w());
   });
   const next = async (type: string, timeoutMs = 5000) => {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Date.now() + waitBudget(timeoutMs);
     for (;;) {
       const i = messages.findIndex((m) => m.type === type);
       if (i >= 0) return messages.splice(i, 1)[0];
@@ -163,7 +163,7 @@ test("messageAdded delivers a message inserted by plain SQL, live", async (t) =>
   const sub = subscribe(`subscription { messageAdded { count messages { rowId source severity title } } }`, token);
   await sub.ready;
   await eventually(async () => liveMetrics().subscriptions >= 1, 10_000); // the server holds it
-  await new Promise((r) => setTimeout(r, 300)); // let the LISTEN reach the server
+  await listening(db, "ops_message_added"); // and its LISTEN reached PostgreSQL
   const started = Date.now();
   const { rows } = await db.query<{ id: string }>(
     `select id from ops.post_message('stage-sanity', 'warning', 'Sheet9.nc left Ready-to-Run; released')`,

@@ -9,7 +9,8 @@ import { fileURLToPath } from "node:url";
 import test from "ava";
 import { freePort } from "../../src/db/embedded.ts";
 import { TEST_API_DB_PASSWORD } from "../helpers/api.ts";
-import { createTestDatabase, type TestDb } from "../helpers/db.ts";
+import { createTestDatabase, waitBudget, type TestDb } from "../helpers/db.ts";
+import { alive } from "../helpers/process.ts";
 
 const CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
 
@@ -42,7 +43,7 @@ function run(args: string[], env: Record<string, string>): Running {
 }
 
 async function waitFor(r: Running, text: string, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + waitBudget(timeoutMs);
   while (!r.output().includes(text)) {
     if (Date.now() > deadline) throw new Error(`"${text}" not seen within ${timeoutMs} ms:\n${r.output()}`);
     if (r.child.exitCode !== null) throw new Error(`exited early (${r.child.exitCode}):\n${r.output()}`);
@@ -52,15 +53,6 @@ async function waitFor(r: Running, text: string, timeoutMs: number) {
 
 function postgresPid(dataDir: string): number {
   return Number(readFileSync(path.join(dataDir, "pg", "postmaster.pid"), "utf8").split("\n")[0]);
-}
-
-function alive(pid: number) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function gql(port: number, query: string, token?: string) {

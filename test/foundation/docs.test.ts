@@ -38,6 +38,7 @@ test("README's defaults are the defaults src/config.ts applies", (t) => {
     GRAPHIQL: "on unless production",
     GRAPHQL_INTROSPECTION: "on unless production",
     CONFIG_FILE: "unset",
+    METRICS_TOKEN: "unset",
   };
   const fields: Record<string, string> = { NODE_ENV: "nodeEnv", DB_POOL_MAX: "dbPoolMax", READY_DIRS: "readyDirs" };
   for (const [key, cell] of configTable()) {

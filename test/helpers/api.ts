@@ -3,7 +3,7 @@
 // login roles, as in production.
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
-import { startApi, type Api } from "../../src/api/server.ts";
+import { startApi, type Api, type ApiOptions } from "../../src/api/server.ts";
 import { DEFAULT_QUERY_LIMITS, type QueryLimits } from "../../src/api/limits.ts";
 import { ROLES, signToken } from "../../src/auth/jwt.ts";
 import { ensureApiLogins, RolePools } from "../../src/db/api-roles.ts";
@@ -70,7 +70,7 @@ function ensureUserSync(url: string, username: string, role: string): number {
 /** `log` replaces the test logger, for tests that read what the server logs. */
 export async function startTestApi(
   db: TestDb,
-  opts: { log?: Logger; limits?: Partial<QueryLimits>; graphiql?: boolean } = {},
+  opts: { log?: Logger; limits?: Partial<QueryLimits>; graphiql?: boolean } & Pick<ApiOptions, "metrics" | "metricsToken" | "production"> = {},
 ): Promise<TestApi> {
   const health = new Health(db.pool);
   const log = opts.log ?? testLog;
@@ -87,6 +87,9 @@ export async function startTestApi(
     graphiql: opts.graphiql ?? true,
     health,
     log,
+    metrics: opts.metrics,
+    metricsToken: opts.metricsToken,
+    production: opts.production,
   });
   const userIds = new Map<string, number>();
   return {

@@ -69,13 +69,35 @@ export async function createTestDatabase(): Promise<TestDb> {
   };
 }
 
-/** Resolves when `check` returns a truthy value; fails after timeoutMs. */
+/**
+ * A wait's deadline on this machine: tests name the time a condition needs on
+ * an idle machine; a busy one (another suite on the same cores) gets
+ * TEST_WAIT_SCALE times as long (default 6). A passing test never waits for
+ * the deadline, so only a failing one takes longer to say so.
+ */
+export function waitBudget(ms: number) {
+  return ms * (Number(process.env.TEST_WAIT_SCALE) || 6);
+}
+
+/** Resolves when `check` returns a truthy value; fails after waitBudget(timeoutMs). */
 export async function eventually<T>(check: () => Promise<T | undefined | null | false>, timeoutMs = 5000, stepMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+  const budget = waitBudget(timeoutMs);
+  const deadline = Date.now() + budget;
   for (;;) {
     const v = await check();
     if (v) return v;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    if (Date.now() > deadline) throw new Error(`condition not met within ${budget} ms`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
+}
+
+/** Resolves once the API's subscriber LISTENs on `channel` in this database (a subscription is live). */
+export async function listening(db: TestDb, channel: string) {
+  await eventually(async () => {
+    const { rows } = await db.query(
+      `select 1 from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and query ~* '^\\s*listen\\M' and strpos(query, $1) > 0`,
+      [channel],
+    );
+    return rows.length > 0;
+  }, 10_000);
 }

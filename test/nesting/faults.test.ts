@@ -157,10 +157,10 @@ test.serial("values the gateway cannot take are refused before anything is writt
 test.serial("a reply nobody asked for is quarantined with a message", async (t) => {
   writeFileSync(path.join(n.share, "productionLIST_del.csv"), "1;NOPE;101;x;1;0;1;1;0\r\n");
   await eventually(async () => n.quarantined().some((f) => f.endsWith("productionLIST_del.csv")), 15_000);
-  // The message is posted after the move (and the reason file): wait for it too.
+  // The file is moved first, the message follows in the database: wait for it too.
   const m = await eventually(
     async () => (await messages(db)).find((x) => x.title.startsWith("productionLIST_del.csv from Grundner could not be used")),
-    5000,
+    15_000,
   );
   t.regex(m.body, /No release request is waiting/);
 });

@@ -4,7 +4,7 @@
 import test from "ava";
 import WebSocket from "ws";
 import { startTestApi, type TestApi } from "../helpers/api.ts";
-import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
+import { createTestDatabase, eventually, listening, type TestDb } from "../helpers/db.ts";
 import { addJob, messages, startNesting, waitForRequest, type Nesting } from "./harness.ts";
 
 let db: TestDb;
@@ -70,12 +70,15 @@ test.serial("a stock.csv with no readable line is quarantined and the stock is k
   await eventually(async () => !n.files().some((f) => /^stock\.csv$/i.test(f)), 30_000);
   writeFileSync(`${n.share}/stock.sim-tmp`, "this is not a stock file\r\n");
   renameSync(`${n.share}/stock.sim-tmp`, `${n.share}/stock.csv`);
-  await eventually(async () => n.quarantined().some((f) => f.endsWith("stock.csv")), 30_000);
+  await eventually(async () => n.quarantined().some((f) => f.endsWith("stock.csv")), 15_000);
+  // The file is moved first, the message follows in the database: wait for it too.
+  const said = await eventually(
+    async () => (await messages(db)).find((m) => m.title === "stock.csv from Grundner could not be used and was quarantined"),
+    15_000,
+  );
+  t.truthy(said);
   const { rows: after } = await db.query(`select count(*)::int as n from nesting.grundner`);
   t.is(after[0].n, before[0].n);
-  // The message is posted after the move (and the reason file): wait for it too.
-  const title = "stock.csv from Grundner could not be used and was quarantined";
-  t.true(await eventually(async () => (await messages(db)).some((m) => m.title === title), 15_000));
 });
 
 test.serial("allocatedMaterialChanged reaches a GraphQL subscriber, once per statement", async (t) => {
@@ -92,7 +95,7 @@ test.serial("allocatedMaterialChanged reaches a GraphQL subscriber, once per sta
   ws.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${token}` } }));
   await eventually(async () => acked);
   ws.send(JSON.stringify({ id: "1", type: "subscribe", payload: { query: "subscription { allocatedMaterialChanged { table op } }" } }));
-  await new Promise((r) => setTimeout(r, 300));
+  await listening(db, "allocated_material_changed");
   try {
     for (const k of ["S/1", "S/2", "S/3"]) await addJob(db, k, "101");
     await new Promise((r) => setTimeout(r, 200));
