@@ -175,7 +175,8 @@ export async function startApi(options: ApiOptions): Promise<Api> {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       websockets.close();
-      await usersChanged?.return?.();
+      // Not awaited: after a lost connection the subscriber's iterator may never settle.
+      void usersChanged?.return?.()?.catch(() => {});
       // Websocket and keep-alive sockets would hold close() open.
       for (const s of sockets) s.destroy();
       await closed;

@@ -4,15 +4,14 @@
 import { Writable } from "node:stream";
 import test from "ava";
 import { pino } from "pino";
-import type { Api, ApiOptions } from "../../src/api/server.ts";
-import { signToken } from "../../src/auth/jwt.ts";
+import type { ApiOptions } from "../../src/api/server.ts";
 import { createMetrics } from "../../src/metrics.ts";
-import { startTestApi, TEST_JWT_SECRET } from "../helpers/api.ts";
+import { startTestApi, type TestApi } from "../helpers/api.ts";
 import { createTestDatabase, type TestDb } from "../helpers/db.ts";
 
 const TOKEN = "metrics-token-0123456789abcdef";
 let db: TestDb;
-let api: Api;
+let api: TestApi;
 const lines: Record<string, any>[] = [];
 
 test.before(async () => {
@@ -23,6 +22,11 @@ test.before(async () => {
       done();
     },
   });
+  // A function that fails the way a bug would (no SF code, no constraint): its
+  // error is masked and reported with an error id. Made before the API builds its schema.
+  await db.query(`create function ops.metrics_test_failure() returns integer language plpgsql volatile as $$
+    begin raise exception 'an internal failure for the test'; end $$;
+    grant execute on function ops.metrics_test_failure() to shopfloor_admin`);
   const log = pino({ level: "info" }, sink);
   api = await startProductionApi({ log, metrics: createMetrics({ pool: db.pool, log }), metricsToken: TOKEN });
 });
@@ -98,11 +102,11 @@ test("GraphQL operations and HTTP requests are counted by name, route and status
 });
 
 test("one log line per request, and a masked error's id is that request's id", async (t) => {
-  const admin = signToken({ role: "shopfloor_admin", user_id: 0, username: "admin" }, TEST_JWT_SECRET, "1h");
+  const admin = api.tokenForRole("shopfloor_admin");
   const res = await fetch(`${api.url}/graphql`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${admin}` },
-    body: JSON.stringify({ query: `mutation { setSetting(input: { key: "Not A Key", value: "1" }) { result { key } } }` }),
+    body: JSON.stringify({ query: `mutation { metricsTestFailure(input: {}) { result } }` }),
   });
   const body = await res.json();
   const errorId = body.errors?.[0]?.extensions?.errorId as string;
