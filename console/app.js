@@ -102,4 +102,6 @@ function App() {
   return html`<${Shell} key=${session.token} session=${session} onLogout=${() => { forgetToken(); setSession(undefined); }} />`;
 }
 
-render(html`<${App} />`, document.getElementById("app"));
+const root = document.getElementById("app");
+root.textContent = ""; // the loading note goes; render() does not replace what it did not make
+render(html`<${App} />`, root);

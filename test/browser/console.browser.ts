@@ -109,7 +109,9 @@ test.serial("a staged file is deleted from the Ready page; the worker removes it
 
   const page = await signedIn("operator");
   await open(page, "Ready");
-  await page.locator("::-p-aria(Select Manual42.nc)").click();
+  await page.waitForSelector(".link.live");
+  await page.locator(`::-p-aria([name="Select Manual42.nc"][role="checkbox"])`).click();
+  await page.waitForSelector('input[aria-label="Select Manual42.nc"]:checked');
   await page.locator("::-p-aria(Delete selected (1))").click();
   await page.waitForSelector(".machine [role=status]");
   await eventually(async () => !existsSync(file), 30_000);
