@@ -43,6 +43,36 @@ async function signedIn(role: string): Promise<Page> {
   return page;
 }
 
+test.serial("the first screen is measured; a lost connection is shown and recovers by itself", async (t) => {
+  const page = await newPage(browser, pageErrors);
+  const started = Date.now();
+  await page.goto(api.url);
+  await page.waitForSelector("input#username");
+  t.log(`first screen (login form) ${Date.now() - started} ms after navigation (a fresh browser context)`);
+  const again = Date.now();
+  await page.reload();
+  await page.waitForSelector("input#username");
+  const paint = await page.evaluate(() => performance.now());
+  t.log(`the page itself: login form rendered ${Math.round(paint)} ms after its navigation started`);
+  t.log(`and ${Date.now() - again} ms on a reload (files revalidated by ETag)`);
+  await page.locator("::-p-aria(Username)").fill(user("operator"));
+  await page.locator("::-p-aria(Password)").fill(password("operator"));
+  await page.locator('::-p-aria(Sign in[role="button"])').click();
+  await open(page, "Messages");
+  await page.waitForSelector(".link.live");
+
+  const port = api.port;
+  await api.stop();
+  await page.waitForSelector(".link.lost");
+  t.regex(await page.$eval(".link", (e) => e.textContent ?? ""), /Connection lost/);
+  api = await startTestApi(db, { port });
+  await page.waitForSelector(".link.live", { timeout: 30_000 });
+  await db.query(`select ops.post_message('jobs-ingest', 'info', 'Console test: after the reconnection')`);
+  await page.waitForSelector("li[aria-label='Console test: after the reconnection']");
+  t.pass();
+  await page.browserContext().close();
+});
+
 test.serial("a wrong password is refused in plain words; each role signs in and sees the buttons it may press", async (t) => {
   const page = await newPage(browser, pageErrors);
   await page.goto(api.url);
