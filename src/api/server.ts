@@ -13,6 +13,7 @@ import type { RolePools } from "../db/api-roles.ts";
 import type { Health } from "../health.ts";
 import type { Logger } from "../log.ts";
 import { createMetrics, makeMetricsPlugin, type Metrics } from "../metrics.ts";
+import { loadConsole, serveConsole } from "./console.ts";
 import { loadConstraintColumns, newRequestId, requestIds } from "./errors.ts";
 import type { QueryLimits } from "./limits.ts";
 import { EXPOSED_SCHEMAS, httpSessions, makePreset } from "./preset.ts";
@@ -60,6 +61,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   const serv = pgl.createServ(grafserv);
   await pgl.getSchema(); // fail at start-up, not on the first request
   const graphql = serv.createHandler();
+  const consoleFiles = loadConsole();
   const authenticate = (req: http.IncomingMessage) =>
     openSession(req.headers.authorization, opts.jwtSecret, opts.pool, req.socket.remoteAddress);
 
@@ -99,9 +101,10 @@ export async function startApi(options: ApiOptions): Promise<Api> {
         return;
       }
     }
-    if (url.pathname === "/") {
-      if (opts.graphiql) res.writeHead(302, { location: "/graphiql" }).end();
-      else sendJson(res, 404, { error: "Nothing here: POST GraphQL to /graphql", code: "SF404" });
+    // The operator console at / (issue 17): a client of /graphql like any other.
+    if (serveConsole(consoleFiles, req, res, url.pathname)) return;
+    if (url.pathname.startsWith("/console/")) {
+      sendJson(res, 404, { error: `No console file ${url.pathname}`, code: "SF404" });
       return;
     }
     graphql(req, res, () => sendJson(res, 404, { error: `No route ${req.method} ${url.pathname}`, code: "SF404" }));

@@ -70,7 +70,7 @@ function ensureUserSync(url: string, username: string, role: string): number {
 /** `log` replaces the test logger, for tests that read what the server logs. */
 export async function startTestApi(
   db: TestDb,
-  opts: { log?: Logger; limits?: Partial<QueryLimits>; graphiql?: boolean } & Pick<ApiOptions, "metrics" | "metricsToken" | "production"> = {},
+  opts: { log?: Logger; limits?: Partial<QueryLimits>; graphiql?: boolean; port?: number } & Pick<ApiOptions, "metrics" | "metricsToken" | "production"> = {},
 ): Promise<TestApi> {
   const health = new Health(db.pool);
   const log = opts.log ?? testLog;
@@ -79,7 +79,7 @@ export async function startTestApi(
   const api = await startApi({
     pool: db.pool,
     rolePools,
-    port: 0,
+    port: opts.port ?? 0,
     host: "127.0.0.1",
     jwtSecret: TEST_JWT_SECRET,
     jwtExpiresIn: "1h",
