@@ -1032,9 +1032,10 @@ declare
   changed boolean;
 begin
   if tg_table_name = 'jobs' and tg_op = 'UPDATE' then
-    select exists (select 1 from new_rows n join old_rows o on o.key = n.key
-                    where (n.pre_reserved, n.is_locked, n.material, n.status, n.pinned_type, n.locked_type, n.removed_at)
-                          is distinct from (o.pre_reserved, o.is_locked, o.material, o.status, o.pinned_type, o.locked_type, o.removed_at))
+    -- A set difference, not a join of the transition tables (see tracking's live trigger).
+    select exists (select key, pre_reserved, is_locked, material, status, pinned_type, locked_type, removed_at from new_rows
+                   except
+                   select key, pre_reserved, is_locked, material, status, pinned_type, locked_type, removed_at from old_rows)
       into changed;
   elsif tg_op = 'DELETE' then
     select exists (select 1 from old_rows) into changed;

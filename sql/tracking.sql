@@ -837,17 +837,23 @@ begin
     select array_agg(distinct job_id) into changed from new_rows;
   elsif tg_op = 'DELETE' then
     select array_agg(distinct job_id) into changed from old_rows;
+  -- Updates: the rows that differ, as set differences both ways (hashed or
+  -- sorted, never a join of the two transition tables, which a plan cached for
+  -- a one-row statement would run as a nested loop over 300,000 rows).
   elsif tg_table_name = 'jobs' then
-    select array_agg(distinct coalesce(nw.job_id, od.job_id)) into changed
-      from new_rows nw full join old_rows od on od.job_id = nw.job_id
-     where nw.job_id is null or od.job_id is null
-        or (nw.operations, nw.version_tag) is distinct from (od.operations, od.version_tag);
+    select array_agg(distinct job_id) into changed
+      from ((select job_id, operations::text, version_tag from new_rows
+             except select job_id, operations::text, version_tag from old_rows)
+            union all
+            (select job_id, operations::text, version_tag from old_rows
+             except select job_id, operations::text, version_tag from new_rows)) d;
   else
-    select array_agg(distinct j) into changed
-      from new_rows nw join old_rows od on od.job_operation_id = nw.job_operation_id,
-           lateral (values (nw.job_id), (od.job_id)) v(j)
-     where (nw.job_id, nw.status, nw.completed_at, nw.completed_by, nw.notes)
-           is distinct from (od.job_id, od.status, od.completed_at, od.completed_by, od.notes);
+    select array_agg(distinct job_id) into changed
+      from ((select job_operation_id, job_id, status, completed_at, completed_by, notes from new_rows
+             except select job_operation_id, job_id, status, completed_at, completed_by, notes from old_rows)
+            union all
+            (select job_operation_id, job_id, status, completed_at, completed_by, notes from old_rows
+             except select job_operation_id, job_id, status, completed_at, completed_by, notes from new_rows)) d;
   end if;
   if changed is null then
     return null;
