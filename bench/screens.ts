@@ -112,11 +112,15 @@ export default async function bench({ url, quick, print }: BenchContext) {
   const perSecond = Number(process.env.BENCH_EVENTS_PER_S ?? 4);
   const seconds = Number(process.env.BENCH_SECONDS ?? (quick ? 5 : 20));
   const port = Number(process.env.BENCH_PORT ?? 51190);
-  const token = signToken({ role: "shopfloor_operator", user_id: 0, username: "bench-screen" }, SECRET, "2h");
-
   const { child, dataDir } = await startServer(url, port);
   const poster = new pg.Client({ connectionString: url });
   await poster.connect();
+  // Tokens must name a user that exists and is enabled (the API checks on every connection).
+  const existing = await poster.query<{ id: number }>(`select id from ops_private.users where username = 'bench-screen'`);
+  const userId =
+    existing.rows[0]?.id ??
+    (await poster.query<{ id: number }>(`select ops.create_user('bench-screen', 'operator', null, 'Benchmark screens') as id`)).rows[0].id;
+  const token = signToken({ role: "shopfloor_operator", user_id: Number(userId), username: "bench-screen" }, SECRET, "2h");
   const screens: Screen[] = [];
   try {
     const idle = processUsage(child.pid!);
