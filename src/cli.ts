@@ -8,7 +8,7 @@ import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { openDatabase } from "./db/index.ts";
 import { commitMigration, migrateDatabase, resetDatabase, watchMigrations } from "./db/migrate.ts";
 import { backup, restore } from "./db/backup.ts";
-import { checkEmbeddedPlacement, redactUrl, stateFile } from "./db/embedded.ts";
+import { redactUrl, stateFile } from "./db/embedded.ts";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { createLogger, type Logger } from "./log.ts";
@@ -46,8 +46,6 @@ async function runRoles(config: Config, log: Logger, roles: Role[]) {
   const started = Date.now();
   // Grafast reads GRAPHILE_ENV when it is first imported.
   process.env.GRAPHILE_ENV ??= config.nodeEnv === "development" ? "development" : "production";
-  // Say at once when the embedded server cannot run here, before loading the API.
-  if (!config.databaseUrl) await checkEmbeddedPlacement(config.dataDir);
   const { startApp } = await import("./app.ts");
   const app: App = await startApp(config, log, roles);
   log.info({ roles, ms: Date.now() - started }, app.api ? `Shopfloor is up: ${app.api.url}/graphiql` : "Shopfloor is up");

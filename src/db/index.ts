@@ -22,7 +22,7 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
     await refuseTransactionPooler(config.databaseUrl);
     return { url: config.databaseUrl, rootUrl: undefined, embedded: undefined, stop: async () => {} };
   }
-  const embedded = await startEmbedded({ dataDir: config.dataDir, port: config.embeddedPgPort, log });
+  const embedded = await startEmbedded({ dataDir: config.dataDir, port: config.embeddedPgPort, home: config.embeddedPgHome, log });
   try {
     await ensureDatabase(embedded.rootUrl, EMBEDDED_DATABASE_NAME);
   } catch (e) {

@@ -61,7 +61,8 @@ for (const script of ["start", "serve", "worker", "watch"]) {
       npm.stderr!.on("data", onData);
       npm.once("exit", (code) => reject(new Error(`npm run ${script} exited early (${code}):\n${out}`)));
     });
-    const exited = new Promise<number | null>((resolve) => npm.once("exit", (code) => resolve(code)));
+    // "close", not "exit": the last log lines may still be in the pipe when npm exits.
+    const exited = new Promise<number | null>((resolve) => npm.once("close", (code) => resolve(code)));
     await up;
     // The node process (its pid is in every log line) and the embedded server.
     const nodePid = Number(/"pid":(\d+)/.exec(out)![1]);
