@@ -277,6 +277,21 @@ as $$
    where acknowledged_at is null and (p_source is null or source = p_source)
 $$;
 
+------------------------------------------------------------------------------
+-- Trigger helpers shared by every module (graphile/starter's convention):
+-- `ops_private.tg__<purpose>()`, attached as `create or replace trigger
+-- <table>_<purpose>`.
+------------------------------------------------------------------------------
+
+-- Keeps `updated_at` current on every update of a row.
+create or replace function ops_private.tg__updated_at() returns trigger
+language plpgsql as $$
+begin
+  new.updated_at := now();
+  return new;
+end
+$$;
+
 -- One NOTIFY per statement (not per row) for live screens, and one debounced
 -- job that copies new messages into the process log.
 create or replace function ops_private.messages_added() returns trigger

