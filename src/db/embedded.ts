@@ -119,7 +119,6 @@ function runningServer(dir: string): { pid: number; port: number } | null {
 /** A problem with where the embedded server lives, told in one sentence (no stack trace). */
 export class EmbeddedSetupError extends Error {}
 
-
 const asRoot = () => process.getuid?.() === 0;
 
 /** Can the `postgres` OS user (not the owner, not in the group) enter every folder on the way to `target`? */
