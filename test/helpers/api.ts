@@ -10,7 +10,7 @@ import { ROLES, signToken } from "../../src/auth/jwt.ts";
 import { ensureApiLogins, RolePools } from "../../src/db/api-roles.ts";
 import { Health } from "../../src/health.ts";
 import type { Logger } from "../../src/log.ts";
-import { createTestDatabase, testLog, type TestDb } from "./db.ts";
+import { testLog, withServiceOnTestDatabase, type TestDb } from "./db.ts";
 
 export const TEST_JWT_SECRET = "test-secret-test-secret-test-secret-0123456789";
 export const TEST_API_DB_PASSWORD = "test-api-db-password-0123456789";
@@ -140,24 +140,7 @@ export async function startTestApi(db: TestDb, opts: TestApiOptions = {}): Promi
   };
 }
 
-/**
- * The hooks of a test file that talks to the API: `test.before` makes the file's
- * own database, starts the API on it and hands both to `ready` (keep them, add
- * the file's data); `test.after.always` stops the API and drops the database.
- */
-export function withTestApi(
-  test: TestFn,
-  ready: (made: { db: TestDb; api: TestApi }) => unknown,
-  opts: TestApiOptions = {},
-) {
-  let made: { db: TestDb; api?: TestApi } | undefined;
-  test.before(async () => {
-    made = { db: await createTestDatabase() };
-    made.api = await startTestApi(made.db, opts);
-    await ready({ db: made.db, api: made.api });
-  });
-  test.after.always(async () => {
-    await made?.api?.stop();
-    await made?.db.drop();
-  });
+/** The hooks of a test file that talks to the API: see withServiceOnTestDatabase. */
+export function withTestApi(test: TestFn, ready: (made: { db: TestDb; api: TestApi }) => unknown, opts: TestApiOptions = {}) {
+  withServiceOnTestDatabase(test, (db) => startTestApi(db, opts), (db, api) => ready({ db, api }));
 }

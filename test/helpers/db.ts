@@ -1,6 +1,7 @@
 // A database of one's own for each test file, cloned from the migrated
 // template that scripts/test.ts prepared.
 import { randomBytes } from "node:crypto";
+import type { TestFn } from "ava";
 import pg from "pg";
 import { withDatabase } from "../../src/db/embedded.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
@@ -67,6 +68,30 @@ export async function createTestDatabase(): Promise<TestDb> {
       await adminQuery(`drop database if exists "${name}" with (force)`);
     },
   };
+}
+
+/**
+ * The hooks of a test file that runs a service on its own database:
+ * `test.before` makes the database, starts the service on it (`start`: the API,
+ * a worker) and hands both to `ready` (keep them, add the file's data);
+ * `test.after.always` stops the service and drops the database.
+ */
+export function withServiceOnTestDatabase<S extends { stop(): Promise<void> }>(
+  test: TestFn,
+  start: (db: TestDb) => Promise<S>,
+  ready: (db: TestDb, service: S) => unknown,
+) {
+  let db: TestDb | undefined;
+  let service: S | undefined;
+  test.before(async () => {
+    db = await createTestDatabase();
+    service = await start(db);
+    await ready(db, service);
+  });
+  test.after.always(async () => {
+    await service?.stop();
+    await db?.drop();
+  });
 }
 
 /**
