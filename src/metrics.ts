@@ -9,7 +9,7 @@ import { getOperationAST, type DocumentNode } from "postgraphile/graphql";
 import type { PartHealth } from "./health.ts";
 import type { Logger } from "./log.ts";
 
-export const METRICS_PREFIX = "shopfloor_";
+const METRICS_PREFIX = "shopfloor_";
 
 export interface MetricsOptions {
   pool: pg.Pool;
@@ -206,7 +206,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
 }
 
 /** The type and name of the operation a GraphQL request runs. */
-export function describeOperation(document: DocumentNode | undefined, operationName: string | null | undefined) {
+function describeOperation(document: DocumentNode | undefined, operationName: string | null | undefined) {
   const op = document ? getOperationAST(document, operationName ?? undefined) : null;
   return { type: op?.operation ?? "unknown", name: op?.name?.value ?? operationName ?? "" };
 }

@@ -30,7 +30,7 @@ export interface LiveTopic<E = any, P = any> {
 }
 
 /** Counters for /metrics: what the live layer has done since the process started. */
-export const liveCounters = {
+const liveCounters = {
   /** Notifications received on live channels. */
   events: 0,
   /** Payloads built (one per event and role that had screens). */

@@ -1,7 +1,7 @@
 // The privilege policy, read from the catalog for every role, and the GraphQL
 // surface: which mutations exist at all. A module that adds a function must
-// grant it on purpose and, when it is a helper, hide it from GraphQL; these
-// tests fail until it does one or the other consciously.
+// grant it on purpose, or put it in the module's private schema when it is a
+// helper; these tests fail until it does one or the other consciously.
 import test from "ava";
 import { withTestApi, type TestApi } from "../helpers/api.ts";
 import { rejectsWith } from "../helpers/assert.ts";
