@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import type { TestFn } from "ava";
 import pg from "pg";
 import { withDatabase } from "../../src/db/embedded.ts";
+import { inTransaction } from "../../src/db/pool.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
 
 export const ROOT_URL = process.env.SHOPFLOOR_TEST_ROOT_URL ?? "";
@@ -45,24 +46,14 @@ export async function createTestDatabase(): Promise<TestDb> {
     url,
     pool,
     query: (text, values) => pool.query(text, values),
-    async asRole(role, fn, username) {
-      const c = await pool.connect();
-      try {
-        await c.query("begin");
+    asRole: (role, fn, username) =>
+      inTransaction(pool, async (c) => {
         await c.query("select set_config('role', $1, true), set_config('jwt.claims.username', $2, true)", [
           role,
           username ?? `test-${role.replace(/^shopfloor_/, "")}`,
         ]);
-        const result = await fn(c);
-        await c.query("commit");
-        return result;
-      } catch (e) {
-        await c.query("rollback").catch(() => {});
-        throw e;
-      } finally {
-        c.release();
-      }
-    },
+        return fn(c);
+      }),
     async drop() {
       await pool.end();
       await adminQuery(`drop database if exists "${name}" with (force)`);
