@@ -20,7 +20,6 @@ import { folderWatches } from "./watchers/registry.ts";
 import { startWorker, type Worker } from "./worker.ts";
 
 export type Role = "api" | "worker" | "watch";
-export const ALL_ROLES: Role[] = ["api", "worker", "watch"];
 
 export interface App {
   db: Database;

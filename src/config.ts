@@ -49,8 +49,12 @@ const folderList = z
       .filter((s) => s.length > 0),
   );
 
+// Keyed by the variable's name, as README's configuration table, CONFIG_FILE
+// and the error messages spell it; the code reads the camelCase field of the
+// same name (GRAPHQL_MAX_DEPTH → config.graphqlMaxDepth, see `Config` below).
 const schema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  /** Set when an external server is used; unset means the embedded one. */
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, "expected a postgres:// connection URL")
@@ -64,6 +68,7 @@ const schema = z.object({
     .string()
     .refine(isTimeZone, "expected an IANA time zone name such as Europe/Berlin")
     .default("UTC"),
+  /** Undefined until resolved by auth/jwt.ts (generated once in development). */
   JWT_SECRET: z.string().min(32, "expected at least 32 characters").optional(),
   JWT_EXPIRES_IN: z
     .string()
@@ -79,6 +84,7 @@ const schema = z.object({
   WATCH_LOCK_RETRY_MS: positiveInt("a number of milliseconds").default(3000),
   WORKER_CONCURRENCY: positiveInt("a positive whole number").default(4),
   WORKER_POLL_INTERVAL_MS: positiveInt("a number of milliseconds").default(2000),
+  /** Each worker process asks for a Grundner pass this often (a backstop that also resumes a dead process's work). */
   GRUNDNER_PASS_MS: positiveInt("a number of milliseconds").default(5000),
   DB_POOL_MAX: positiveInt("a positive whole number").default(10),
   EMBEDDED_PG_PORT: z.coerce
@@ -87,8 +93,10 @@ const schema = z.object({
     .min(0)
     .max(65535)
     .default(0),
+  /** As root: where the server's programs and cluster go when the checkout or DATA_DIR is closed to `postgres`. */
   EMBEDDED_PG_HOME: z.string().refine((p) => path.isAbsolute(p), "expected an absolute path").default(DEFAULT_EMBEDDED_PG_HOME),
   SHUTDOWN_TIMEOUT_MS: positiveInt("a number of milliseconds").default(8000),
+  /** Undefined until resolved by db/api-roles.ts (generated once unless production with DATABASE_URL). */
   API_DB_PASSWORD: z.string().min(16, "expected at least 16 characters").optional(),
   GRAPHIQL: bool.optional(),
   GRAPHQL_INTROSPECTION: bool.optional(),
@@ -96,55 +104,42 @@ const schema = z.object({
   GRAPHQL_MAX_DEPTH: positiveInt("a positive whole number").default(15),
   GRAPHQL_MAX_FIELDS: positiveInt("a positive whole number").default(1000),
   GRAPHQL_MAX_PAGE_SIZE: positiveInt("a positive whole number").default(1000),
+  /** Bearer token that /metrics requires; unset: open in development, off in production. */
   METRICS_TOKEN: z.string().min(16, "expected at least 16 characters").optional(),
 });
 
-type Raw = z.infer<typeof schema>;
+type Settings = z.infer<typeof schema>;
 
-export interface Config {
-  nodeEnv: Raw["NODE_ENV"];
-  /** Set when an external server is used; unset means the embedded one. */
-  databaseUrl: string | undefined;
-  port: number;
-  host: string;
-  logLevel: Raw["LOG_LEVEL"];
-  logPretty: boolean;
-  dataDir: string;
-  plantTimezone: string;
-  /** Undefined until resolved by auth/jwt.ts (generated once in development). */
-  jwtSecret: string | undefined;
-  jwtExpiresIn: string;
-  grundnerDir: string;
-  grundnerArchiveDir: string;
-  grundnerQuarantineDir: string;
-  readyDirs: string[];
-  processedRoot: string;
-  watchPolling: boolean;
-  watchPollIntervalMs: number;
-  watchLockRetryMs: number;
-  workerConcurrency: number;
-  workerPollIntervalMs: number;
-  /** Each worker process asks for a Grundner pass this often (a backstop that also resumes a dead process's work). */
-  grundnerPassMs: number;
-  dbPoolMax: number;
-  embeddedPgPort: number;
-  /** As root: where the server's programs and cluster go when the checkout or DATA_DIR is closed to `postgres`. */
-  embeddedPgHome: string;
-  shutdownTimeoutMs: number;
-  /** Undefined until resolved by db/api-roles.ts (generated once unless production with DATABASE_URL). */
-  apiDbPassword: string | undefined;
-  /** Ruru at /graphiql; off in production unless turned on. */
-  graphiql: boolean;
-  graphqlIntrospection: boolean;
-  graphqlMaxRequestBytes: number;
-  graphqlMaxDepth: number;
-  graphqlMaxFields: number;
-  graphqlMaxPageSize: number;
-  /** Bearer token that /metrics requires; unset: open in development, off in production. */
-  metricsToken: string | undefined;
+/** The field a variable fills: GRAPHQL_MAX_DEPTH → graphqlMaxDepth. */
+type Field<K extends string> = K extends `${infer Head}_${infer Tail}` ? `${Lowercase<Head>}${Capitalize<Field<Tail>>}` : Lowercase<K>;
+const field = <K extends string>(key: K) => key.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()) as Field<K>;
+
+/** The values that are not the setting as given: folders resolved against cwd, and defaults that depend on another setting. */
+function derived(s: Settings, cwd: string) {
+  const dataDir = path.resolve(cwd, s.DATA_DIR);
+  const underData = (p: string | undefined, fallback: string) => path.resolve(cwd, p ?? path.join(dataDir, fallback));
+  return {
+    logPretty: s.LOG_PRETTY ?? Boolean(process.stdout.isTTY),
+    dataDir,
+    grundnerDir: underData(s.GRUNDNER_DIR, "grundner"),
+    grundnerArchiveDir: underData(s.GRUNDNER_ARCHIVE_DIR, "grundner-archive"),
+    grundnerQuarantineDir: underData(s.GRUNDNER_QUARANTINE_DIR, "grundner-quarantine"),
+    readyDirs: (s.READY_DIRS && s.READY_DIRS.length > 0 ? s.READY_DIRS : [path.join(dataDir, "ready")]).map((d) =>
+      path.resolve(cwd, d),
+    ),
+    processedRoot: underData(s.PROCESSED_ROOT, "processed"),
+    /** Ruru at /graphiql; off in production unless turned on. */
+    graphiql: s.GRAPHIQL ?? s.NODE_ENV !== "production",
+    graphqlIntrospection: s.GRAPHQL_INTROSPECTION ?? s.NODE_ENV !== "production",
+  };
 }
 
-export const CONFIG_KEYS = Object.keys(schema.shape) as (keyof Raw)[];
+type Derived = ReturnType<typeof derived>;
+
+/** Every setting under its camelCase field, the derived ones replaced by their resolved value. */
+export type Config = Omit<{ [K in keyof Settings as Field<K>]: Settings[K] }, keyof Derived> & Derived;
+
+export const CONFIG_KEYS = Object.keys(schema.shape) as (keyof Settings)[];
 
 /** Reads the optional JSON file named by CONFIG_FILE; environment values win. */
 function readConfigFile(env: NodeJS.ProcessEnv): Record<string, unknown> {
@@ -167,6 +162,9 @@ function readConfigFile(env: NodeJS.ProcessEnv): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
+/** Settings whose value an error message never repeats. */
+const SECRETS = new Set(["DATABASE_URL", "JWT_SECRET", "API_DB_PASSWORD", "METRICS_TOKEN"]);
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
   const fromFile = readConfigFile(env);
   const input: Record<string, unknown> = { ...fromFile };
@@ -180,49 +178,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       result.error.issues.map((issue) => {
         const name = issue.path.join(".") || "(config)";
         const given = input[name];
-        const shown = name === "JWT_SECRET" || name === "DATABASE_URL" || name === "API_DB_PASSWORD" || name === "METRICS_TOKEN" ? "" : ` (got ${JSON.stringify(given)})`;
+        const shown = SECRETS.has(name) ? "" : ` (got ${JSON.stringify(given)})`;
         return `${name}: ${issue.message}${shown}`;
       }),
     );
   }
-  const raw = result.data;
-  const dataDir = path.resolve(cwd, raw.DATA_DIR);
-  const underData = (p: string | undefined, fallback: string) => path.resolve(cwd, p ?? path.join(dataDir, fallback));
-  return {
-    nodeEnv: raw.NODE_ENV,
-    databaseUrl: raw.DATABASE_URL,
-    port: raw.PORT,
-    host: raw.HOST,
-    logLevel: raw.LOG_LEVEL,
-    logPretty: raw.LOG_PRETTY ?? Boolean(process.stdout.isTTY),
-    dataDir,
-    plantTimezone: raw.PLANT_TIMEZONE,
-    jwtSecret: raw.JWT_SECRET,
-    jwtExpiresIn: raw.JWT_EXPIRES_IN,
-    grundnerDir: underData(raw.GRUNDNER_DIR, "grundner"),
-    grundnerArchiveDir: underData(raw.GRUNDNER_ARCHIVE_DIR, "grundner-archive"),
-    grundnerQuarantineDir: underData(raw.GRUNDNER_QUARANTINE_DIR, "grundner-quarantine"),
-    readyDirs: (raw.READY_DIRS && raw.READY_DIRS.length > 0 ? raw.READY_DIRS : [path.join(dataDir, "ready")]).map(
-      (d) => path.resolve(cwd, d),
-    ),
-    processedRoot: underData(raw.PROCESSED_ROOT, "processed"),
-    watchPolling: raw.WATCH_POLLING,
-    watchPollIntervalMs: raw.WATCH_POLL_INTERVAL_MS,
-    watchLockRetryMs: raw.WATCH_LOCK_RETRY_MS,
-    workerConcurrency: raw.WORKER_CONCURRENCY,
-    workerPollIntervalMs: raw.WORKER_POLL_INTERVAL_MS,
-    grundnerPassMs: raw.GRUNDNER_PASS_MS,
-    dbPoolMax: raw.DB_POOL_MAX,
-    embeddedPgPort: raw.EMBEDDED_PG_PORT,
-    embeddedPgHome: raw.EMBEDDED_PG_HOME,
-    shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
-    apiDbPassword: raw.API_DB_PASSWORD,
-    graphiql: raw.GRAPHIQL ?? raw.NODE_ENV !== "production",
-    graphqlIntrospection: raw.GRAPHQL_INTROSPECTION ?? raw.NODE_ENV !== "production",
-    graphqlMaxRequestBytes: raw.GRAPHQL_MAX_REQUEST_BYTES,
-    graphqlMaxDepth: raw.GRAPHQL_MAX_DEPTH,
-    graphqlMaxFields: raw.GRAPHQL_MAX_FIELDS,
-    graphqlMaxPageSize: raw.GRAPHQL_MAX_PAGE_SIZE,
-    metricsToken: raw.METRICS_TOKEN,
-  };
+  const settings: Record<string, unknown> = {};
+  for (const key of CONFIG_KEYS) settings[field(key)] = result.data[key];
+  return { ...settings, ...derived(result.data, cwd) } as Config;
 }

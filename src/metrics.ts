@@ -9,7 +9,7 @@ import { getOperationAST, type DocumentNode } from "postgraphile/graphql";
 import type { PartHealth } from "./health.ts";
 import type { Logger } from "./log.ts";
 
-export const METRICS_PREFIX = "shopfloor_";
+const METRICS_PREFIX = "shopfloor_";
 
 export interface MetricsOptions {
   pool: pg.Pool;
@@ -43,40 +43,29 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   client.collectDefaultMetrics({ register: registry, prefix: METRICS_PREFIX });
   const p = (name: string) => METRICS_PREFIX + name;
 
-  const httpRequests = new client.Counter({
-    name: p("http_requests_total"),
-    help: "HTTP requests answered, by method, route and status code.",
-    labelNames: ["method", "route", "status"],
-    registers: [registry],
-  });
-  const httpDuration = new client.Histogram({
-    name: p("http_request_duration_seconds"),
-    help: "Time from request to the last byte of the answer, by method, route and status code.",
-    labelNames: ["method", "route", "status"],
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
-  });
-  const operations = new client.Counter({
-    name: p("graphql_operations_total"),
-    help: "GraphQL operations executed, by type (query, mutation, subscription), operation name and outcome (ok, error).",
-    labelNames: ["type", "name", "outcome"],
-    registers: [registry],
-  });
-  const operationDuration = new client.Histogram({
-    name: p("graphql_operation_duration_seconds"),
-    help: "GraphQL execution time (subscriptions: until the stream is set up), by type and outcome.",
-    labelNames: ["type", "outcome"],
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
-  });
-  const scrapeErrors = new client.Counter({
-    name: p("metrics_source_errors_total"),
-    help: "Database sources that could not be read during a scrape, by source.",
-    labelNames: ["source"],
-    registers: [registry],
-  });
-  const gauge = (name: string, help: string, labelNames: string[]) =>
-    new client.Gauge({ name: p(name), help, labelNames, registers: [registry] });
+  const registers = [registry];
+  const counter = (name: string, help: string, labelNames: string[]) => new client.Counter({ name: p(name), help, labelNames, registers });
+  const gauge = (name: string, help: string, labelNames: string[]) => new client.Gauge({ name: p(name), help, labelNames, registers });
+  const seconds = (name: string, help: string, labelNames: string[]) =>
+    new client.Histogram({ name: p(name), help, labelNames, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers });
+
+  const httpRequests = counter("http_requests_total", "HTTP requests answered, by method, route and status code.", ["method", "route", "status"]);
+  const httpDuration = seconds(
+    "http_request_duration_seconds",
+    "Time from request to the last byte of the answer, by method, route and status code.",
+    ["method", "route", "status"],
+  );
+  const operations = counter(
+    "graphql_operations_total",
+    "GraphQL operations executed, by type (query, mutation, subscription), operation name and outcome (ok, error).",
+    ["type", "name", "outcome"],
+  );
+  const operationDuration = seconds(
+    "graphql_operation_duration_seconds",
+    "GraphQL execution time (subscriptions: until the stream is set up), by type and outcome.",
+    ["type", "outcome"],
+  );
+  const scrapeErrors = counter("metrics_source_errors_total", "Database sources that could not be read during a scrape, by source.", ["source"]);
 
   const jobsWaiting = gauge("jobs_waiting", "Background jobs due and not yet taken by a worker, by task.", ["task"]);
   const jobsOldest = gauge("jobs_oldest_waiting_seconds", "Age of the oldest due job not yet taken, by task.", ["task"]);
@@ -217,7 +206,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
 }
 
 /** The type and name of the operation a GraphQL request runs. */
-export function describeOperation(document: DocumentNode | undefined, operationName: string | null | undefined) {
+function describeOperation(document: DocumentNode | undefined, operationName: string | null | undefined) {
   const op = document ? getOperationAST(document, operationName ?? undefined) : null;
   return { type: op?.operation ?? "unknown", name: op?.name?.value ?? operationName ?? "" };
 }

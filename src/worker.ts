@@ -9,7 +9,7 @@ import type pg from "pg";
 import type { PartHealth } from "./health.ts";
 import type { Logger } from "./log.ts";
 
-export const TASK_DIR = fileURLToPath(new URL("../workers/", import.meta.url));
+const TASK_DIR = fileURLToPath(new URL("../workers/", import.meta.url));
 export const CRONTAB_FILE = fileURLToPath(new URL("../crontab", import.meta.url));
 
 /** What a task may need from the process beyond its payload. */
@@ -22,7 +22,7 @@ export interface WorkerContext {
  * A task file in workers/ exports either a plain task (default) or
  * `makeTask(ctx)`, for tasks that need the process's configuration (folders).
  */
-export async function loadTasks(ctx: WorkerContext, dir = TASK_DIR): Promise<TaskList> {
+async function loadTasks(ctx: WorkerContext, dir = TASK_DIR): Promise<TaskList> {
   const tasks: TaskList = {};
   for (const file of readdirSync(dir).filter((f) => f.endsWith(".ts")).sort()) {
     const mod = (await import(pathToFileURL(path.join(dir, file)).href)) as { default?: Task; makeTask?: (c: WorkerContext) => Task };

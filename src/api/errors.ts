@@ -70,7 +70,7 @@ export async function loadConstraintColumns(pool: pg.Pool, schemas: string[]): P
 }
 
 /** GraphQL's name of a column (Amber: camelCase; `id` is `rowId`). */
-export function fieldName(column: string): string {
+function fieldName(column: string): string {
   if (column === "id") return "rowId";
   return column.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }

@@ -31,7 +31,7 @@ export interface QueryLimits {
   introspection: boolean;
 }
 
-export const LIMIT_CODE = "SF413";
+const LIMIT_CODE = "SF413";
 
 /** The defaults of src/config.ts (development: introspection on). */
 export const DEFAULT_QUERY_LIMITS: QueryLimits = {
@@ -83,7 +83,7 @@ function measure(
 }
 
 /** The first limit the document passes, as a GraphQL error; undefined when it is within them. */
-export function checkDocument(document: DocumentNode, limits: QueryLimits): GraphQLError | undefined {
+function checkDocument(document: DocumentNode, limits: QueryLimits): GraphQLError | undefined {
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
   for (const op of document.definitions) {
@@ -117,7 +117,7 @@ type ParseAndValidate = (query: string) => { errors?: readonly GraphQLError[]; d
  * then grafserv's own (cached) parse and validation. Verdicts are remembered
  * for the most recent documents.
  */
-export function guardParseAndValidate(inner: ParseAndValidate, limits: QueryLimits): ParseAndValidate {
+function guardParseAndValidate(inner: ParseAndValidate, limits: QueryLimits): ParseAndValidate {
   const refused = new Map<string, GraphQLError | null>();
   return (query) => {
     let verdict = refused.get(query);

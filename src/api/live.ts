@@ -10,10 +10,11 @@
 //   reading is dropped, with a log line and a counter, and never slows the rest.
 // A subscription field declares a LiveTopic and is planned with liveField(topic).
 import { EventEmitter } from "node:events";
-import type pg from "pg";
+import pg from "pg";
 import { context, lambda, listen, SafeError, type GrafastSubscriber, type PromiseOrDirect, type Step } from "postgraphile/grafast";
 import type WebSocket from "ws";
 import { ANONYMOUS_ROLE } from "../auth/jwt.ts";
+import { inTransaction } from "../db/pool.ts";
 import type { Logger } from "../log.ts";
 
 export interface LiveTopic<E = any, P = any> {
@@ -30,7 +31,7 @@ export interface LiveTopic<E = any, P = any> {
 }
 
 /** Counters for /metrics: what the live layer has done since the process started. */
-export const liveCounters = {
+const liveCounters = {
   /** Notifications received on live channels. */
   events: 0,
   /** Payloads built (one per event and role that had screens). */
@@ -183,7 +184,9 @@ export class LiveHub {
    * they wait here, in order, rather than in the pool's queue with its timeout.
    */
   asRole<T>(role: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const run = this.builds.then(() => this.inTransactionAs(role, fn));
+    // One round trip to begin as the role (the role comes from a verified token, and is quoted anyway).
+    const begin = `begin; set local role ${pg.escapeIdentifier(role)}; set local jwt.claims.role = ${pg.escapeLiteral(role)}`;
+    const run = this.builds.then(() => inTransaction(this.pool, fn, begin));
     this.builds = run.then(
       () => {},
       () => {},
@@ -191,21 +194,6 @@ export class LiveHub {
     return run;
   }
 
-  private async inTransactionAs<T>(role: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      // One round trip to begin as the role (the role comes from a verified token, and is quoted anyway).
-      await client.query(`begin; set local role ${client.escapeIdentifier(role)}; set local jwt.claims.role = ${client.escapeLiteral(role)}`);
-      const result = await fn(client);
-      await client.query("commit");
-      return result;
-    } catch (e) {
-      await client.query("rollback").catch(() => {});
-      throw e;
-    } finally {
-      client.release();
-    }
-  }
 }
 
 /** One NOTIFY channel: one listener, its screens grouped by role at each event. */

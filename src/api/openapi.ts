@@ -20,7 +20,7 @@ export interface RouteDoc {
 }
 
 /** The body of every refusal: a message, our SF code, and what helps. */
-export const errorBody = z.object({
+const errorBody = z.object({
   error: z.string().describe("A sentence a person can read."),
   code: z.string().describe("SF401, SF403, SF404, SF409 or SF422."),
   detail: z.string().optional(),

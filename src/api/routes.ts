@@ -39,7 +39,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
  * answer reaches the client and the connection stays usable; beyond it, or
  * when the declared length is beyond it, the connection is closed instead.
  */
-export const SKIP_BODY_MAX = 16 * 1024 * 1024;
+const SKIP_BODY_MAX = 16 * 1024 * 1024;
 
 export interface BodyRead {
   /** The body, unless it was longer than asked. */

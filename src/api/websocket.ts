@@ -13,7 +13,7 @@ import { AuthError, type VerifiedClaims } from "../auth/jwt.ts";
 import { activeUserIds, openSession, SESSION_ENDED } from "../auth/session.ts";
 import type { Logger } from "../log.ts";
 
-export const CLOSE_UNAUTHORIZED = 4401;
+const CLOSE_UNAUTHORIZED = 4401;
 const KEEPALIVE_MS = 12_000;
 /** Backstop for a missed NOTIFY: live sessions are re-checked this often anyway. */
 const RECHECK_MS = 30_000;

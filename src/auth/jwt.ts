@@ -100,11 +100,6 @@ export function pgSettingsForClaims(claims: VerifiedClaims | undefined): Record<
   };
 }
 
-/** JWT checks only (no database): the settings for a token, or anonymous without one. */
-export function pgSettingsForToken(token: string | undefined, secret: string): Record<string, string> {
-  return pgSettingsForClaims(token ? verifyToken(token, secret) : undefined);
-}
-
 /** "Bearer xyz" → "xyz"; anything else that is present is a malformed header. */
 export function bearerToken(header: string | string[] | undefined): string | undefined {
   if (header === undefined) return undefined;

@@ -16,7 +16,7 @@ import type { Logger } from "../log.ts";
 import { createPool } from "./pool.ts";
 
 /** shopfloor_operator → shopfloor_api_operator (created by the migrations). */
-export function loginRoleFor(role: string): string {
+function loginRoleFor(role: string): string {
   return role.replace(/^shopfloor_/, "shopfloor_api_");
 }
 export const API_ROLES = [ANONYMOUS_ROLE, ...ROLES];
@@ -43,7 +43,7 @@ export function loginUrl(ownerUrl: string, role: string, password: string): stri
 }
 
 /** A SCRAM-SHA-256 verifier, so that the password itself never appears in SQL (or the server log). */
-export function scramVerifier(password: string): string {
+function scramVerifier(password: string): string {
   const salt = randomBytes(16);
   const iterations = 4096;
   const salted = pbkdf2Sync(password.normalize("NFKC"), salt, iterations, 32, "sha256");

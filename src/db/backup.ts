@@ -18,7 +18,7 @@ import type { Logger } from "../log.ts";
 import { clusterLocation, postgresOsUser, stateFile } from "./embedded.ts";
 import { extractTar, openArchive, TarWriter } from "./tar.ts";
 
-export const MANIFEST = "shopfloor-backup.json";
+const MANIFEST = "shopfloor-backup.json";
 const EMBEDDED_STATE_ENTRY = "shopfloor/embedded-pg.json";
 const DUMP_ENTRY = "shopfloor/database.dump";
 const ROLES_ENTRY = "shopfloor/roles.json";
@@ -68,7 +68,7 @@ function* walk(root: string, rel = ""): Generator<{ name: string; full: string; 
 }
 
 /** A physical backup of the whole server behind `superUrl`, whose data directory is on this machine. */
-export async function physicalBackup(opts: { superUrl: string; file: string; log: Logger; embeddedStateFile?: string }) {
+async function physicalBackup(opts: { superUrl: string; file: string; log: Logger; embeddedStateFile?: string }) {
   const client = new pg.Client({ connectionString: opts.superUrl, application_name: "shopfloor-backup" });
   await client.connect();
   const partial = `${opts.file}.partial`;

@@ -59,7 +59,7 @@ export interface EmbeddedOptions {
   home?: string;
 }
 
-export function clusterDir(dataDir: string) {
+function clusterDir(dataDir: string) {
   return path.join(dataDir, "pg");
 }
 
@@ -81,7 +81,7 @@ function writeState(dataDir: string, state: StateFile) {
   writeFileSync(stateFile(dataDir), JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
 }
 
-export function portIsFree(port: number): Promise<boolean> {
+function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = net.createServer();
     srv.once("error", () => resolve(false));

@@ -4,7 +4,7 @@ import type { Logger } from "../log.ts";
 import { refuseTransactionPooler } from "./pooler.ts";
 import { ensureDatabase, redactUrl, startEmbedded, withDatabase, type EmbeddedServer } from "./embedded.ts";
 
-export const EMBEDDED_DATABASE_NAME = "shopfloor";
+const EMBEDDED_DATABASE_NAME = "shopfloor";
 
 export interface Database {
   /** The application database. */

@@ -37,7 +37,7 @@ function gmLogger(log: Logger) {
   });
 }
 
-export function migrateSettings(target: MigrateTarget): gm.Settings {
+function migrateSettings(target: MigrateTarget): gm.Settings {
   const rc = JSON.parse(readFileSync(`${ROOT}.gmrc`, "utf8")) as gm.Settings & { "//"?: string };
   delete rc["//"];
   const dbName = decodeURIComponent(new URL(target.url).pathname.slice(1));

@@ -19,3 +19,22 @@ export function createPool(url: string, opts: { max: number; log: Logger; name: 
   pool.on("connect", (client) => client.on("error", (err) => opts.log[level()]({ err, pool: opts.name }, "database connection failed")));
   return pool;
 }
+
+/**
+ * Runs fn between `begin` and commit on a client of `pool`; rolls back and
+ * rethrows when it fails. `begin` may carry more statements (one round trip).
+ */
+export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, begin = "begin"): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query(begin);
+    const result = await fn(client);
+    await client.query("commit");
+    return result;
+  } catch (e) {
+    await client.query("rollback").catch(() => {});
+    throw e;
+  } finally {
+    client.release();
+  }
+}

@@ -25,11 +25,19 @@ export class SqlLayerError extends Error {
   }
 }
 
+/**
+ * The layer's files in file-name order. A folder (a module's files,
+ * `sql/<module>/<concept>.sql`) takes its place by its name and is read in
+ * file-name order too.
+ */
 export function sqlLayerFiles(dir = SQL_DIR): string[] {
-  return readdirSync(dir)
-    .filter((f) => f.endsWith(".sql"))
-    .sort()
-    .map((f) => path.join(dir, f));
+  return readdirSync(dir, { withFileTypes: true })
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .flatMap((e) => {
+      const full = path.join(dir, e.name);
+      if (e.isDirectory()) return sqlLayerFiles(full);
+      return e.name.endsWith(".sql") ? [full] : [];
+    });
 }
 
 /** 1-based line of a 1-based character position in `text`. */

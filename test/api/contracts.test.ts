@@ -7,20 +7,15 @@ import { buildSchema, isObjectType } from "postgraphile/graphql";
 import { exportSchemaSdl, SCHEMA_SDL_PATH } from "../../src/api/schema-sdl.ts";
 import { routes } from "../../src/api/routes.ts";
 import { EXPOSED_SCHEMAS } from "../../src/api/preset.ts";
-import { startTestApi, type TestApi } from "../helpers/api.ts";
-import { createTestDatabase, testLog, type TestDb } from "../helpers/db.ts";
+import { withTestApi, type TestApi } from "../helpers/api.ts";
+import { testLog, type TestDb } from "../helpers/db.ts";
 
 let db: TestDb;
 let api: TestApi;
 let liveSdl: string;
-test.before(async () => {
-  db = await createTestDatabase();
-  api = await startTestApi(db);
+withTestApi(test, async (made) => {
+  ({ db, api } = made);
   liveSdl = await exportSchemaSdl(db.pool, testLog);
-});
-test.after.always(async () => {
-  await api?.stop();
-  await db?.drop();
 });
 
 test("docs/schema.graphql is the live GraphQL schema", (t) => {

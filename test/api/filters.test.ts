@@ -2,16 +2,15 @@
 // operations of status 6, records since yesterday. Only indexed columns and a
 // small set of operators are offered; anything else is a validation error.
 import test from "ava";
-import { startTestApi, type TestApi } from "../helpers/api.ts";
-import { createTestDatabase, type TestDb } from "../helpers/db.ts";
+import { withTestApi, type TestApi } from "../helpers/api.ts";
+import type { TestDb } from "../helpers/db.ts";
 
 let db: TestDb;
 let api: TestApi;
 let operator: string;
 let supervisor: string;
-test.before(async () => {
-  db = await createTestDatabase();
-  api = await startTestApi(db);
+withTestApi(test, async (made) => {
+  ({ db, api } = made);
   operator = api.tokenForRole("shopfloor_operator", "olga");
   supervisor = api.tokenForRole("shopfloor_supervisor", "sam");
   await db.query(`insert into nesting.jobs (key, ncfile, grundner_job_no, is_locked, locked_by)
@@ -24,10 +23,6 @@ test.before(async () => {
       from generate_series(1, 10) g`);
   await db.query(`insert into tracking."print OS" (name, status, marker, created_at)
     select 'IMP-' || g, 'PRINTED', 1000 + g, now() - make_interval(days => g) from generate_series(1, 5) g`);
-});
-test.after.always(async () => {
-  await api?.stop();
-  await db?.drop();
 });
 
 async function ok(query: string, variables: Record<string, unknown> = {}, token = operator) {

@@ -3,20 +3,15 @@
 import test from "ava";
 import jwt from "jsonwebtoken";
 import WebSocket from "ws";
-import { startTestApi, TEST_JWT_SECRET, type TestApi } from "../helpers/api.ts";
+import { TEST_JWT_SECRET, withTestApi, type TestApi } from "../helpers/api.ts";
 import { liveMetrics } from "../../src/api/live.ts";
-import { createTestDatabase, eventually, listening, waitBudget, type TestDb } from "../helpers/db.ts";
+import { eventually, listening, waitBudget, type TestDb } from "../helpers/db.ts";
 
 let db: TestDb;
 let api: TestApi;
-test.before(async () => {
-  db = await createTestDatabase();
-  api = await startTestApi(db);
+withTestApi(test, async (made) => {
+  ({ db, api } = made);
   await db.query(`select ops.create_user('olga', 'operator', 'correct horse battery')`);
-});
-test.after.always(async () => {
-  await api?.stop();
-  await db?.drop();
 });
 
 const LOGIN = `mutation ($u: String!, $p: String!) { login(input: { username: $u, password: $p }) { result } }`;

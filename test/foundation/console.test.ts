@@ -1,19 +1,12 @@
 // The console's files (src/api/console.ts): served at / from a fixed list,
 // with types, ETags and a content policy; nothing else of the disk is reachable.
 import test from "ava";
-import { startTestApi, type TestApi } from "../helpers/api.ts";
-import { createTestDatabase, type TestDb } from "../helpers/db.ts";
+import { withTestApi, type TestApi } from "../helpers/api.ts";
+import type { TestDb } from "../helpers/db.ts";
 
 let db: TestDb;
 let api: TestApi;
-test.before(async () => {
-  db = await createTestDatabase();
-  api = await startTestApi(db, { graphiql: false });
-});
-test.after.always(async () => {
-  await api?.stop();
-  await db?.drop();
-});
+withTestApi(test, (made) => ({ db, api } = made), { graphiql: false });
 
 test("/ serves the console page with a content policy that allows only its import map inline", async (t) => {
   const res = await fetch(`${api.url}/`);

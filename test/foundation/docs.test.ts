@@ -40,13 +40,12 @@ test("README's defaults are the defaults src/config.ts applies", (t) => {
     CONFIG_FILE: "unset",
     METRICS_TOKEN: "unset",
   };
-  const fields: Record<string, string> = { NODE_ENV: "nodeEnv", DB_POOL_MAX: "dbPoolMax", READY_DIRS: "readyDirs" };
   for (const [key, cell] of configTable()) {
     if (key in special) {
       t.is(cell, special[key], key);
       continue;
     }
-    const field = fields[key] ?? camel(key);
+    const field = camel(key);
     t.true(field in c, `${key} maps to config.${field}`);
     const under = /^`DATA_DIR\/([^`]+)`$/.exec(cell);
     const literal = /^`([^`]*)`$/.exec(cell);

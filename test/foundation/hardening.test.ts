@@ -12,6 +12,7 @@ import { SF_CODES } from "../../src/api/errors.ts";
 import { signToken } from "../../src/auth/jwt.ts";
 import { loginUrl } from "../../src/db/api-roles.ts";
 import { startTestApi, TEST_API_DB_PASSWORD, TEST_JWT_SECRET, type TestApi } from "../helpers/api.ts";
+import { rejectsWith } from "../helpers/assert.ts";
 import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
 
 let db: TestDb;
@@ -206,15 +207,12 @@ test("passwords: 12+ characters, not only blanks, at most 72 bytes; hashed at bc
     ["\t\n  \t\n  \t\n  ", /only blanks/],
     ["ü".repeat(37), /at most 72 bytes are allowed \(got 74\)/],
   ] as const) {
-    const e = await t.throwsAsync(db.query(`select ops.create_user('pw-test', 'operator', $1)`, [password]));
-    t.is((e as pg.DatabaseError).code, "SF422");
-    t.regex(e!.message, why);
+    await rejectsWith(t, db.query(`select ops.create_user('pw-test', 'operator', $1)`, [password]), "SF422", why);
   }
   await db.query(`select ops.create_user('pw-ok', 'operator', $1)`, ["ü".repeat(36)]);
   const { rows } = await db.query(`select split_part(password_hash, '$', 3) as cost from ops_private.users where username = 'pw-ok'`);
   t.is(rows[0].cost, "10");
-  const e = await t.throwsAsync(db.query(`select ops.set_user_password('pw-ok', 'too short')`));
-  t.is((e as pg.DatabaseError).code, "SF422");
+  await rejectsWith(t, db.query(`select ops.set_user_password('pw-ok', 'too short')`), "SF422");
 });
 
 // 3. Sessions end when users do.
@@ -288,14 +286,13 @@ test("the API's connections log in as roles that are neither superuser nor owner
     await c.query("select set_config('role', 'shopfloor_operator', true)");
     for (const target of ["shopfloor_admin", "shopfloor_supervisor", "postgres"]) {
       await c.query("savepoint s");
-      const e = await t.throwsAsync(c.query("select set_config('role', $1, true)", [target]), undefined, target);
-      t.is((e as pg.DatabaseError).code, "42501", target);
+      await rejectsWith(t, c.query("select set_config('role', $1, true)", [target]), "42501");
       await c.query("rollback to savepoint s");
     }
     await c.query("reset role");
     t.is((await c.query("select current_user::text as u")).rows[0].u, "shopfloor_api_operator");
-    const bare = await t.throwsAsync(c.query("select 1 from ops.messages"));
-    t.is((bare as pg.DatabaseError).code, "42501", "without its role the login has no privileges");
+    // without its role the login has no privileges
+    await rejectsWith(t, c.query("select 1 from ops.messages"), "42501");
     await c.query("rollback");
   } finally {
     await c.end();

@@ -7,24 +7,23 @@ import test from "ava";
 import WebSocket from "ws";
 import { liveEmitter, liveMetrics } from "../../src/api/live.ts";
 import { pino } from "pino";
-import { startTestApi, type TestApi } from "../helpers/api.ts";
-import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
+import { withTestApi, type TestApi } from "../helpers/api.ts";
+import { eventually, type TestDb } from "../helpers/db.ts";
 import { createOps, seedPlant, today, type Plant } from "../planning/fixture.ts";
 
 let db: TestDb;
 let api: TestApi;
 let plant: Plant;
 const logLines: string[] = [];
-test.before(async () => {
-  db = await createTestDatabase();
+withTestApi(
+  test,
+  async (made) => {
+    ({ db, api } = made);
+    plant = await seedPlant(db);
+  },
   // Keep what the server logs at warn and above, to read the drop notices.
-  api = await startTestApi(db, { log: pino({ level: "warn" }, { write: (line: string) => void logLines.push(line) }) });
-  plant = await seedPlant(db);
-});
-test.after.always(async () => {
-  await api?.stop();
-  await db?.drop();
-});
+  { log: pino({ level: "warn" }, { write: (line: string) => void logLines.push(line) }) },
+);
 
 interface Screen {
   ws: WebSocket;

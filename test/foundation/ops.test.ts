@@ -1,6 +1,7 @@
 // ops schema: messages, NOTIFY per statement, acknowledgement, settings, audit.
 import test from "ava";
 import pg from "pg";
+import { rejectsWith } from "../helpers/assert.ts";
 import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
 
 let db: TestDb;
@@ -33,8 +34,7 @@ test.serial("post_message stores a message and one NOTIFY reports a multi-row in
 });
 
 test("a message must name a known severity and a source", async (t) => {
-  const err = await t.throwsAsync(db.query(`select ops.post_message('x', 'panic', 'title')`));
-  t.is((err as pg.DatabaseError).code, "23514");
+  await rejectsWith(t, db.query(`select ops.post_message('x', 'panic', 'title')`), "23514");
 });
 
 test("acknowledging is idempotent, names the actor and counts down the unread", async (t) => {
@@ -52,9 +52,7 @@ test("acknowledging is idempotent, names the actor and counts down the unread", 
   const after = await db.query<{ n: number }>(`select ops.unread_message_count('ack-test') as n`);
   t.is(after.rows[0].n, 0);
 
-  const missing = await t.throwsAsync(db.query(`select ops.acknowledge_message(-1)`));
-  t.is((missing as pg.DatabaseError).code, "SF404");
-  t.regex(missing!.message, /Message -1 does not exist/);
+  await rejectsWith(t, db.query(`select ops.acknowledge_message(-1)`), "SF404", /Message -1 does not exist/);
 });
 
 test("acknowledge_messages acknowledges one source only", async (t) => {
@@ -72,12 +70,9 @@ test("typed setting readers convert, default, and refuse the wrong type", async 
            ops.setting_interval('test.every')::text as i, ops.setting_text('test.absent', 'fallback') as d`);
   t.deepEqual(rows[0], { n: "42", b: true, i: "00:05:00", d: "fallback" });
 
-  const wrong = await t.throwsAsync(db.query(`select ops.setting_boolean('test.number')`));
-  t.is((wrong as pg.DatabaseError).code, "SF422");
-  t.regex(wrong!.message, /test\.number is not true or false/);
+  await rejectsWith(t, db.query(`select ops.setting_boolean('test.number')`), "SF422", /test\.number is not true or false/);
 
-  const badZone = await t.throwsAsync(db.query(`select ops.set_setting('plant.timezone', '"Mars/Olympus"')`));
-  t.is((badZone as pg.DatabaseError).code, "SF422");
+  await rejectsWith(t, db.query(`select ops.set_setting('plant.timezone', '"Mars/Olympus"')`), "SF422");
 });
 
 test("set_setting writes an audit row naming the caller", async (t) => {
@@ -119,9 +114,7 @@ test("audit rows name the database user when there is no token", async (t) => {
 
 test("an interval setting that does not parse is refused clearly", async (t) => {
   await db.query(`select ops.set_setting('test.bad_interval', '"every now and then"')`);
-  const err = await t.throwsAsync(db.query(`select ops.setting_interval('test.bad_interval')`));
-  t.is((err as pg.DatabaseError).code, "SF422");
-  t.regex(err!.message, /test\.bad_interval is not an interval/);
+  await rejectsWith(t, db.query(`select ops.setting_interval('test.bad_interval')`), "SF422", /test\.bad_interval is not an interval/);
 });
 
 test("two open transactions posting messages do not wait for each other", async (t) => {

@@ -1,21 +1,15 @@
 // The privilege policy, read from the catalog for every role, and the GraphQL
 // surface: which mutations exist at all. A module that adds a function must
-// grant it on purpose and, when it is a helper, hide it from GraphQL; these
-// tests fail until it does one or the other consciously.
+// grant it on purpose, or put it in the module's private schema when it is a
+// helper; these tests fail until it does one or the other consciously.
 import test from "ava";
-import { startTestApi, type TestApi } from "../helpers/api.ts";
-import { createTestDatabase, type TestDb } from "../helpers/db.ts";
+import { withTestApi, type TestApi } from "../helpers/api.ts";
+import { rejectsWith } from "../helpers/assert.ts";
+import type { TestDb } from "../helpers/db.ts";
 
 let db: TestDb;
 let api: TestApi;
-test.before(async () => {
-  db = await createTestDatabase();
-  api = await startTestApi(db);
-});
-test.after.always(async () => {
-  await api?.stop();
-  await db?.drop();
-});
+withTestApi(test, (made) => ({ db, api } = made));
 
 const API_ROLES = [
   "shopfloor_anonymous",
@@ -83,9 +77,7 @@ test("private schemas, users and password hashes are out of reach of every API r
     t.deepEqual(r[0], { s: false, h: false, j: false }, role);
   }
   // ...and in practice: the admin role cannot read the users table either.
-  await t.throwsAsync(db.asRole("shopfloor_admin", (c) => c.query("select password_hash from ops_private.users")), {
-    code: "42501",
-  });
+  await rejectsWith(t, db.asRole("shopfloor_admin", (c) => c.query("select password_hash from ops_private.users")), "42501");
 });
 
 test("every SECURITY DEFINER function of ours fixes its search_path", async (t) => {

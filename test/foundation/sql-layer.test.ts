@@ -1,6 +1,6 @@
 // The sql/ layer: re-applied idempotently; a broken file names file and line
 // and leaves the database exactly as it was.
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import test from "ava";
@@ -16,7 +16,10 @@ test.after.always(() => db?.drop());
 
 function sqlDir(files: Record<string, string>) {
   const dir = mkdtempSync(path.join(os.tmpdir(), "sql-layer-"));
-  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+    writeFileSync(path.join(dir, name), text);
+  }
   return dir;
 }
 
@@ -28,6 +31,31 @@ test("the real sql/ layer applies twice without change", async (t) => {
     t.deepEqual(first, second);
     t.true(first.some((f) => f.endsWith("00_ops.sql")));
   } finally {
+    c.release();
+  }
+});
+
+test("files apply in file-name order; a module's folder takes its place by name, its files in name order", async (t) => {
+  const log = (step: string) => `insert into sql_layer_order (step) values ('${step}');\n`;
+  const dir = sqlDir({
+    "00_first.sql": "create table if not exists sql_layer_order (n serial, step text);\ntruncate sql_layer_order;\n" + log("00_first"),
+    "mod/b_second.sql": log("mod/b_second"),
+    "mod/a_first.sql": log("mod/a_first"),
+    "mod/notes.txt": "not SQL",
+    "mod.sql": log("mod.sql"),
+    "zz_last.sql": log("zz_last"),
+  });
+  const c = await db.pool.connect();
+  try {
+    const files = await applySqlLayer(c, dir);
+    t.deepEqual(
+      files.map((f) => path.relative(dir, f)),
+      ["00_first.sql", "mod/a_first.sql", "mod/b_second.sql", "mod.sql", "zz_last.sql"],
+    );
+    const { rows } = await c.query(`select step from sql_layer_order order by n`);
+    t.deepEqual(rows.map((r) => r.step), ["00_first", "mod/a_first", "mod/b_second", "mod.sql", "zz_last"]);
+  } finally {
+    await c.query("drop table if exists sql_layer_order");
     c.release();
   }
 });

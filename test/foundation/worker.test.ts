@@ -3,19 +3,12 @@
 import test from "ava";
 import pg from "pg";
 import type { Worker } from "../../src/worker.ts";
-import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
-import { startTestWorker } from "../helpers/worker.ts";
+import { eventually, type TestDb } from "../helpers/db.ts";
+import { withTestWorker } from "../helpers/worker.ts";
 
 let db: TestDb;
 let worker: Worker;
-test.before(async () => {
-  db = await createTestDatabase();
-  worker = await startTestWorker(db, { concurrency: 2, pollInterval: 1000 });
-});
-test.after.always(async () => {
-  await worker?.stop();
-  await db?.drop();
-});
+withTestWorker(test, (made) => ({ db, worker } = made), { concurrency: 2, pollInterval: 1000 });
 
 test.serial("a message inserted by plain SQL is logged by the worker within a second", async (t) => {
   // Let the worker's LISTEN settle so we measure the trigger path, not polling.

@@ -2,6 +2,7 @@
 // helpers to send GraphQL with a token. Requests run on the shopfloor_api_*
 // login roles, as in production.
 import { createRequire } from "node:module";
+import type { TestFn } from "ava";
 import { Worker } from "node:worker_threads";
 import { startApi, type Api, type ApiOptions } from "../../src/api/server.ts";
 import { DEFAULT_QUERY_LIMITS, type QueryLimits } from "../../src/api/limits.ts";
@@ -9,7 +10,7 @@ import { ROLES, signToken } from "../../src/auth/jwt.ts";
 import { ensureApiLogins, RolePools } from "../../src/db/api-roles.ts";
 import { Health } from "../../src/health.ts";
 import type { Logger } from "../../src/log.ts";
-import { testLog, type TestDb } from "./db.ts";
+import { testLog, withServiceOnTestDatabase, type TestDb } from "./db.ts";
 
 export const TEST_JWT_SECRET = "test-secret-test-secret-test-secret-0123456789";
 export const TEST_API_DB_PASSWORD = "test-api-db-password-0123456789";
@@ -67,11 +68,13 @@ function ensureUserSync(url: string, username: string, role: string): number {
   return state[1];
 }
 
+export type TestApiOptions = { log?: Logger; limits?: Partial<QueryLimits>; graphiql?: boolean; port?: number } & Pick<
+  ApiOptions,
+  "metrics" | "metricsToken" | "production"
+>;
+
 /** `log` replaces the test logger, for tests that read what the server logs. */
-export async function startTestApi(
-  db: TestDb,
-  opts: { log?: Logger; limits?: Partial<QueryLimits>; graphiql?: boolean; port?: number } & Pick<ApiOptions, "metrics" | "metricsToken" | "production"> = {},
-): Promise<TestApi> {
+export async function startTestApi(db: TestDb, opts: TestApiOptions = {}): Promise<TestApi> {
   const health = new Health(db.pool);
   const log = opts.log ?? testLog;
   await ensureApiLogins(db.pool, db.url, TEST_API_DB_PASSWORD, log);
@@ -135,4 +138,9 @@ export async function startTestApi(
       return signToken({ role, user_id: userId, username }, TEST_JWT_SECRET, "1h");
     },
   };
+}
+
+/** The hooks of a test file that talks to the API: see withServiceOnTestDatabase. */
+export function withTestApi(test: TestFn, ready: (made: { db: TestDb; api: TestApi }) => unknown, opts: TestApiOptions = {}) {
+  withServiceOnTestDatabase(test, (db) => startTestApi(db, opts), (db, api) => ready({ db, api }));
 }

@@ -1,8 +1,10 @@
 // A database of one's own for each test file, cloned from the migrated
 // template that scripts/test.ts prepared.
 import { randomBytes } from "node:crypto";
+import type { TestFn } from "ava";
 import pg from "pg";
 import { withDatabase } from "../../src/db/embedded.ts";
+import { inTransaction } from "../../src/db/pool.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
 
 export const ROOT_URL = process.env.SHOPFLOOR_TEST_ROOT_URL ?? "";
@@ -44,29 +46,43 @@ export async function createTestDatabase(): Promise<TestDb> {
     url,
     pool,
     query: (text, values) => pool.query(text, values),
-    async asRole(role, fn, username) {
-      const c = await pool.connect();
-      try {
-        await c.query("begin");
+    asRole: (role, fn, username) =>
+      inTransaction(pool, async (c) => {
         await c.query("select set_config('role', $1, true), set_config('jwt.claims.username', $2, true)", [
           role,
           username ?? `test-${role.replace(/^shopfloor_/, "")}`,
         ]);
-        const result = await fn(c);
-        await c.query("commit");
-        return result;
-      } catch (e) {
-        await c.query("rollback").catch(() => {});
-        throw e;
-      } finally {
-        c.release();
-      }
-    },
+        return fn(c);
+      }),
     async drop() {
       await pool.end();
       await adminQuery(`drop database if exists "${name}" with (force)`);
     },
   };
+}
+
+/**
+ * The hooks of a test file that runs a service on its own database:
+ * `test.before` makes the database, starts the service on it (`start`: the API,
+ * a worker) and hands both to `ready` (keep them, add the file's data);
+ * `test.after.always` stops the service and drops the database.
+ */
+export function withServiceOnTestDatabase<S extends { stop(): Promise<void> }>(
+  test: TestFn,
+  start: (db: TestDb) => Promise<S>,
+  ready: (db: TestDb, service: S) => unknown,
+) {
+  let db: TestDb | undefined;
+  let service: S | undefined;
+  test.before(async () => {
+    db = await createTestDatabase();
+    service = await start(db);
+    await ready(db, service);
+  });
+  test.after.always(async () => {
+    await service?.stop();
+    await db?.drop();
+  });
 }
 
 /**

@@ -6,7 +6,7 @@
 // no arrays, no and/or/not. The page-size maximum of the API applies as usual.
 import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connection-filter";
 
-export const FILTER_OPERATORS = [
+const FILTER_OPERATORS = [
   "isNull",
   "equalTo",
   "notEqualTo",

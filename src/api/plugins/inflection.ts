@@ -32,7 +32,7 @@ const RENAMED_FUNCTIONS: Record<string, string> = {
 };
 
 /** New root field → the old one, kept as a deprecated alias. */
-export const LEGACY_FIELDS: Record<string, string> = {
+const LEGACY_FIELDS: Record<string, string> = {
   nestingReserveJob: "reserveJob",
   nestingUnreserveJob: "unreserveJob",
   nestingLockJobs: "lockJobs",

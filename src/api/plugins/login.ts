@@ -14,7 +14,7 @@ interface Verdict {
   retry_after?: string;
 }
 
-export function tokenFromVerdict(verdict: Verdict, secret: string): string {
+function tokenFromVerdict(verdict: Verdict, secret: string): string {
   if (verdict.token) return signToken({ ...verdict.token, exp: Number(verdict.token.exp) }, secret, "12h");
   const extensions: Record<string, unknown> = { code: verdict.code ?? "SF401" };
   if (verdict.retry_after) extensions.retryAfter = verdict.retry_after;

@@ -3,20 +3,11 @@
 // messages are loaded once per event and role (src/api/live.ts), not once per
 // screen, so they come as LiveMessage: Message's fields, from the shared payload.
 import type pg from "pg";
-import { get, lambda, object, SafeError, type Step } from "postgraphile/grafast";
+import { get, lambda, object, type Step } from "postgraphile/grafast";
 import { extendSchema, gql } from "postgraphile/utils";
-import { ANONYMOUS_ROLE } from "../../auth/jwt.ts";
 import { liveField, type LiveTopic } from "../live.ts";
 
-export const MESSAGE_ADDED_TOPIC = "ops_message_added";
-
-/** The topic, for a logged-in subscriber; anonymous subscribers are refused. (liveEvents checks this itself.) */
-export function requireLogin(pgSettings: Record<string, string | undefined> | null, topic: string) {
-  if (!pgSettings || !pgSettings.role || pgSettings.role === ANONYMOUS_ROLE) {
-    throw new SafeError("Log in to receive live updates", { code: "SF401" });
-  }
-  return topic;
-}
+const MESSAGE_ADDED_TOPIC = "ops_message_added";
 
 type MessageAddedEvent = { count: number; ids: string[] };
 type MessageAddedPayload = { count: number; messages: Record<string, unknown>[] };
@@ -31,7 +22,7 @@ const LOAD_MESSAGES = `
    where id = any($1::bigint[])
    order by id`;
 
-export const messageAddedTopic: LiveTopic<MessageAddedEvent, MessageAddedPayload> = {
+const messageAddedTopic: LiveTopic<MessageAddedEvent, MessageAddedPayload> = {
   channel: MESSAGE_ADDED_TOPIC,
   readable: "ops.messages",
   async buildAsRole(event, client: pg.PoolClient) {

@@ -5,9 +5,9 @@
 import { extendSchema, gql } from "postgraphile/utils";
 import { liveField, type LiveTopic } from "../live.ts";
 
-export const ALLOCATED_MATERIAL_TOPIC = "allocated_material_changed";
+const ALLOCATED_MATERIAL_TOPIC = "allocated_material_changed";
 
-export const allocatedMaterialTopic: LiveTopic<{ table: string; op: string }> = {
+const allocatedMaterialTopic: LiveTopic<{ table: string; op: string }> = {
   channel: ALLOCATED_MATERIAL_TOPIC,
   readable: "nesting.allocated_material_view",
 };

@@ -6,9 +6,9 @@
 import { extendSchema, gql } from "postgraphile/utils";
 import { liveField, type LiveTopic } from "../live.ts";
 
-export const PLAN_CHANGED_TOPIC = "planning_plan_changed";
+const PLAN_CHANGED_TOPIC = "planning_plan_changed";
 
-export const planChangedTopic: LiveTopic<{ op: string; count: number; machineIds: string[]; dates: string[] }> = {
+const planChangedTopic: LiveTopic<{ op: string; count: number; machineIds: string[]; dates: string[] }> = {
   channel: PLAN_CHANGED_TOPIC,
   readable: "planning.mach_planning",
 };

@@ -6,9 +6,9 @@
 import { extendSchema, gql } from "postgraphile/utils";
 import { liveField, type LiveTopic } from "../live.ts";
 
-export const JOB_STATUS_CHANGED_TOPIC = "tracking_job_status_changed";
+const JOB_STATUS_CHANGED_TOPIC = "tracking_job_status_changed";
 
-export const jobStatusChangedTopic: LiveTopic<{ table: string; op: string; count: number; jobIds: string[] }> = {
+const jobStatusChangedTopic: LiveTopic<{ table: string; op: string; count: number; jobIds: string[] }> = {
   channel: JOB_STATUS_CHANGED_TOPIC,
   readable: "tracking.jobs",
 };
