@@ -13,7 +13,7 @@ import { signToken } from "../../src/auth/jwt.ts";
 import { loginUrl } from "../../src/db/api-roles.ts";
 import { startTestApi, TEST_API_DB_PASSWORD, TEST_JWT_SECRET, type TestApi } from "../helpers/api.ts";
 import { rejectsWith } from "../helpers/assert.ts";
-import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
+import { createTestDatabase, eventually, listening, type TestDb } from "../helpers/db.ts";
 
 let db: TestDb;
 let api: TestApi;
@@ -236,7 +236,7 @@ test("a live subscription ends (4401) when its user is disabled", async (t) => {
   const client = wsClient(api.url, token);
   await client.init();
   client.ws.send(JSON.stringify({ id: "1", type: "subscribe", payload: { query: `subscription { messageAdded { count } }` } }));
-  await new Promise((r) => setTimeout(r, 200)); // let the subscription start listening
+  await listening(db, "ops_message_added"); // the subscription is live
   await db.query(`select ops.disable_user('subby')`);
   const closed = await client.closed;
   t.is(closed.code, 4401);

@@ -8,7 +8,7 @@ import WebSocket from "ws";
 import { liveEmitter, liveMetrics } from "../../src/api/live.ts";
 import { pino } from "pino";
 import { withTestApi, type TestApi } from "../helpers/api.ts";
-import { eventually, type TestDb } from "../helpers/db.ts";
+import { eventually, listening, type TestDb } from "../helpers/db.ts";
 import { createOps, seedPlant, today, type Plant } from "../planning/fixture.ts";
 
 let db: TestDb;
@@ -58,13 +58,20 @@ function openScreen(query: string, token: string): Screen {
   return { ws, events, errors, ready, close: () => ws.terminate() };
 }
 
-/** Opens screens and waits until the server holds all their subscriptions. */
+/** The NOTIFY channel behind each subscription field (src/api/plugins). */
+const CHANNELS: Record<string, string> = {
+  messageAdded: "ops_message_added",
+  planChanged: "planning_plan_changed",
+  jobStatusChanged: "tracking_job_status_changed",
+};
+
+/** Opens screens and waits until the server holds all their subscriptions and listens. */
 async function openScreens(n: number, query: string, token: string): Promise<Screen[]> {
   const before = liveMetrics().subscriptions;
   const screens = Array.from({ length: n }, () => openScreen(query, token));
   await Promise.all(screens.map((s) => s.ready));
   await eventually(async () => liveMetrics().subscriptions >= before + n, 10_000);
-  await new Promise((r) => setTimeout(r, 300)); // the LISTEN reaches the server
+  await listening(db, CHANNELS[/subscription\s*\{\s*(\w+)/.exec(query)![1]]); // its LISTEN reached PostgreSQL
   return screens;
 }
 
