@@ -1,0 +1,517 @@
+-- nesting, allocation: NC jobs reserve, lock and release boards in the
+-- Grundner sheet store. The database decides every outcome: reserve_job,
+-- lock_jobs and unlock_jobs queue requests in the Grundner outbox
+-- (nesting_2_grundner.sql), whose apply_* functions change the jobs when the
+-- storage answers. Also here: the allocation grid and its live refresh.
+
+------------------------------------------------------------------------------
+-- Helpers
+------------------------------------------------------------------------------
+
+create or replace function nesting.to_base36(p_n bigint) returns text
+language plpgsql immutable strict
+as $$
+declare
+  digits constant text := '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+  result text := '';
+  n bigint := p_n;
+begin
+  loop
+    result := substr(digits, (n % 36)::int + 1, 1) || result;
+    n := n / 36;
+    exit when n = 0;
+  end loop;
+  return result;
+end
+$$;
+
+-- The Grundner job number: the NC base name when it fits the gateway's
+-- 8 printable ASCII characters and is free, a generated J0000001 otherwise.
+create or replace function nesting.assign_grundner_job_no() returns trigger
+language plpgsql
+as $$
+declare
+  base text := regexp_replace(new.ncfile, '\.[^.]*$', '');
+  code text;
+begin
+  if new.grundner_job_no is null then
+    -- Printable ASCII without the gateway's separators ; and ,.
+    if base ~ '^[!-~]{1,8}$' and base !~ '[;,]' and not exists (select 1 from nesting.jobs where grundner_job_no = base) then
+      new.grundner_job_no := base;
+    else
+      -- A program may itself be called J0000042: skip codes already taken.
+      loop
+        code := 'J' || lpad(nesting.to_base36(nextval('nesting.grundner_job_no_seq')), 7, '0');
+        exit when not exists (select 1 from nesting.jobs where grundner_job_no = code);
+      end loop;
+      new.grundner_job_no := code;
+    end if;
+  end if;
+  new.updated_at := now();
+  return new;
+end
+$$;
+
+create or replace trigger jobs_assign_grundner_job_no
+  before insert or update on nesting.jobs
+  for each row execute function nesting.assign_grundner_job_no();
+
+create or replace function nesting.job_event(p_key text, p_event text, p_details jsonb default '{}') returns void
+language sql volatile
+as $$
+  insert into nesting.job_events (job_key, event, details, actor) values (p_key, p_event, p_details, ops.current_actor())
+$$;
+
+-- The Grundner board type of a job's material token: a type number, or else
+-- a customer ID from the stock. A customer ID on several types resolves to
+-- the lowest type number (documented in docs/nesting.md; a supervisor pins
+-- another with pin_job_type, and operators see the ambiguity in the grid).
+create or replace function nesting.material_type(p_material text) returns integer
+language sql stable
+as $$
+  select coalesce(
+    (select type_data from nesting.grundner where p_material ~ '^\d{1,4}$' and type_data = p_material::int),
+    (select min(type_data) from nesting.grundner where customer_id <> '' and customer_id = p_material))
+$$;
+
+-- The one type a job stands for, everywhere (lock, release, grid): the type
+-- its order was placed with while locked, else the supervisor's pin, else its
+-- material token.
+create or replace function nesting.job_type(p_material text, p_pinned integer, p_locked integer) returns integer
+language sql stable
+as $$
+  select coalesce(p_locked, p_pinned, nesting.material_type(p_material))
+$$;
+
+-- A list for a title: the first few items and how many more ("A, B, C and 445
+-- more"). Titles summarise; the full list goes to the body or related data.
+create or replace function nesting.list_summary(p_items text[], p_max integer default 5) returns text
+language sql immutable
+as $$
+  select case when coalesce(cardinality(p_items), 0) <= p_max then array_to_string(p_items, ', ')
+              else array_to_string(p_items[1:p_max], ', ') || format(' and %s more', cardinality(p_items) - p_max) end
+$$;
+
+-- Free text shortened for a title.
+create or replace function nesting.short_text(p_text text, p_max integer default 80) returns text
+language sql immutable
+as $$
+  select case when length(p_text) <= p_max then p_text else left(p_text, p_max - 1) || '…' end
+$$;
+
+-- Refuses a value the gateway cannot take: a separator or line break inside a
+-- field, or a character outside Windows-1252.
+create or replace function nesting.check_field(p_value text, p_what text) returns text
+language plpgsql immutable
+as $$
+begin
+  if p_value ~ '[;,\t\r\n]' then
+    raise exception '% "%" contains a separator or line break, which the Grundner gateway cannot take', p_what, p_value
+      using errcode = 'SF422';
+  end if;
+  begin
+    perform convert_to(p_value, 'WIN1252');
+  exception when untranslatable_character or character_not_in_repertoire then
+    raise exception '% "%" has characters outside Windows-1252', p_what, p_value using errcode = 'SF422';
+  end;
+  return p_value;
+end
+$$;
+
+-- Lock requests not yet finished hold boards Grundner does not count yet.
+create or replace function nesting.pending_lock_count(p_type integer) returns integer
+language sql stable
+as $$
+  select count(*)::int
+    from nesting.grundner_requests r, jsonb_array_elements(r.items) i
+   where r.kind = 'lock' and r.status in ('queued', 'sending', 'sent') and (i ->> 'type')::int = p_type
+$$;
+
+-- Locks acknowledged after the storage took its stock figures: Grundner's
+-- stock_available does not count them yet.
+create or replace function nesting.locked_since_figure(p_type integer) returns integer
+language sql stable
+as $$
+  select count(*)::int from nesting.jobs j
+   where j.is_locked and j.locked_type = p_type
+     and j.allocated_at > coalesce((select stock_figure_at from nesting.exchange_state), '-infinity')
+$$;
+
+-- What can still be locked of a type: the storage's figure less our locks it
+-- does not count yet (pending, and acknowledged since the figure was taken).
+create or replace function nesting.available_to_lock(p_type integer) returns integer
+language sql stable
+as $$
+  select g.stock_available - nesting.pending_lock_count(p_type) - nesting.locked_since_figure(p_type)
+    from nesting.grundner g where g.type_data = p_type
+$$;
+
+create or replace function nesting.open_request_for(p_key text, p_kind text) returns bigint
+language sql stable
+as $$
+  select r.id from nesting.grundner_requests r
+   where r.kind = p_kind and r.status in ('queued', 'sending', 'sent')
+     and r.items @> jsonb_build_array(jsonb_build_object('key', p_key))
+   limit 1
+$$;
+
+-- Locks the named jobs in key order (the fixed order keeps two callers from
+-- deadlocking) and refuses, naming them, any key that does not exist.
+create or replace function nesting.lock_job_rows(p_keys text[]) returns setof nesting.jobs
+language plpgsql volatile
+as $$
+declare
+  missing text[];
+begin
+  return query select * from nesting.jobs where key = any(p_keys) order by key for update;
+  select array_agg(k order by k) into missing
+    from unnest(p_keys) k where not exists (select 1 from nesting.jobs j where j.key = k);
+  if missing is not null then
+    raise exception 'Unknown job(s): %', array_to_string(missing, ', ') using errcode = 'SF404';
+  end if;
+end
+$$;
+
+------------------------------------------------------------------------------
+-- Reserve
+------------------------------------------------------------------------------
+
+create or replace function nesting.reserve_job(p_key text) returns nesting.jobs
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  j nesting.jobs;
+begin
+  select * into j from nesting.lock_job_rows(array[p_key]);
+  if j.removed_at is not null then
+    raise exception 'Job % cannot be reserved: its NC file is gone', p_key using errcode = 'SF409';
+  elsif j.is_locked then
+    raise exception 'Job % is locked at Grundner already', p_key using errcode = 'SF409';
+  elsif j.status <> 'PENDING' then
+    raise exception 'Job % is %, only PENDING jobs can be reserved', p_key, j.status using errcode = 'SF409';
+  elsif j.pre_reserved then
+    return j; -- reserving twice changes nothing
+  end if;
+  update nesting.jobs set pre_reserved = true where key = p_key returning * into j;
+  perform nesting.job_event(p_key, 'reserved');
+  perform ops.audit('reserve_job', 'nesting_job', p_key);
+  return j;
+end
+$$;
+
+create or replace function nesting.unreserve_job(p_key text) returns nesting.jobs
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  j nesting.jobs;
+begin
+  select * into j from nesting.lock_job_rows(array[p_key]);
+  if not j.pre_reserved then
+    return j;
+  end if;
+  update nesting.jobs set pre_reserved = false where key = p_key returning * into j;
+  perform nesting.job_event(p_key, 'unreserved');
+  perform ops.audit('unreserve_job', 'nesting_job', p_key);
+  return j;
+end
+$$;
+
+------------------------------------------------------------------------------
+-- Lock: one order_saw.csv for the whole batch
+------------------------------------------------------------------------------
+
+create or replace function nesting.lock_jobs(p_keys text[]) returns bigint
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  keys text[] := (select array_agg(distinct k order by k) from unnest(p_keys) k where k is not null);
+  default_machine int := ops.setting_numeric('nesting.saw_machine', 1)::int;
+  bad text;
+  short text;
+  request_id bigint;
+begin
+  if keys is null then
+    raise exception 'No jobs to lock' using errcode = 'SF422';
+  end if;
+  drop table if exists pg_temp.lock_batch;
+  create temp table lock_batch (key text, job_no text, material text, type int, machine int, problem text) on commit drop;
+  insert into lock_batch
+  -- The saw: the Grundner number of the machine the job is staged on, else the setting.
+  select j.key, j.grundner_job_no, j.material, nesting.job_type(j.material, j.pinned_type, j.locked_type),
+         coalesce((select m.grundner_machine from nesting.machines m where m.id = j.staged_machine_id), default_machine),
+         case
+           when j.removed_at is not null then 'its NC file is gone'
+           when j.is_locked then 'already locked'
+           when j.status not in ('PENDING', 'STAGED') then 'status ' || j.status
+           when nesting.open_request_for(j.key, 'lock') is not null then 'a lock is already under way'
+           when nesting.open_request_for(j.key, 'release') is not null then 'a release is under way'
+         end
+    from nesting.lock_job_rows(keys) j;
+
+  update lock_batch set problem = coalesce(problem, format('material %s is unknown to Grundner', coalesce(material, '(none)')))
+   where type is null;
+  select nesting.list_summary(array_agg(format('%s (%s)', key, problem) order by key), 20) into bad
+    from lock_batch where problem is not null;
+  if bad is not null then
+    raise exception 'Cannot lock: %', bad using errcode = 'SF409';
+  end if;
+
+  -- Boards: lock the stock rows in type order, then compare what the batch
+  -- needs with what Grundner has available less our locks it does not count
+  -- yet (under way, or acknowledged since its figures were taken).
+  perform 1 from nesting.grundner g where g.type_data in (select type from lock_batch) order by g.type_data for update;
+  select string_agg(format('type %s needs %s, %s available (%s)', t.type, t.needed, t.available, t.jobs), '; ' order by t.type)
+    into short
+    from (select b.type, count(*) as needed, string_agg(b.key, ', ' order by b.key) as jobs,
+                 nesting.available_to_lock(b.type) as available
+            from lock_batch b join nesting.grundner g on g.type_data = b.type
+           group by b.type, g.stock_available) t
+   where t.needed > t.available;
+  if short is not null then
+    raise exception 'Not enough boards: %', short using errcode = 'SF409';
+  end if;
+
+  insert into nesting.grundner_requests (kind, file_name, lines, items, requested_by)
+  select 'lock', 'order_saw',
+         -- job-no;type;quantity;rotation;machine;priority;info;label;JobAddition;RunInfo
+         array_agg(format('%s;%s;1;0;%s;0;0;0;;', nesting.check_field(job_no, 'Job number'), type, machine) order by key),
+         jsonb_agg(jsonb_build_object('key', key, 'job_no', job_no, 'type', type, 'machine', machine) order by key),
+         ops.current_actor()
+    from lock_batch
+  returning id into request_id;
+
+  insert into nesting.job_events (job_key, event, details, actor)
+  select key, 'lock_requested', jsonb_build_object('request_id', request_id), ops.current_actor() from lock_batch;
+  perform ops.audit('lock_jobs', 'grundner_request', request_id::text, jsonb_build_object('jobs', keys));
+  return request_id;
+end
+$$;
+
+------------------------------------------------------------------------------
+-- Release: one get_production.csv for all of them
+------------------------------------------------------------------------------
+
+-- The sources a release may name (they are message sources too).
+create or replace function nesting.release_sources() returns text[]
+language sql immutable
+as $$
+  select array['user', 'jobs-ingest', 'stage-sanity', 'ready-delete']
+$$;
+
+create or replace function nesting.unlock_jobs(p_keys text[], p_source text default 'user', p_reason text default '')
+returns bigint
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  keys text[] := (select array_agg(distinct k order by k) from unnest(p_keys) k where k is not null);
+  default_machine int := ops.setting_numeric('nesting.saw_machine', 1)::int;
+  bad text;
+  request_id bigint;
+begin
+  if keys is null then
+    raise exception 'No jobs to release' using errcode = 'SF422';
+  end if;
+  -- The source names the Messages page's source column: checked at the door.
+  -- Free text belongs in p_reason.
+  if coalesce(nullif(p_source, ''), 'user') not in (select unnest(nesting.release_sources())) then
+    raise exception 'source must be one of %, not "%"', array_to_string(nesting.release_sources(), ', '),
+      nesting.short_text(p_source, 40) using errcode = 'SF422', hint = 'Put free text in reason.';
+  end if;
+  select nesting.list_summary(array_agg(format('%s (%s)', j.key, case when not j.is_locked then 'not locked' else 'a release is already under way' end)
+                    order by j.key), 20)
+    into bad
+    from nesting.lock_job_rows(keys) j
+   where not j.is_locked or nesting.open_request_for(j.key, 'release') is not null;
+  if bad is not null then
+    raise exception 'Cannot release: %', bad using errcode = 'SF409';
+  end if;
+
+  -- The machine the order went to (jobs locked before it was recorded: the
+  -- machine they are staged on, else the setting).
+  insert into nesting.grundner_requests (kind, file_name, lines, items, source, reason, requested_by)
+  select 'release', 'get_production',
+         array_agg(format('%s;%s', j.job_no, j.machine) order by j.key),
+         jsonb_agg(jsonb_build_object('key', j.key, 'job_no', j.job_no, 'type', j.type, 'machine', j.machine) order by j.key),
+         coalesce(nullif(p_source, ''), 'user'), coalesce(p_reason, ''), ops.current_actor()
+    from (select x.key, x.grundner_job_no as job_no, nesting.job_type(x.material, x.pinned_type, x.locked_type) as type,
+                 coalesce(x.grundner_machine, (select m.grundner_machine from nesting.machines m where m.id = x.staged_machine_id),
+                          default_machine) as machine
+            from nesting.jobs x where x.key = any(keys)) j
+  returning id into request_id;
+
+  insert into nesting.job_events (job_key, event, details, actor)
+  select k, 'release_requested', jsonb_build_object('request_id', request_id, 'source', coalesce(nullif(p_source, ''), 'user'), 'reason', p_reason),
+         ops.current_actor()
+    from unnest(keys) k;
+  perform ops.audit('unlock_jobs', 'grundner_request', request_id::text, jsonb_build_object('jobs', keys, 'source', p_source));
+  return request_id;
+end
+$$;
+
+------------------------------------------------------------------------------
+-- Pins and ambiguous customer IDs
+------------------------------------------------------------------------------
+
+-- Customer IDs that name more than one board type, with the types (lowest first).
+create or replace function nesting.ambiguous_customer_ids() returns table (customer_id text, types integer[])
+language sql stable
+as $$
+  select g.customer_id, array_agg(g.type_data order by g.type_data)
+    from nesting.grundner g where g.customer_id <> ''
+   group by g.customer_id having count(*) > 1
+$$;
+
+-- A supervisor pins a job's material to one board type (null: unpin). Not
+-- while its board is locked or a lock is under way: the order names a type.
+create or replace function nesting.pin_job_type(p_key text, p_type integer) returns nesting.jobs
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  j nesting.jobs;
+begin
+  select * into j from nesting.lock_job_rows(array[p_key]);
+  if p_type is not null and not exists (select 1 from nesting.grundner where type_data = p_type) then
+    raise exception 'Type % is not in Grundner stock', p_type using errcode = 'SF422';
+  elsif j.is_locked or nesting.open_request_for(p_key, 'lock') is not null then
+    raise exception 'Job % is locked or being locked; release it before pinning another type', p_key using errcode = 'SF409';
+  end if;
+  update nesting.jobs set pinned_type = p_type where key = p_key returning * into j;
+  perform nesting.job_event(p_key, 'type_pinned', jsonb_build_object('type', p_type));
+  perform ops.audit('pin_job_type', 'nesting_job', p_key, jsonb_build_object('type', p_type));
+  return j;
+end
+$$;
+
+------------------------------------------------------------------------------
+-- The allocation grid, and its live refresh
+------------------------------------------------------------------------------
+
+-- Each job counts on exactly one type: nesting.job_type, as in lock and release.
+drop view if exists nesting.allocated_material_view;
+create view nesting.allocated_material_view as
+with held as (
+  select j.*, nesting.job_type(j.material, j.pinned_type, j.locked_type) as type
+    from nesting.jobs j where j.pre_reserved or j.is_locked
+), per_type as (
+  select h.type,
+         count(*) filter (where h.pre_reserved)::int as pre_reserved_count,
+         count(*) filter (where h.is_locked)::int as locked_count,
+         jsonb_agg(jsonb_build_object('key', h.key, 'grundner_job_no', h.grundner_job_no,
+                                      'pre_reserved', h.pre_reserved, 'is_locked', h.is_locked,
+                                      'allocated_at', h.allocated_at, 'pinned_type', h.pinned_type) order by h.key) as jobs
+    from held h group by h.type
+)
+select g.type_data,
+       g.material_name,
+       g.customer_id,
+       g.thickness_mm,
+       g.stock,
+       g.stock_available,
+       g.reserved_stock,
+       coalesce(p.pre_reserved_count, 0) as pre_reserved_count,
+       coalesce(p.locked_count, 0) as locked_count,
+       nesting.pending_lock_count(g.type_data) as pending_lock_count,
+       nesting.locked_since_figure(g.type_data) as locked_since_sync,
+       nesting.available_to_lock(g.type_data) as available_to_lock,
+       nesting.available_to_lock(g.type_data) - coalesce(p.pre_reserved_count, 0) as available_after_reservations,
+       coalesce(p.jobs, '[]') as jobs,
+       a.types as customer_id_types,
+       d.type_data is not null as drifting,
+       g.synced_at
+  from nesting.grundner g
+  left join per_type p on p.type = g.type_data
+  left join nesting.ambiguous_customer_ids() a on a.customer_id = g.customer_id
+  left join nesting.stock_drift d on d.type_data = g.type_data;
+
+-- One NOTIFY per statement that changed reservations, locks, materials, job
+-- status or stock. Statement triggers fire even when nothing changed (every
+-- ingest scan and unchanged stock sync): the transition tables say whether
+-- anything did.
+create or replace function nesting.notify_allocated_material_changed() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  changed boolean;
+begin
+  if tg_table_name = 'jobs' and tg_op = 'UPDATE' then
+    -- A set difference, not a join of the transition tables (see tracking's live trigger).
+    select exists (select key, pre_reserved, is_locked, material, status, pinned_type, locked_type, removed_at from new_rows
+                   except
+                   select key, pre_reserved, is_locked, material, status, pinned_type, locked_type, removed_at from old_rows)
+      into changed;
+  elsif tg_op = 'DELETE' then
+    select exists (select 1 from old_rows) into changed;
+  else
+    select exists (select 1 from new_rows) into changed;
+  end if;
+  if changed then
+    perform pg_notify('allocated_material_changed', json_build_object('table', tg_table_name, 'op', lower(tg_op))::text);
+  end if;
+  return null;
+end
+$$;
+
+drop trigger if exists jobs_allocation_changed on nesting.jobs;
+drop trigger if exists grundner_allocation_changed on nesting.grundner;
+create or replace trigger jobs_allocation_inserted after insert on nesting.jobs
+  referencing new table as new_rows for each statement execute function nesting.notify_allocated_material_changed();
+create or replace trigger jobs_allocation_updated after update on nesting.jobs
+  referencing old table as old_rows new table as new_rows for each statement execute function nesting.notify_allocated_material_changed();
+create or replace trigger jobs_allocation_deleted after delete on nesting.jobs
+  referencing old table as old_rows for each statement execute function nesting.notify_allocated_material_changed();
+create or replace trigger grundner_allocation_inserted after insert on nesting.grundner
+  referencing new table as new_rows for each statement execute function nesting.notify_allocated_material_changed();
+create or replace trigger grundner_allocation_updated after update on nesting.grundner
+  referencing new table as new_rows for each statement execute function nesting.notify_allocated_material_changed();
+create or replace trigger grundner_allocation_deleted after delete on nesting.grundner
+  referencing old table as old_rows for each statement execute function nesting.notify_allocated_material_changed();
+
+------------------------------------------------------------------------------
+-- GraphQL shape and grants
+------------------------------------------------------------------------------
+
+comment on table nesting.jobs is E'@name NestingJob\n@behavior -insert -update -delete\nNC programs from the processed jobs root.';
+comment on table nesting.grundner is E'@name GrundnerStock\n@behavior -insert -update -delete\nGrundner board types and their stock (from stock.csv).';
+comment on table nesting.job_events is E'@name NestingJobEvent\n@behavior -insert -update -delete\nEach job''s timeline.';
+comment on view nesting.allocated_material_view is E'@name AllocatedMaterial\nPer board type: stock, available, Grundner''s reserved count, our reservations and locks (each job on exactly one type), what can still be locked, the other types sharing its customer ID, drift, and the jobs behind them.';
+
+-- Internal helpers: not part of the API.
+comment on function nesting.to_base36(bigint) is E'@behavior -queryField -mutationField';
+comment on function nesting.job_event(text, text, jsonb) is E'@behavior -queryField -mutationField';
+comment on function nesting.material_type(text) is E'@behavior -queryField -mutationField';
+comment on function nesting.job_type(text, integer, integer) is E'@behavior -queryField -mutationField';
+comment on function nesting.list_summary(text[], integer) is E'@behavior -queryField -mutationField';
+comment on function nesting.short_text(text, integer) is E'@behavior -queryField -mutationField';
+comment on function nesting.locked_since_figure(integer) is E'@behavior -queryField -mutationField';
+comment on function nesting.available_to_lock(integer) is E'@behavior -queryField -mutationField';
+comment on function nesting.release_sources() is E'@behavior -queryField -mutationField';
+comment on function nesting.ambiguous_customer_ids() is E'@behavior -queryField -mutationField';
+comment on function nesting.check_field(text, text) is E'@behavior -queryField -mutationField';
+comment on function nesting.pending_lock_count(integer) is E'@behavior -queryField -mutationField';
+comment on function nesting.open_request_for(text, text) is E'@behavior -queryField -mutationField';
+comment on function nesting.lock_job_rows(text[]) is E'@behavior -queryField -mutationField';
+
+grant usage on schema nesting to shopfloor_operator, shopfloor_integration;
+grant select on nesting.jobs, nesting.grundner, nesting.job_events, nesting.allocated_material_view
+  to shopfloor_operator, shopfloor_integration;
+grant execute on function nesting.pin_job_type(text, integer) to shopfloor_supervisor;
+-- The grid's view calls these for its readers.
+grant execute on function nesting.material_type(text), nesting.job_type(text, integer, integer), nesting.pending_lock_count(integer),
+  nesting.locked_since_figure(integer), nesting.available_to_lock(integer), nesting.ambiguous_customer_ids()
+  to shopfloor_operator, shopfloor_integration;
+grant execute on function nesting.reserve_job(text), nesting.unreserve_job(text), nesting.lock_jobs(text[]),
+  nesting.unlock_jobs(text[], text, text) to shopfloor_operator;
+
+-- Clean GraphQL names (nesting is not the first exposed schema, so its
+-- functions would otherwise carry a "nesting" prefix).
+comment on function nesting.reserve_job(text) is E'@name reserve_job\nReserves a PENDING job''s board (pre_reserved). Idempotent.';
+comment on function nesting.unreserve_job(text) is E'@name unreserve_job\nDrops a job''s reservation. Idempotent.';
+comment on function nesting.lock_jobs(text[]) is E'@name lock_jobs\nQueues one order_saw.csv for the whole batch; returns the request id. The jobs lock when Grundner acknowledges.';
+comment on function nesting.unlock_jobs(text[], text, text) is E'@name unlock_jobs\nQueues one get_production.csv for all the jobs; returns the request id. Jobs release when Grundner answers.';
+comment on function nesting.pin_job_type(text, integer) is E'Pins a job''s material to one Grundner board type, or unpins it with null (supervisor). Not while locked.';
