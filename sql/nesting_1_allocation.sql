@@ -4,11 +4,64 @@
 -- (nesting_2_grundner.sql), whose apply_* functions change the jobs when the
 -- storage answers. Also here: the allocation grid and its live refresh.
 
+-- Worker-only functions and internal helpers live in nesting_private (issue
+-- 18); the old names go. The grid's view calls some of them: it is rebuilt
+-- below.
+drop view if exists nesting.allocated_material_view;
+drop function if exists nesting.to_base36(bigint);
+drop function if exists nesting.job_event(text, text, jsonb);
+drop function if exists nesting.material_type(text);
+drop function if exists nesting.job_type(text, integer, integer);
+drop function if exists nesting.list_summary(text[], integer);
+drop function if exists nesting.short_text(text, integer);
+drop function if exists nesting.locked_since_figure(integer);
+drop function if exists nesting.available_to_lock(integer);
+drop function if exists nesting.release_sources();
+drop function if exists nesting.ambiguous_customer_ids();
+drop function if exists nesting.check_field(text, text);
+drop function if exists nesting.pending_lock_count(integer);
+drop function if exists nesting.open_request_for(text, text);
+drop function if exists nesting.lock_job_rows(text[]);
+drop function if exists nesting.erl_lines(text[]);
+drop function if exists nesting.timed_out_release_for(jsonb);
+drop function if exists nesting.apply_release_erl(bigint);
+drop function if exists nesting.check_drift();
+drop function if exists nesting.note_exchange_pass(text);
+drop function if exists nesting.claim_requests_to_send();
+drop function if exists nesting.requests_in_flight();
+drop function if exists nesting.mark_request_sent(bigint);
+drop function if exists nesting.finish_request(bigint, text, jsonb, text);
+drop function if exists nesting.request_label(nesting.grundner_requests);
+drop function if exists nesting.time_out_request(bigint, boolean);
+drop function if exists nesting.apply_order_saw_ack(bigint, text[]);
+drop function if exists nesting.apply_release_answer(bigint, jsonb);
+drop function if exists nesting.unexpected_order_saw_ack(text[]);
+drop function if exists nesting.apply_stock(bigint, jsonb, jsonb);
+drop function if exists nesting.fail_request(bigint, text);
+drop function if exists nesting.request_stock_if_due();
+drop function if exists nesting.ensure_machine(text);
+drop function if exists nesting.note_scan(text, text, text);
+drop function if exists nesting.apply_ingest_scan(text[], jsonb, text);
+drop function if exists nesting.mark_staged(text[], bigint);
+drop function if exists nesting.stage_failed(text[], bigint, text);
+drop function if exists nesting.ready_file_seen(text, text, bigint, timestamptz);
+drop function if exists nesting.ready_file_gone(text, text);
+drop function if exists nesting.unstage(bigint, text[], text, text);
+drop function if exists nesting.release_locked(text[], text, text);
+drop function if exists nesting.stage_sanity(bigint, text[], timestamptz);
+drop function if exists nesting.ready_files_removed(bigint, text[]);
+drop function if exists nesting.is_ignored_name(text);
+drop function if exists nesting.ingest_settings();
+drop function if exists nesting.prune_jobs(text[]);
+drop function if exists nesting.bounded_list(text[], integer);
+drop function if exists nesting.guard_prune(text[]);
+drop function if exists nesting.stage_sanity(bigint, text[]);
+
 ------------------------------------------------------------------------------
 -- Helpers
 ------------------------------------------------------------------------------
 
-create or replace function nesting.to_base36(p_n bigint) returns text
+create or replace function nesting_private.to_base36(p_n bigint) returns text
 language plpgsql immutable strict
 as $$
 declare
@@ -41,7 +94,7 @@ begin
     else
       -- A program may itself be called J0000042: skip codes already taken.
       loop
-        code := 'J' || lpad(nesting.to_base36(nextval('nesting.grundner_job_no_seq')), 7, '0');
+        code := 'J' || lpad(nesting_private.to_base36(nextval('nesting.grundner_job_no_seq')), 7, '0');
         exit when not exists (select 1 from nesting.jobs where grundner_job_no = code);
       end loop;
       new.grundner_job_no := code;
@@ -56,7 +109,7 @@ create or replace trigger jobs_assign_grundner_job_no
   before insert or update on nesting.jobs
   for each row execute function nesting.assign_grundner_job_no();
 
-create or replace function nesting.job_event(p_key text, p_event text, p_details jsonb default '{}') returns void
+create or replace function nesting_private.job_event(p_key text, p_event text, p_details jsonb default '{}') returns void
 language sql volatile
 as $$
   insert into nesting.job_events (job_key, event, details, actor) values (p_key, p_event, p_details, ops.current_actor())
@@ -66,7 +119,7 @@ $$;
 -- a customer ID from the stock. A customer ID on several types resolves to
 -- the lowest type number (documented in docs/nesting.md; a supervisor pins
 -- another with pin_job_type, and operators see the ambiguity in the grid).
-create or replace function nesting.material_type(p_material text) returns integer
+create or replace function nesting_private.material_type(p_material text) returns integer
 language sql stable
 as $$
   select coalesce(
@@ -77,15 +130,15 @@ $$;
 -- The one type a job stands for, everywhere (lock, release, grid): the type
 -- its order was placed with while locked, else the supervisor's pin, else its
 -- material token.
-create or replace function nesting.job_type(p_material text, p_pinned integer, p_locked integer) returns integer
+create or replace function nesting_private.job_type(p_material text, p_pinned integer, p_locked integer) returns integer
 language sql stable
 as $$
-  select coalesce(p_locked, p_pinned, nesting.material_type(p_material))
+  select coalesce(p_locked, p_pinned, nesting_private.material_type(p_material))
 $$;
 
 -- A list for a title: the first few items and how many more ("A, B, C and 445
 -- more"). Titles summarise; the full list goes to the body or related data.
-create or replace function nesting.list_summary(p_items text[], p_max integer default 5) returns text
+create or replace function nesting_private.list_summary(p_items text[], p_max integer default 5) returns text
 language sql immutable
 as $$
   select case when coalesce(cardinality(p_items), 0) <= p_max then array_to_string(p_items, ', ')
@@ -93,7 +146,7 @@ as $$
 $$;
 
 -- Free text shortened for a title.
-create or replace function nesting.short_text(p_text text, p_max integer default 80) returns text
+create or replace function nesting_private.short_text(p_text text, p_max integer default 80) returns text
 language sql immutable
 as $$
   select case when length(p_text) <= p_max then p_text else left(p_text, p_max - 1) || '…' end
@@ -101,7 +154,7 @@ $$;
 
 -- Refuses a value the gateway cannot take: a separator or line break inside a
 -- field, or a character outside Windows-1252.
-create or replace function nesting.check_field(p_value text, p_what text) returns text
+create or replace function nesting_private.check_field(p_value text, p_what text) returns text
 language plpgsql immutable
 as $$
 begin
@@ -119,7 +172,7 @@ end
 $$;
 
 -- Lock requests not yet finished hold boards Grundner does not count yet.
-create or replace function nesting.pending_lock_count(p_type integer) returns integer
+create or replace function nesting_private.pending_lock_count(p_type integer) returns integer
 language sql stable
 as $$
   select count(*)::int
@@ -129,7 +182,7 @@ $$;
 
 -- Locks acknowledged after the storage took its stock figures: Grundner's
 -- stock_available does not count them yet.
-create or replace function nesting.locked_since_figure(p_type integer) returns integer
+create or replace function nesting_private.locked_since_figure(p_type integer) returns integer
 language sql stable
 as $$
   select count(*)::int from nesting.jobs j
@@ -139,14 +192,14 @@ $$;
 
 -- What can still be locked of a type: the storage's figure less our locks it
 -- does not count yet (pending, and acknowledged since the figure was taken).
-create or replace function nesting.available_to_lock(p_type integer) returns integer
+create or replace function nesting_private.available_to_lock(p_type integer) returns integer
 language sql stable
 as $$
-  select g.stock_available - nesting.pending_lock_count(p_type) - nesting.locked_since_figure(p_type)
+  select g.stock_available - nesting_private.pending_lock_count(p_type) - nesting_private.locked_since_figure(p_type)
     from nesting.grundner g where g.type_data = p_type
 $$;
 
-create or replace function nesting.open_request_for(p_key text, p_kind text) returns bigint
+create or replace function nesting_private.open_request_for(p_key text, p_kind text) returns bigint
 language sql stable
 as $$
   select r.id from nesting.grundner_requests r
@@ -157,7 +210,7 @@ $$;
 
 -- Locks the named jobs in key order (the fixed order keeps two callers from
 -- deadlocking) and refuses, naming them, any key that does not exist.
-create or replace function nesting.lock_job_rows(p_keys text[]) returns setof nesting.jobs
+create or replace function nesting_private.lock_job_rows(p_keys text[]) returns setof nesting.jobs
 language plpgsql volatile
 as $$
 declare
@@ -183,7 +236,7 @@ as $$
 declare
   j nesting.jobs;
 begin
-  select * into j from nesting.lock_job_rows(array[p_key]);
+  select * into j from nesting_private.lock_job_rows(array[p_key]);
   if j.removed_at is not null then
     raise exception 'Job % cannot be reserved: its NC file is gone', p_key using errcode = 'SF409';
   elsif j.is_locked then
@@ -194,7 +247,7 @@ begin
     return j; -- reserving twice changes nothing
   end if;
   update nesting.jobs set pre_reserved = true where key = p_key returning * into j;
-  perform nesting.job_event(p_key, 'reserved');
+  perform nesting_private.job_event(p_key, 'reserved');
   perform ops.audit('reserve_job', 'nesting_job', p_key);
   return j;
 end
@@ -207,12 +260,12 @@ as $$
 declare
   j nesting.jobs;
 begin
-  select * into j from nesting.lock_job_rows(array[p_key]);
+  select * into j from nesting_private.lock_job_rows(array[p_key]);
   if not j.pre_reserved then
     return j;
   end if;
   update nesting.jobs set pre_reserved = false where key = p_key returning * into j;
-  perform nesting.job_event(p_key, 'unreserved');
+  perform nesting_private.job_event(p_key, 'unreserved');
   perform ops.audit('unreserve_job', 'nesting_job', p_key);
   return j;
 end
@@ -240,20 +293,20 @@ begin
   create temp table lock_batch (key text, job_no text, material text, type int, machine int, problem text) on commit drop;
   insert into lock_batch
   -- The saw: the Grundner number of the machine the job is staged on, else the setting.
-  select j.key, j.grundner_job_no, j.material, nesting.job_type(j.material, j.pinned_type, j.locked_type),
+  select j.key, j.grundner_job_no, j.material, nesting_private.job_type(j.material, j.pinned_type, j.locked_type),
          coalesce((select m.grundner_machine from nesting.machines m where m.id = j.staged_machine_id), default_machine),
          case
            when j.removed_at is not null then 'its NC file is gone'
            when j.is_locked then 'already locked'
            when j.status not in ('PENDING', 'STAGED') then 'status ' || j.status
-           when nesting.open_request_for(j.key, 'lock') is not null then 'a lock is already under way'
-           when nesting.open_request_for(j.key, 'release') is not null then 'a release is under way'
+           when nesting_private.open_request_for(j.key, 'lock') is not null then 'a lock is already under way'
+           when nesting_private.open_request_for(j.key, 'release') is not null then 'a release is under way'
          end
-    from nesting.lock_job_rows(keys) j;
+    from nesting_private.lock_job_rows(keys) j;
 
   update lock_batch set problem = coalesce(problem, format('material %s is unknown to Grundner', coalesce(material, '(none)')))
    where type is null;
-  select nesting.list_summary(array_agg(format('%s (%s)', key, problem) order by key), 20) into bad
+  select nesting_private.list_summary(array_agg(format('%s (%s)', key, problem) order by key), 20) into bad
     from lock_batch where problem is not null;
   if bad is not null then
     raise exception 'Cannot lock: %', bad using errcode = 'SF409';
@@ -266,7 +319,7 @@ begin
   select string_agg(format('type %s needs %s, %s available (%s)', t.type, t.needed, t.available, t.jobs), '; ' order by t.type)
     into short
     from (select b.type, count(*) as needed, string_agg(b.key, ', ' order by b.key) as jobs,
-                 nesting.available_to_lock(b.type) as available
+                 nesting_private.available_to_lock(b.type) as available
             from lock_batch b join nesting.grundner g on g.type_data = b.type
            group by b.type, g.stock_available) t
    where t.needed > t.available;
@@ -277,7 +330,7 @@ begin
   insert into nesting.grundner_requests (kind, file_name, lines, items, requested_by)
   select 'lock', 'order_saw',
          -- job-no;type;quantity;rotation;machine;priority;info;label;JobAddition;RunInfo
-         array_agg(format('%s;%s;1;0;%s;0;0;0;;', nesting.check_field(job_no, 'Job number'), type, machine) order by key),
+         array_agg(format('%s;%s;1;0;%s;0;0;0;;', nesting_private.check_field(job_no, 'Job number'), type, machine) order by key),
          jsonb_agg(jsonb_build_object('key', key, 'job_no', job_no, 'type', type, 'machine', machine) order by key),
          ops.current_actor()
     from lock_batch
@@ -295,7 +348,7 @@ $$;
 ------------------------------------------------------------------------------
 
 -- The sources a release may name (they are message sources too).
-create or replace function nesting.release_sources() returns text[]
+create or replace function nesting_private.release_sources() returns text[]
 language sql immutable
 as $$
   select array['user', 'jobs-ingest', 'stage-sanity', 'ready-delete']
@@ -317,15 +370,15 @@ begin
   end if;
   -- The source names the Messages page's source column: checked at the door.
   -- Free text belongs in p_reason.
-  if coalesce(nullif(p_source, ''), 'user') not in (select unnest(nesting.release_sources())) then
-    raise exception 'source must be one of %, not "%"', array_to_string(nesting.release_sources(), ', '),
-      nesting.short_text(p_source, 40) using errcode = 'SF422', hint = 'Put free text in reason.';
+  if coalesce(nullif(p_source, ''), 'user') not in (select unnest(nesting_private.release_sources())) then
+    raise exception 'source must be one of %, not "%"', array_to_string(nesting_private.release_sources(), ', '),
+      nesting_private.short_text(p_source, 40) using errcode = 'SF422', hint = 'Put free text in reason.';
   end if;
-  select nesting.list_summary(array_agg(format('%s (%s)', j.key, case when not j.is_locked then 'not locked' else 'a release is already under way' end)
+  select nesting_private.list_summary(array_agg(format('%s (%s)', j.key, case when not j.is_locked then 'not locked' else 'a release is already under way' end)
                     order by j.key), 20)
     into bad
-    from nesting.lock_job_rows(keys) j
-   where not j.is_locked or nesting.open_request_for(j.key, 'release') is not null;
+    from nesting_private.lock_job_rows(keys) j
+   where not j.is_locked or nesting_private.open_request_for(j.key, 'release') is not null;
   if bad is not null then
     raise exception 'Cannot release: %', bad using errcode = 'SF409';
   end if;
@@ -337,7 +390,7 @@ begin
          array_agg(format('%s;%s', j.job_no, j.machine) order by j.key),
          jsonb_agg(jsonb_build_object('key', j.key, 'job_no', j.job_no, 'type', j.type, 'machine', j.machine) order by j.key),
          coalesce(nullif(p_source, ''), 'user'), coalesce(p_reason, ''), ops.current_actor()
-    from (select x.key, x.grundner_job_no as job_no, nesting.job_type(x.material, x.pinned_type, x.locked_type) as type,
+    from (select x.key, x.grundner_job_no as job_no, nesting_private.job_type(x.material, x.pinned_type, x.locked_type) as type,
                  coalesce(x.grundner_machine, (select m.grundner_machine from nesting.machines m where m.id = x.staged_machine_id),
                           default_machine) as machine
             from nesting.jobs x where x.key = any(keys)) j
@@ -357,7 +410,7 @@ $$;
 ------------------------------------------------------------------------------
 
 -- Customer IDs that name more than one board type, with the types (lowest first).
-create or replace function nesting.ambiguous_customer_ids() returns table (customer_id text, types integer[])
+create or replace function nesting_private.ambiguous_customer_ids() returns table (customer_id text, types integer[])
 language sql stable
 as $$
   select g.customer_id, array_agg(g.type_data order by g.type_data)
@@ -374,14 +427,14 @@ as $$
 declare
   j nesting.jobs;
 begin
-  select * into j from nesting.lock_job_rows(array[p_key]);
+  select * into j from nesting_private.lock_job_rows(array[p_key]);
   if p_type is not null and not exists (select 1 from nesting.grundner where type_data = p_type) then
     raise exception 'Type % is not in Grundner stock', p_type using errcode = 'SF422';
-  elsif j.is_locked or nesting.open_request_for(p_key, 'lock') is not null then
+  elsif j.is_locked or nesting_private.open_request_for(p_key, 'lock') is not null then
     raise exception 'Job % is locked or being locked; release it before pinning another type', p_key using errcode = 'SF409';
   end if;
   update nesting.jobs set pinned_type = p_type where key = p_key returning * into j;
-  perform nesting.job_event(p_key, 'type_pinned', jsonb_build_object('type', p_type));
+  perform nesting_private.job_event(p_key, 'type_pinned', jsonb_build_object('type', p_type));
   perform ops.audit('pin_job_type', 'nesting_job', p_key, jsonb_build_object('type', p_type));
   return j;
 end
@@ -391,11 +444,11 @@ $$;
 -- The allocation grid, and its live refresh
 ------------------------------------------------------------------------------
 
--- Each job counts on exactly one type: nesting.job_type, as in lock and release.
+-- Each job counts on exactly one type: nesting_private.job_type, as in lock and release.
 drop view if exists nesting.allocated_material_view;
 create view nesting.allocated_material_view as
 with held as (
-  select j.*, nesting.job_type(j.material, j.pinned_type, j.locked_type) as type
+  select j.*, nesting_private.job_type(j.material, j.pinned_type, j.locked_type) as type
     from nesting.jobs j where j.pre_reserved or j.is_locked
 ), per_type as (
   select h.type,
@@ -415,17 +468,17 @@ select g.type_data,
        g.reserved_stock,
        coalesce(p.pre_reserved_count, 0) as pre_reserved_count,
        coalesce(p.locked_count, 0) as locked_count,
-       nesting.pending_lock_count(g.type_data) as pending_lock_count,
-       nesting.locked_since_figure(g.type_data) as locked_since_sync,
-       nesting.available_to_lock(g.type_data) as available_to_lock,
-       nesting.available_to_lock(g.type_data) - coalesce(p.pre_reserved_count, 0) as available_after_reservations,
+       nesting_private.pending_lock_count(g.type_data) as pending_lock_count,
+       nesting_private.locked_since_figure(g.type_data) as locked_since_sync,
+       nesting_private.available_to_lock(g.type_data) as available_to_lock,
+       nesting_private.available_to_lock(g.type_data) - coalesce(p.pre_reserved_count, 0) as available_after_reservations,
        coalesce(p.jobs, '[]') as jobs,
        a.types as customer_id_types,
        d.type_data is not null as drifting,
        g.synced_at
   from nesting.grundner g
   left join per_type p on p.type = g.type_data
-  left join nesting.ambiguous_customer_ids() a on a.customer_id = g.customer_id
+  left join nesting_private.ambiguous_customer_ids() a on a.customer_id = g.customer_id
   left join nesting.stock_drift d on d.type_data = g.type_data;
 
 -- One NOTIFY per statement that changed reservations, locks, materials, job
@@ -481,29 +534,16 @@ comment on table nesting.grundner is E'@name GrundnerStock\n@behavior -insert -u
 comment on table nesting.job_events is E'@name NestingJobEvent\n@behavior -insert -update -delete\nEach job''s timeline.';
 comment on view nesting.allocated_material_view is E'@name AllocatedMaterial\nPer board type: stock, available, Grundner''s reserved count, our reservations and locks (each job on exactly one type), what can still be locked, the other types sharing its customer ID, drift, and the jobs behind them.';
 
--- Internal helpers: not part of the API.
-comment on function nesting.to_base36(bigint) is E'@behavior -queryField -mutationField';
-comment on function nesting.job_event(text, text, jsonb) is E'@behavior -queryField -mutationField';
-comment on function nesting.material_type(text) is E'@behavior -queryField -mutationField';
-comment on function nesting.job_type(text, integer, integer) is E'@behavior -queryField -mutationField';
-comment on function nesting.list_summary(text[], integer) is E'@behavior -queryField -mutationField';
-comment on function nesting.short_text(text, integer) is E'@behavior -queryField -mutationField';
-comment on function nesting.locked_since_figure(integer) is E'@behavior -queryField -mutationField';
-comment on function nesting.available_to_lock(integer) is E'@behavior -queryField -mutationField';
-comment on function nesting.release_sources() is E'@behavior -queryField -mutationField';
-comment on function nesting.ambiguous_customer_ids() is E'@behavior -queryField -mutationField';
-comment on function nesting.check_field(text, text) is E'@behavior -queryField -mutationField';
-comment on function nesting.pending_lock_count(integer) is E'@behavior -queryField -mutationField';
-comment on function nesting.open_request_for(text, text) is E'@behavior -queryField -mutationField';
-comment on function nesting.lock_job_rows(text[]) is E'@behavior -queryField -mutationField';
 
 grant usage on schema nesting to shopfloor_operator, shopfloor_integration;
 grant select on nesting.jobs, nesting.grundner, nesting.job_events, nesting.allocated_material_view
   to shopfloor_operator, shopfloor_integration;
 grant execute on function nesting.pin_job_type(text, integer) to shopfloor_supervisor;
--- The grid's view calls these for its readers.
-grant execute on function nesting.material_type(text), nesting.job_type(text, integer, integer), nesting.pending_lock_count(integer),
-  nesting.locked_since_figure(integer), nesting.available_to_lock(integer), nesting.ambiguous_customer_ids()
+-- The grid's view calls these for its readers (the only nesting_private
+-- functions they may run; the schema is not exposed through GraphQL).
+grant usage on schema nesting_private to shopfloor_operator, shopfloor_integration;
+grant execute on function nesting_private.material_type(text), nesting_private.job_type(text, integer, integer), nesting_private.pending_lock_count(integer),
+  nesting_private.locked_since_figure(integer), nesting_private.available_to_lock(integer), nesting_private.ambiguous_customer_ids()
   to shopfloor_operator, shopfloor_integration;
 grant execute on function nesting.reserve_job(text), nesting.unreserve_job(text), nesting.lock_jobs(text[]),
   nesting.unlock_jobs(text[], text, text) to shopfloor_operator;

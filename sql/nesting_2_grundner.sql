@@ -34,7 +34,7 @@ $$;
 -- The periodic sync: a stock request when the last one is older than the
 -- setting (counting failed ones too, so a storage that is off is asked once
 -- per interval, not on every pass).
-create or replace function nesting.request_stock_if_due() returns bigint
+create or replace function nesting_private.request_stock_if_due() returns bigint
 language sql volatile security definer
 set search_path = pg_catalog, public
 as $$
@@ -50,7 +50,7 @@ $$;
 -- The requests to write now: for each file name with nothing in flight, the
 -- oldest queued one, marked 'sending' (so a crash mid-write is recovered by
 -- looking at the share, never by writing twice).
-create or replace function nesting.claim_requests_to_send() returns setof nesting.grundner_requests
+create or replace function nesting_private.claim_requests_to_send() returns setof nesting.grundner_requests
 language sql volatile
 as $$
   update nesting.grundner_requests r set status = 'sending'
@@ -63,13 +63,13 @@ as $$
   returning r.*
 $$;
 
-create or replace function nesting.requests_in_flight() returns setof nesting.grundner_requests
+create or replace function nesting_private.requests_in_flight() returns setof nesting.grundner_requests
 language sql stable
 as $$
   select * from nesting.grundner_requests where status in ('sending', 'sent') order by id
 $$;
 
-create or replace function nesting.mark_request_sent(p_request_id bigint) returns nesting.grundner_requests
+create or replace function nesting_private.mark_request_sent(p_request_id bigint) returns nesting.grundner_requests
 language plpgsql volatile
 as $$
 declare
@@ -91,7 +91,7 @@ begin
 end
 $$;
 
-create or replace function nesting.finish_request(p_request_id bigint, p_status text, p_answer jsonb default null, p_error text default null)
+create or replace function nesting_private.finish_request(p_request_id bigint, p_status text, p_answer jsonb default null, p_error text default null)
 returns void
 language sql volatile
 as $$
@@ -100,7 +100,7 @@ as $$
    where id = p_request_id
 $$;
 
-create or replace function nesting.request_label(r nesting.grundner_requests) returns text
+create or replace function nesting_private.request_label(r nesting.grundner_requests) returns text
 language sql immutable
 as $$
   select format('%s.csv (request %s)', r.file_name, r.id)
@@ -109,7 +109,7 @@ $$;
 -- The deadline passed. p_withdrawn: the worker took the request file back
 -- (so the storage never saw it); otherwise the storage had already taken it
 -- and its acknowledgement is still awaited.
-create or replace function nesting.time_out_request(p_request_id bigint, p_withdrawn boolean) returns text
+create or replace function nesting_private.time_out_request(p_request_id bigint, p_withdrawn boolean) returns text
 language plpgsql volatile
 as $$
 declare
@@ -120,11 +120,11 @@ begin
     return 'already';
   end if;
   if p_withdrawn then
-    perform nesting.finish_request(r.id, 'timed_out', null, 'Grundner did not take the file before the deadline; it was taken back');
+    perform nesting_private.finish_request(r.id, 'timed_out', null, 'Grundner did not take the file before the deadline; it was taken back');
     insert into nesting.job_events (job_key, event, details)
     select i ->> 'key', r.kind || '_timed_out', jsonb_build_object('request_id', r.id) from jsonb_array_elements(r.items) i;
     perform ops.post_message('grundner', 'error',
-      format('Grundner did not take %s in time; it was taken back and nothing changed', nesting.request_label(r)),
+      format('Grundner did not take %s in time; it was taken back and nothing changed', nesting_private.request_label(r)),
       case r.kind when 'lock' then 'The jobs stay unlocked. Check the storage system, then lock them again.'
                   when 'release' then 'The jobs stay locked. Check the storage system, then release them again.'
                   else 'The stock was not refreshed; the next sync will try again.' end,
@@ -135,12 +135,12 @@ begin
     -- by the deadline (a gateway that confirms with .erl only?). The safe
     -- side: the jobs stay locked, the next release may go out, and an answer
     -- arriving later is still applied.
-    perform nesting.finish_request(r.id, 'timed_out', jsonb_build_object('awaiting_answer', true),
+    perform nesting_private.finish_request(r.id, 'timed_out', jsonb_build_object('awaiting_answer', true),
       'Grundner took the release but did not answer by the deadline; the jobs stay locked');
     insert into nesting.job_events (job_key, event, details)
     select i ->> 'key', 'release_timed_out', jsonb_build_object('request_id', r.id) from jsonb_array_elements(r.items) i;
     perform ops.post_message('grundner', 'error',
-      format('Grundner took %s but sent no productionLIST_del.csv in time; %s job(s) stay locked', nesting.request_label(r),
+      format('Grundner took %s but sent no productionLIST_del.csv in time; %s job(s) stay locked', nesting_private.request_label(r),
              jsonb_array_length(r.items)),
       format('Jobs: %s. If this gateway confirms releases with get_production.erl only, set nesting.release_confirmation to erl_only. '
              'A late answer is still applied. Otherwise release the jobs again.',
@@ -150,7 +150,7 @@ begin
   elsif r.error is null then
     update nesting.grundner_requests set error = 'Taken by the storage; waiting for its acknowledgement' where id = r.id;
     perform ops.post_message('grundner', 'warning',
-      format('Grundner took %s but has not answered yet', nesting.request_label(r)),
+      format('Grundner took %s but has not answered yet', nesting_private.request_label(r)),
       'The answer will still be applied when it arrives. Requests of the same file wait until then.',
       jsonb_build_object('request_id', r.id));
   end if;
@@ -160,7 +160,7 @@ $$;
 
 -- Lines compared as the gateway means them: trailing separators and blanks
 -- (some gateways drop or add them) do not count.
-create or replace function nesting.erl_lines(p_lines text[]) returns text[]
+create or replace function nesting_private.erl_lines(p_lines text[]) returns text[]
 language sql immutable
 as $$
   select coalesce(array_agg(x.l order by x.n), '{}')
@@ -170,7 +170,7 @@ $$;
 
 -- order_saw.erl: the storage's copy of what it took. The same lines lock the
 -- jobs; different lines fail the request and lock nothing.
-create or replace function nesting.apply_order_saw_ack(p_request_id bigint, p_lines text[]) returns jsonb
+create or replace function nesting_private.apply_order_saw_ack(p_request_id bigint, p_lines text[]) returns jsonb
 language plpgsql volatile
 as $$
 declare
@@ -185,11 +185,11 @@ begin
   end if;
   select array_agg(i ->> 'key' order by i ->> 'key') into keys from jsonb_array_elements(r.items) i;
 
-  if nesting.erl_lines(p_lines) is distinct from nesting.erl_lines(r.lines) then
-    perform nesting.finish_request(r.id, 'failed', jsonb_build_object('erl', p_lines),
+  if nesting_private.erl_lines(p_lines) is distinct from nesting_private.erl_lines(r.lines) then
+    perform nesting_private.finish_request(r.id, 'failed', jsonb_build_object('erl', p_lines),
       'order_saw.erl does not match the request');
     perform ops.post_message('grundner', 'error',
-      format('Grundner acknowledged %s with different content; no job was locked', nesting.request_label(r)),
+      format('Grundner acknowledged %s with different content; no job was locked', nesting_private.request_label(r)),
       format('Sent: %s. Acknowledged: %s. The .erl file was quarantined.',
              array_to_string(r.lines, ' | '), array_to_string(p_lines, ' | ')),
       jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(keys)));
@@ -204,7 +204,7 @@ begin
          grundner_machine = (i.item ->> 'machine')::int, locked_type = (i.item ->> 'type')::int
     from jsonb_array_elements(r.items) i(item)
    where j.key = i.item ->> 'key';
-  perform nesting.finish_request(r.id, 'acknowledged');
+  perform nesting_private.finish_request(r.id, 'acknowledged');
   insert into nesting.job_events (job_key, event, details)
   select k, 'locked', jsonb_build_object('request_id', r.id) from unnest(keys) k;
   return jsonb_build_object('outcome', 'acknowledged', 'jobs', to_jsonb(keys));
@@ -217,7 +217,7 @@ $$;
 -- which jobs the storage may now hold orders for. Returns the message text,
 -- or null for the .erl of the last request, applied already (a process died
 -- between applying and archiving it): the worker archives it.
-create or replace function nesting.unexpected_order_saw_ack(p_lines text[]) returns text
+create or replace function nesting_private.unexpected_order_saw_ack(p_lines text[]) returns text
 language plpgsql volatile
 as $$
 declare
@@ -226,7 +226,7 @@ declare
   title text;
 begin
   select * into r from nesting.grundner_requests
-   where kind = 'lock' and nesting.erl_lines(lines) = nesting.erl_lines(p_lines)
+   where kind = 'lock' and nesting_private.erl_lines(lines) = nesting_private.erl_lines(p_lines)
      and status in ('acknowledged', 'timed_out', 'failed', 'cancelled')
    order by id desc limit 1;
   if found and r.status = 'acknowledged' then
@@ -240,7 +240,7 @@ begin
     return title;
   end if;
   select array_agg(i ->> 'key' order by i ->> 'key') into keys from jsonb_array_elements(r.items) i;
-  title := format('Grundner acknowledged %s after it was %s; nothing was locked', nesting.request_label(r),
+  title := format('Grundner acknowledged %s after it was %s; nothing was locked', nesting_private.request_label(r),
                   replace(r.status, '_', ' '));
   perform ops.post_message('grundner', 'error', title,
     format('The storage may now hold orders for %s. Delete them at the storage, or lock the jobs again. The .erl file was quarantined.',
@@ -257,7 +257,7 @@ $$;
 -- board is on the way to the saw); a job answered with another type or
 -- quantity is released with a warning; orders we did not ask for are
 -- reported, never applied.
-create or replace function nesting.apply_release_answer(p_request_id bigint, p_rows jsonb) returns jsonb
+create or replace function nesting_private.apply_release_answer(p_request_id bigint, p_rows jsonb) returns jsonb
 language plpgsql volatile
 as $$
 declare
@@ -307,34 +307,34 @@ begin
   result := jsonb_build_object('outcome', case when missing is null then 'answered' else 'partial' end,
     'released', coalesce(to_jsonb(released), '[]'), 'mismatched', coalesce(to_jsonb(mismatched), '[]'),
     'still_locked', coalesce(to_jsonb(missing), '[]'), 'unrequested', coalesce(to_jsonb(unrequested), '[]'));
-  perform nesting.finish_request(r.id, case when missing is null then 'answered' else 'partial' end,
+  perform nesting_private.finish_request(r.id, case when missing is null then 'answered' else 'partial' end,
     result || jsonb_build_object('rows', p_rows));
 
   if released is not null and r.source <> 'user' then
     -- Operators know the NC files: the title names them, the body the jobs.
     -- (A source stored before it was checked at the door posts as grundner.)
-    perform ops.post_message(case when r.source = any(nesting.release_sources()) then r.source else 'grundner' end, 'info',
+    perform ops.post_message(case when r.source = any(nesting_private.release_sources()) then r.source else 'grundner' end, 'info',
       format('Released %s from Grundner%s',
-             nesting.list_summary((select array_agg(j.ncfile order by j.key) from nesting.jobs j where j.key = any(released))),
-             case when r.reason <> '' then ' (' || nesting.short_text(r.reason) || ')' else '' end),
+             nesting_private.list_summary((select array_agg(j.ncfile order by j.key) from nesting.jobs j where j.key = any(released))),
+             case when r.reason <> '' then ' (' || nesting_private.short_text(r.reason) || ')' else '' end),
       'Jobs: ' || array_to_string(released, ', ') || case when r.reason <> '' then E'\nReason: ' || r.reason else '' end,
       jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(released),
         'nc_files', (select jsonb_agg(j.ncfile order by j.key) from nesting.jobs j where j.key = any(released))));
   end if;
   if mismatched is not null then
     perform ops.post_message('grundner', 'warning',
-      format('Released %s although Grundner answered with another board type or quantity', nesting.list_summary(mismatched)),
+      format('Released %s although Grundner answered with another board type or quantity', nesting_private.list_summary(mismatched)),
       'Check the storage''s production list for these orders: ' || array_to_string(mismatched, ', '), jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(mismatched)));
   end if;
   if missing is not null then
     perform ops.post_message('grundner', 'warning',
-      format('Grundner kept %s: the board is already on its way to the saw', nesting.list_summary(missing)),
+      format('Grundner kept %s: the board is already on its way to the saw', nesting_private.list_summary(missing)),
       'These jobs stay locked. Release them again once the board has been cut or returned: ' || array_to_string(missing, ', '),
       jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(missing)));
   end if;
   if unrequested is not null then
     perform ops.post_message('grundner', 'warning',
-      format('Grundner deleted orders we did not ask for: %s', nesting.list_summary(unrequested)),
+      format('Grundner deleted orders we did not ask for: %s', nesting_private.list_summary(unrequested)),
       'Nothing was changed for them here. Orders: ' || array_to_string(unrequested, ', '), jsonb_build_object('request_id', r.id, 'orders', to_jsonb(unrequested)));
   end if;
   return result;
@@ -343,7 +343,7 @@ $$;
 
 -- A productionLIST_del.csv with no release in flight: the answer to a release
 -- that timed out waiting for it, when it names that release's orders.
-create or replace function nesting.timed_out_release_for(p_rows jsonb) returns bigint
+create or replace function nesting_private.timed_out_release_for(p_rows jsonb) returns bigint
 language sql stable
 as $$
   select r.id from nesting.grundner_requests r
@@ -355,10 +355,10 @@ $$;
 -- get_production.erl on a gateway set to confirm releases with it only
 -- (nesting.release_confirmation = erl_only): every order asked for counts as
 -- deleted. Such a gateway cannot report a partial release.
-create or replace function nesting.apply_release_erl(p_request_id bigint) returns jsonb
+create or replace function nesting_private.apply_release_erl(p_request_id bigint) returns jsonb
 language sql volatile
 as $$
-  select nesting.apply_release_answer(p_request_id,
+  select nesting_private.apply_release_answer(p_request_id,
     (select coalesce(jsonb_agg(jsonb_build_object('job_no', i ->> 'job_no', 'type', (i ->> 'type')::int, 'quantity', 1)), '[]')
        from nesting.grundner_requests r, jsonb_array_elements(r.items) i where r.id = p_request_id))
 $$;
@@ -367,7 +367,7 @@ $$;
 -- the 19 fields; p_problems: lines the worker could not read. When lines were
 -- skipped, types missing from the file are kept (they may be the broken
 -- lines) instead of being removed.
-create or replace function nesting.apply_stock(p_request_id bigint, p_rows jsonb, p_problems jsonb default '[]')
+create or replace function nesting_private.apply_stock(p_request_id bigint, p_rows jsonb, p_problems jsonb default '[]')
 returns jsonb
 language plpgsql volatile
 as $$
@@ -382,7 +382,7 @@ begin
   end if;
   perform pg_advisory_xact_lock(hashtext('nesting.apply_stock'));
   -- Customer IDs on several types before this sync (a new one is reported once).
-  select coalesce(array_agg(customer_id), '{}') into ambiguous_before from nesting.ambiguous_customer_ids();
+  select coalesce(array_agg(customer_id), '{}') into ambiguous_before from nesting_private.ambiguous_customer_ids();
   -- The stock rows in type order, the order lock_jobs takes them in, so the
   -- two never deadlock.
   perform 1 from nesting.grundner order by type_data for update;
@@ -430,7 +430,7 @@ begin
     now());
 
   if p_request_id is not null then
-    perform nesting.finish_request(p_request_id, 'answered',
+    perform nesting_private.finish_request(p_request_id, 'answered',
       jsonb_build_object('types', jsonb_array_length(p_rows), 'changed', changed, 'problems', p_problems));
   end if;
   if appeared is not null then
@@ -439,7 +439,7 @@ begin
   end if;
   if vanished is not null then
     perform ops.post_message('grundner', 'warning', format('%s board type(s) gone from Grundner stock: %s', cardinality(vanished),
-             nesting.list_summary(vanished::text[])),
+             nesting_private.list_summary(vanished::text[])),
       'Jobs on these materials cannot be locked until the type is back. Types: ' || array_to_string(vanished, ', '),
       jsonb_build_object('types', to_jsonb(vanished)));
   end if;
@@ -455,9 +455,9 @@ begin
       format('Types %s share customer ID %s. A job whose material is this ID resolves to the lowest type (%s). '
              'A supervisor can pin a job to another type (pin_job_type).', array_to_string(a.types, ', '), a.customer_id, a.types[1]),
       jsonb_build_object('customer_id', a.customer_id, 'types', to_jsonb(a.types)))
-    from nesting.ambiguous_customer_ids() a
+    from nesting_private.ambiguous_customer_ids() a
    where not (a.customer_id = any(ambiguous_before));
-  perform nesting.check_drift();
+  perform nesting_private.check_drift();
   return jsonb_build_object('types', jsonb_array_length(p_rows), 'changed', changed,
     'appeared', coalesce(to_jsonb(appeared), '[]'), 'vanished', coalesce(to_jsonb(vanished), '[]'));
 end
@@ -465,7 +465,7 @@ $$;
 
 -- A request that could not be written (the worker found a value the gateway
 -- cannot take, or the share refused the file).
-create or replace function nesting.fail_request(p_request_id bigint, p_error text) returns void
+create or replace function nesting_private.fail_request(p_request_id bigint, p_error text) returns void
 language plpgsql volatile
 as $$
 declare
@@ -475,8 +475,8 @@ begin
   if r.status not in ('queued', 'sending', 'sent') then
     return;
   end if;
-  perform nesting.finish_request(r.id, 'failed', null, p_error);
-  perform ops.post_message('grundner', 'error', format('Could not send %s', nesting.request_label(r)), p_error,
+  perform nesting_private.finish_request(r.id, 'failed', null, p_error);
+  perform ops.post_message('grundner', 'error', format('Could not send %s', nesting_private.request_label(r)), p_error,
     jsonb_build_object('request_id', r.id, 'jobs', (select jsonb_agg(i -> 'key') from jsonb_array_elements(r.items) i)));
 end
 $$;
@@ -512,7 +512,7 @@ $$;
 -- flight, or finished since the figures were taken, is left for the next sync
 -- (the two sides cannot agree yet). One message per type and episode; the
 -- row goes when they agree again.
-create or replace function nesting.check_drift() returns void
+create or replace function nesting_private.check_drift() returns void
 language plpgsql volatile
 as $$
 declare
@@ -564,7 +564,7 @@ select d.type_data, g.material_name, g.customer_id, d.reserved_stock, d.locked_c
 -- The worker's report after each pass: when it completed, and whether the
 -- share took our files. One message when the share starts failing, one when
 -- it works again.
-create or replace function nesting.note_exchange_pass(p_share_error text) returns void
+create or replace function nesting_private.note_exchange_pass(p_share_error text) returns void
 language plpgsql volatile
 as $$
 declare
@@ -628,25 +628,7 @@ comment on view nesting.stock_drift_view is E'@name GrundnerStockDrift\nBoard ty
 comment on table nesting.stock_drift is E'@name GrundnerStockDriftRow\n@behavior -insert -update -delete';
 comment on table nesting.exchange_state is E'@name GrundnerExchangeState\n@behavior -insert -update -delete\nThe Grundner exchange: last completed pass, share outage, when the stock figures were taken.';
 
--- Internal helpers: not part of the API.
-comment on function nesting.erl_lines(text[]) is E'@behavior -queryField -mutationField';
-comment on function nesting.timed_out_release_for(jsonb) is E'@behavior -queryField -mutationField';
-comment on function nesting.apply_release_erl(bigint) is E'@behavior -queryField -mutationField';
-comment on function nesting.check_drift() is E'@behavior -queryField -mutationField';
-comment on function nesting.note_exchange_pass(text) is E'@behavior -queryField -mutationField';
 comment on function nesting.exchange_health() is E'@behavior -queryField -mutationField';
-comment on function nesting.claim_requests_to_send() is E'@behavior -queryField -mutationField';
-comment on function nesting.requests_in_flight() is E'@behavior -queryField -mutationField';
-comment on function nesting.mark_request_sent(bigint) is E'@behavior -queryField -mutationField';
-comment on function nesting.finish_request(bigint, text, jsonb, text) is E'@behavior -queryField -mutationField';
-comment on function nesting.request_label(nesting.grundner_requests) is E'@behavior -typeField -queryField';
-comment on function nesting.time_out_request(bigint, boolean) is E'@behavior -queryField -mutationField';
-comment on function nesting.apply_order_saw_ack(bigint, text[]) is E'@behavior -queryField -mutationField';
-comment on function nesting.apply_release_answer(bigint, jsonb) is E'@behavior -queryField -mutationField';
-comment on function nesting.unexpected_order_saw_ack(text[]) is E'@behavior -queryField -mutationField';
-comment on function nesting.apply_stock(bigint, jsonb, jsonb) is E'@behavior -queryField -mutationField';
-comment on function nesting.fail_request(bigint, text) is E'@behavior -queryField -mutationField';
-comment on function nesting.request_stock_if_due() is E'@behavior -queryField -mutationField';
 
 grant select on nesting.grundner_requests, nesting.stock_drift, nesting.stock_drift_view, nesting.exchange_state
   to shopfloor_operator, shopfloor_integration;

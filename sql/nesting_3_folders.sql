@@ -4,7 +4,7 @@
 
 -- A machine per Ready-to-Run folder. At start-up every READY_DIRS folder
 -- without a machine gets one named after the folder (rename it later).
-create or replace function nesting.ensure_machine(p_ready_dir text) returns nesting.machines
+create or replace function nesting_private.ensure_machine(p_ready_dir text) returns nesting.machines
 language plpgsql volatile security definer
 set search_path = pg_catalog, public
 as $$
@@ -40,7 +40,7 @@ $$;
 
 -- Records the outcome of a periodic scan; posts one message when a scan starts
 -- failing and one when it recovers. Returns the scanner's state.
-create or replace function nesting.note_scan(p_scanner text, p_source text, p_error text) returns nesting.scan_state
+create or replace function nesting_private.note_scan(p_scanner text, p_source text, p_error text) returns nesting.scan_state
 language plpgsql volatile
 as $$
 declare
@@ -69,14 +69,14 @@ $$;
 -- Locks the jobs (key order) and releases the locked ones that no release is
 -- already under way for, with one get_production.csv. Used wherever jobs go
 -- away (pruned, unstaged, deleted from Ready-to-Run).
-create or replace function nesting.release_locked(p_keys text[], p_source text, p_reason text,
+create or replace function nesting_private.release_locked(p_keys text[], p_source text, p_reason text,
                                                   out released text[], out request_id bigint)
 language plpgsql volatile
 as $$
 begin
   perform 1 from nesting.jobs where key = any(p_keys) order by key for update;
   select array_agg(key order by key) into released from nesting.jobs
-   where key = any(p_keys) and is_locked and nesting.open_request_for(key, 'release') is null;
+   where key = any(p_keys) and is_locked and nesting_private.open_request_for(key, 'release') is null;
   if released is not null then
     request_id := nesting.unlock_jobs(released, p_source, p_reason);
   end if;
@@ -96,14 +96,14 @@ as $$
    where g <> ''
 $$;
 
-create or replace function nesting.is_ignored_name(p_name text) returns boolean
+create or replace function nesting_private.is_ignored_name(p_name text) returns boolean
 language sql stable
 as $$
   select p_name ~* nesting.ignored_name_pattern()
 $$;
 
 -- What the ingest poller needs to know for its next scan.
-create or replace function nesting.ingest_settings() returns jsonb
+create or replace function nesting_private.ingest_settings() returns jsonb
 language sql stable
 as $$
   select jsonb_build_object(
@@ -115,25 +115,25 @@ $$;
 
 -- Marks the jobs removed (never deleted), releases the locked ones with one
 -- get_production.csv, and posts one message.
-create or replace function nesting.prune_jobs(p_keys text[], out released text[], out request_id bigint)
+create or replace function nesting_private.prune_jobs(p_keys text[], out released text[], out request_id bigint)
 language plpgsql volatile
 as $$
 begin
   select r.released, r.request_id into released, request_id
-    from nesting.release_locked(p_keys, 'jobs-ingest', 'job deleted') r;
+    from nesting_private.release_locked(p_keys, 'jobs-ingest', 'job deleted') r;
   update nesting.jobs set removed_at = now(), pre_reserved = false where key = any(p_keys);
   insert into nesting.job_events (job_key, event, details)
   select k, 'pruned', jsonb_build_object('reason', 'NC file gone from the processed jobs root') from unnest(p_keys) k;
   perform ops.post_message('jobs-ingest', case when released is null then 'info' else 'warning' end,
     format('Removed %s job(s) whose NC files are gone%s', cardinality(p_keys),
-           case when released is null then '' else format('; releasing %s from Grundner', nesting.bounded_list(released, 10)) end),
+           case when released is null then '' else format('; releasing %s from Grundner', nesting_private.bounded_list(released, 10)) end),
     array_to_string(p_keys, E'\n'),
     jsonb_build_object('jobs', to_jsonb(p_keys), 'released', to_jsonb(released), 'request_id', request_id));
 end
 $$;
 
 -- "A, B, C and 7 more": a list that fits in a title.
-create or replace function nesting.bounded_list(p_items text[], p_max integer) returns text
+create or replace function nesting_private.bounded_list(p_items text[], p_max integer) returns text
 language sql immutable
 as $$
   select array_to_string(p_items[1:p_max], ', ')
@@ -146,7 +146,7 @@ $$;
 -- nesting.prune_hold_above_share of the known ones) is what an unmounted share
 -- looks like: it is held (one open row in nesting.prune_holds, one message)
 -- until a supervisor confirms it (nesting.confirm_prune) or the files come back.
-create or replace function nesting.guard_prune(p_missing text[]) returns text[]
+create or replace function nesting_private.guard_prune(p_missing text[]) returns text[]
 language plpgsql volatile
 as $$
 declare
@@ -164,7 +164,7 @@ begin
     select coalesce(array_agg(k order by k), '{}') into confirmed from (select unnest(missing) intersect select unnest(h.keys)) x(k);
     select coalesce(array_agg(k order by k), '{}') into rest from (select unnest(missing) except select unnest(h.keys)) x(k);
     update nesting.prune_holds set ended_at = now(), outcome = 'pruned', last_scan_at = now(), scans = scans + 1 where id = h.id;
-    return confirmed || nesting.guard_prune(rest);
+    return confirmed || nesting_private.guard_prune(rest);
   end if;
   if n > 0 then
     select count(*)::int into known_jobs from nesting.jobs where removed_at is null and status in ('PENDING', 'STAGED');
@@ -186,7 +186,7 @@ begin
       format(E'Is the share mounted? An unmounted share looks like an empty folder.\n'
              'If the files come back, the hold ends by itself. If they were really removed, a supervisor confirms with\n'
              '  select nesting.confirm_prune(%s);\n(GraphQL nestingConfirmPrune) and the next scan prunes them.\n\n%s',
-             h.id, nesting.bounded_list(missing, 200)),
+             h.id, nesting_private.bounded_list(missing, 200)),
       jsonb_build_object('hold_id', h.id, 'missing', n, 'known', known_jobs));
   else
     update nesting.prune_holds
@@ -230,7 +230,7 @@ $$;
 -- every NC program seen; p_changed: the programs new or changed since the
 -- caller last applied them (with parsed fields); p_error: set when the walk
 -- could not read everything, and then nothing is pruned.
-create or replace function nesting.apply_ingest_scan(p_present text[], p_changed jsonb, p_error text default null)
+create or replace function nesting_private.apply_ingest_scan(p_present text[], p_changed jsonb, p_error text default null)
 returns jsonb
 language plpgsql volatile
 as $$
@@ -266,7 +266,7 @@ begin
   select x ->> 'key', 'scanned', jsonb_build_object('problem', x ->> 'problem') from jsonb_array_elements(coalesce(p_changed, '[]')) x
    where x ->> 'problem' is not null;
 
-  perform nesting.note_scan('Processed jobs root', 'jobs-ingest', p_error);
+  perform nesting_private.note_scan('Processed jobs root', 'jobs-ingest', p_error);
   if p_error is null then
     -- Programs gone from disk. Only jobs not yet on their way to being cut
     -- (PENDING, STAGED) are pruned; a cut job is history and stays. A mass
@@ -275,11 +275,11 @@ begin
       from nesting.jobs j
      where j.removed_at is null and j.status in ('PENDING', 'STAGED')
        and not exists (select 1 from unnest(p_present) k where k = j.key);
-    pruned := nullif(nesting.guard_prune(missing), '{}');
+    pruned := nullif(nesting_private.guard_prune(missing), '{}');
   end if;
 
   if pruned is not null then
-    select r.released, r.request_id into to_release, release_id from nesting.prune_jobs(pruned) r;
+    select r.released, r.request_id into to_release, release_id from nesting_private.prune_jobs(pruned) r;
   end if;
 
   return jsonb_build_object('added', added, 'updated', updated, 'pruned', coalesce(to_jsonb(pruned), '[]'),
@@ -287,7 +287,7 @@ begin
     'held', (select jsonb_build_object('id', h.id, 'since', h.held_at, 'jobs', cardinality(h.keys), 'known', h.known,
                                        'confirmed_by', h.confirmed_by)
                from nesting.prune_holds h where h.ended_at is null))
-    || nesting.ingest_settings();
+    || nesting_private.ingest_settings();
 end
 $$;
 
@@ -311,7 +311,7 @@ begin
   end if;
   select string_agg(format('%s (%s)', j.key, case when j.removed_at is not null then 'its NC file is gone' else 'status ' || j.status end), ', ' order by j.key)
     into bad
-    from nesting.lock_job_rows(keys) j
+    from nesting_private.lock_job_rows(keys) j
    where j.removed_at is not null or j.status not in ('PENDING', 'STAGED');
   if bad is not null then
     raise exception 'Cannot stage: %', bad using errcode = 'SF409';
@@ -324,7 +324,7 @@ begin
 end
 $$;
 
-create or replace function nesting.mark_staged(p_keys text[], p_machine_id bigint) returns void
+create or replace function nesting_private.mark_staged(p_keys text[], p_machine_id bigint) returns void
 language sql volatile
 as $$
   with staged as (
@@ -336,7 +336,7 @@ as $$
   select key, 'staged', jsonb_build_object('machine', (select name from nesting.machines where id = p_machine_id)) from staged
 $$;
 
-create or replace function nesting.stage_failed(p_keys text[], p_machine_id bigint, p_error text) returns void
+create or replace function nesting_private.stage_failed(p_keys text[], p_machine_id bigint, p_error text) returns void
 language plpgsql volatile
 as $$
 begin
@@ -349,16 +349,16 @@ end
 $$;
 
 -- The Ready page, kept in step by the Ready-to-Run folder watchers.
-create or replace function nesting.ready_file_seen(p_dir text, p_name text, p_size bigint, p_mtime timestamptz) returns void
+create or replace function nesting_private.ready_file_seen(p_dir text, p_name text, p_size bigint, p_mtime timestamptz) returns void
 language sql volatile
 as $$
   insert into nesting.ready_files (machine_id, name, size, mtime)
   select id, p_name, coalesce(p_size, 0), p_mtime from nesting.machines
-   where ready_dir = p_dir and not nesting.is_ignored_name(p_name) -- recycle bins, lock files, temporary copies
+   where ready_dir = p_dir and not nesting_private.is_ignored_name(p_name) -- recycle bins, lock files, temporary copies
   on conflict (machine_id, name) do update set size = excluded.size, mtime = excluded.mtime, seen_at = now()
 $$;
 
-create or replace function nesting.ready_file_gone(p_dir text, p_name text) returns void
+create or replace function nesting_private.ready_file_gone(p_dir text, p_name text) returns void
 language sql volatile
 as $$
   delete from nesting.ready_files f using nesting.machines m
@@ -374,11 +374,11 @@ select m.name as machine, f.name as file_name, f.size, f.mtime, f.seen_at,
 
 -- Jobs whose NC file left a machine's Ready-to-Run folder go back to PENDING;
 -- the locked ones are released with one request. Returns the released keys.
-create or replace function nesting.unstage(p_machine_id bigint, p_keys text[], p_source text, p_reason text) returns text[]
+create or replace function nesting_private.unstage(p_machine_id bigint, p_keys text[], p_source text, p_reason text) returns text[]
 language plpgsql volatile
 as $$
 declare
-  released text[] := (select r.released from nesting.release_locked(p_keys, p_source, p_reason) r);
+  released text[] := (select r.released from nesting_private.release_locked(p_keys, p_source, p_reason) r);
 begin
   update nesting.jobs set status = 'PENDING', staged_machine_id = null, staged_at = null where key = any(p_keys);
   insert into nesting.job_events (job_key, event, details)
@@ -391,8 +391,7 @@ $$;
 -- p_listed_at: database time taken before the folder was listed; a job staged
 -- after it may have had its file copied after the listing, so it is left for
 -- the next look.
-drop function if exists nesting.stage_sanity(bigint, text[]);
-create or replace function nesting.stage_sanity(p_machine_id bigint, p_present text[], p_listed_at timestamptz default null) returns jsonb
+create or replace function nesting_private.stage_sanity(p_machine_id bigint, p_present text[], p_listed_at timestamptz default null) returns jsonb
 language plpgsql volatile
 as $$
 declare
@@ -401,7 +400,7 @@ declare
   released text[];
 begin
   select * into m from nesting.machines where id = p_machine_id;
-  perform nesting.note_scan(format('Ready-to-Run folder of %s', m.name), 'stage-sanity', null);
+  perform nesting_private.note_scan(format('Ready-to-Run folder of %s', m.name), 'stage-sanity', null);
   -- The Ready page forgets files that went while nobody watched.
   delete from nesting.ready_files f where f.machine_id = p_machine_id and not (f.name = any(p_present));
   select array_agg(j.key order by j.key) into gone from nesting.jobs j
@@ -411,7 +410,7 @@ begin
   if gone is null then
     return jsonb_build_object('unstaged', '[]'::jsonb, 'released', '[]'::jsonb);
   end if;
-  released := nesting.unstage(p_machine_id, gone, 'stage-sanity', 'NC file left Ready-to-Run');
+  released := nesting_private.unstage(p_machine_id, gone, 'stage-sanity', 'NC file left Ready-to-Run');
   perform ops.post_message('stage-sanity', 'warning',
     format('%s job(s) left Ready-to-Run on %s and went back to PENDING%s', cardinality(gone), m.name,
            case when released is null then '' else format('; releasing %s from Grundner', array_to_string(released, ', ')) end),
@@ -451,7 +450,7 @@ begin
   select array_agg(key order by key) into affected from nesting.jobs
    where staged_machine_id = m.id and removed_at is null and ncfile = any(p_names);
   if affected is not null then
-    released := nesting.unstage(m.id, affected, 'ready-delete', 'deleted from Ready-to-Run');
+    released := nesting_private.unstage(m.id, affected, 'ready-delete', 'deleted from Ready-to-Run');
   end if;
   perform ops_private.enqueue('nesting_delete_ready_files', jsonb_build_object('machine_id', m.id, 'names', to_jsonb(p_names)));
   perform ops.post_message('ready-delete', 'info',
@@ -464,7 +463,7 @@ end
 $$;
 
 -- The worker deleted these files: the Ready page forgets them.
-create or replace function nesting.ready_files_removed(p_machine_id bigint, p_names text[]) returns void
+create or replace function nesting_private.ready_files_removed(p_machine_id bigint, p_names text[]) returns void
 language sql volatile
 as $$
   delete from nesting.ready_files where machine_id = p_machine_id and name = any(p_names)
@@ -477,23 +476,7 @@ comment on view nesting.ready_page is E'@name ReadyPageFile\nThe Ready page: eac
 comment on function nesting.stage_jobs(text[], text) is E'@name stage_jobs\nCopies the jobs'' NC and part files into the machine''s Ready-to-Run folder (a worker task); they become STAGED when done.';
 comment on function nesting.delete_ready_files(text, text[]) is E'@name delete_ready_files\nDeletes files from a machine''s Ready-to-Run folder (a worker task); affected jobs go back to PENDING and locked ones are released once.';
 comment on function nesting.upsert_machine(text, text, integer) is E'@name upsert_nesting_machine\nCreates or renames the machine of a Ready-to-Run folder (admin).';
-comment on function nesting.ensure_machine(text) is E'@behavior -queryField -mutationField';
-comment on function nesting.note_scan(text, text, text) is E'@behavior -queryField -mutationField';
-comment on function nesting.apply_ingest_scan(text[], jsonb, text) is E'@behavior -queryField -mutationField';
-comment on function nesting.mark_staged(text[], bigint) is E'@behavior -queryField -mutationField';
-comment on function nesting.stage_failed(text[], bigint, text) is E'@behavior -queryField -mutationField';
-comment on function nesting.ready_file_seen(text, text, bigint, timestamptz) is E'@behavior -queryField -mutationField';
-comment on function nesting.ready_file_gone(text, text) is E'@behavior -queryField -mutationField';
-comment on function nesting.unstage(bigint, text[], text, text) is E'@behavior -queryField -mutationField';
-comment on function nesting.release_locked(text[], text, text) is E'@behavior -queryField -mutationField';
-comment on function nesting.stage_sanity(bigint, text[], timestamptz) is E'@behavior -queryField -mutationField';
-comment on function nesting.ready_files_removed(bigint, text[]) is E'@behavior -queryField -mutationField';
 comment on function nesting.ignored_name_pattern() is E'@behavior -queryField -mutationField';
-comment on function nesting.is_ignored_name(text) is E'@behavior -queryField -mutationField';
-comment on function nesting.ingest_settings() is E'@behavior -queryField -mutationField';
-comment on function nesting.prune_jobs(text[]) is E'@behavior -queryField -mutationField';
-comment on function nesting.bounded_list(text[], integer) is E'@behavior -queryField -mutationField';
-comment on function nesting.guard_prune(text[]) is E'@behavior -queryField -mutationField';
 comment on table nesting.prune_holds is E'@name NestingPruneHold\n@behavior -insert -update -delete\nPrunes of the processed jobs root held because too many jobs vanished at once (an unmounted share); open while ended_at is null.';
 comment on function nesting.confirm_prune(bigint) is E'Confirms a held prune (supervisor): the next scan prunes the held jobs that are still gone and releases the locked ones.';
 

@@ -29,7 +29,7 @@ const task: Task = async (raw, helpers) => {
       else failed.push(`${name}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
   }
-  if (deleted.length > 0) await helpers.query("select nesting.ready_files_removed($1, $2)", [payload.machine_id, deleted]);
+  if (deleted.length > 0) await helpers.query("select nesting_private.ready_files_removed($1, $2)", [payload.machine_id, deleted]);
   if (failed.length > 0) {
     await helpers.query("select ops.post_message('ready-delete', 'error', $1, $2, $3)", [
       `Could not delete ${failed.length} file(s) from Ready-to-Run on ${rows[0].name}`,

@@ -61,7 +61,7 @@ test.serial("racing connections never lock more boards than the storage has", as
     t.true(more.every((r) => r.status === "rejected"));
     const { rows } = await db.query(
       `select (select count(*)::int from nesting.jobs where is_locked and locked_type = 104) +
-              nesting.pending_lock_count(104) as held`,
+              nesting_private.pending_lock_count(104) as held`,
     );
     t.is(rows[0].held, 4);
   } finally {
@@ -132,7 +132,7 @@ test.serial("allocatedMaterialChanged: an idle ingest scan and an unchanged stoc
   await listener.query("listen allocated_material_changed");
   try {
     const present = (await db.query(`select array_agg(key) as keys from nesting.jobs where removed_at is null`)).rows[0].keys;
-    await db.query(`select nesting.apply_ingest_scan($1, '[]')`, [present]);
+    await db.query(`select nesting_private.apply_ingest_scan($1, '[]')`, [present]);
     await syncStock();
     await syncStock();
     // A statement that changes something notifies: the last event proves the listener hears.

@@ -203,7 +203,7 @@ test.serial("recycle bins, system folders, lock files, temporary copies and hidd
   put(ready, "Visible.nc");
   const page = async () => (await db.query(`select file_name from nesting.ready_page where machine = 'saw1' order by file_name`)).rows.map((r) => r.file_name);
   await eventually(async () => (await page()).includes("Visible.nc"), 30_000);
-  await db.query(`select nesting.ready_file_seen($1, '~$Sheet1.nc', 10, now())`, [ready]); // as if its event came late
+  await db.query(`select nesting_private.ready_file_seen($1, '~$Sheet1.nc', 10, now())`, [ready]); // as if its event came late
   t.deepEqual(await page(), ["Sheet1.pts", "Visible.nc"]);
 
   // Names added to the list leave the page at the next stage sanity look.

@@ -47,7 +47,7 @@ export async function startNesting(
   });
   for (const d of [config.processedRoot, ...config.readyDirs]) mkdirSync(d, { recursive: true });
   opts.prepare?.(config);
-  await db.query("select nesting.ensure_machine(d) from unnest($1::text[]) d", [config.readyDirs]);
+  await db.query("select nesting_private.ensure_machine(d) from unnest($1::text[]) d", [config.readyDirs]);
   const pool = createPool(db.url, { max: 6, log: testLog, name: "nesting-test" });
   const start = () => startWorker({ pool, config, concurrency: 2, pollInterval: 500, log: testLog });
   let worker = await start();

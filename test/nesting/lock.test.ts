@@ -177,7 +177,7 @@ test.serial("a job staged on a machine is ordered to that machine's Grundner num
 
 test.serial("job number collisions: a program called like a generated code, and names with a separator", async (t) => {
   // The next generated code is taken by a program of that name: the generator skips it.
-  const { rows } = await db.query(`select 'J' || lpad(nesting.to_base36(nextval('nesting.grundner_job_no_seq') + 1), 7, '0') as code`);
+  const { rows } = await db.query(`select 'J' || lpad(nesting_private.to_base36(nextval('nesting.grundner_job_no_seq') + 1), 7, '0') as code`);
   const named = await addJob(db, `Clash/${rows[0].code}`, "101");
   t.is(named.grundner_job_no, rows[0].code);
   const generated = await addJob(db, "Clash/A_name_longer_than_eight", "101");
@@ -196,13 +196,13 @@ test.serial("stage sanity leaves a job staged after the folder was listed for th
   await addJob(db, "Race/Copied", "101");
   const { rows: before } = await db.query(`select clock_timestamp() as at`);
   // The worker copies the file and marks the job STAGED after the listing was taken.
-  await db.query(`select nesting.mark_staged(array['Race/Copied'], $1)`, [m[0].id]);
-  const late = await db.query(`select nesting.stage_sanity($1, '{}', $2) as r`, [m[0].id, before[0].at]);
+  await db.query(`select nesting_private.mark_staged(array['Race/Copied'], $1)`, [m[0].id]);
+  const late = await db.query(`select nesting_private.stage_sanity($1, '{}', $2) as r`, [m[0].id, before[0].at]);
   t.deepEqual(late.rows[0].r.unstaged, []);
   t.is((await job(db, "Race/Copied")).status, "STAGED");
   // A listing taken after staging that lacks the file does unstage it.
   const { rows: after } = await db.query(`select clock_timestamp() as at`);
-  const next = await db.query(`select nesting.stage_sanity($1, '{}', $2) as r`, [m[0].id, after[0].at]);
+  const next = await db.query(`select nesting_private.stage_sanity($1, '{}', $2) as r`, [m[0].id, after[0].at]);
   t.deepEqual(next.rows[0].r.unstaged, ["Race/Copied"]);
   t.is((await job(db, "Race/Copied")).status, "PENDING");
 });

@@ -86,7 +86,7 @@ test.serial("a first sync of 448 types from a real export applies, with a bounde
 test.serial("500 new types and a 10,000-character reason never fail a message", async (t) => {
   const boards = realExportStock(500).map((b) => ({ ...b, type: 3000 + b.type }));
   const { rows } = parseRows(realExport(boards), stockRow, { allowHeader: true, fields: STOCK_FIELDS });
-  const r = await db.query(`select nesting.apply_stock(null, $1, '[{"line": 1, "error": "x"}]') as result`, [JSON.stringify(rows)]);
+  const r = await db.query(`select nesting_private.apply_stock(null, $1, '[{"line": 1, "error": "x"}]') as result`, [JSON.stringify(rows)]);
   t.is(r.rows[0].result.appeared.length, 500);
   const m = await db.query(`select title from ops.messages where title like '500 new board type%'`);
   t.is(m.rows[0].title, "500 new board type(s) in Grundner stock");
