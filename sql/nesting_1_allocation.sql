@@ -171,13 +171,28 @@ begin
 end
 $$;
 
+-- A request is open until it finishes (queued, being written, or taken by the
+-- storage), and in flight while its file is on the share (sending, sent; one
+-- per file name, see the unique index grundner_requests_one_in_flight).
+create or replace function nesting_private.request_open(p_status text) returns boolean
+language sql immutable
+as $$
+  select p_status in ('queued', 'sending', 'sent')
+$$;
+
+create or replace function nesting_private.request_in_flight(p_status text) returns boolean
+language sql immutable
+as $$
+  select p_status in ('sending', 'sent')
+$$;
+
 -- Lock requests not yet finished hold boards Grundner does not count yet.
 create or replace function nesting_private.pending_lock_count(p_type integer) returns integer
 language sql stable
 as $$
   select count(*)::int
-    from nesting.grundner_requests r, jsonb_array_elements(r.items) i
-   where r.kind = 'lock' and r.status in ('queued', 'sending', 'sent') and (i ->> 'type')::int = p_type
+    from nesting.grundner_request_items i join nesting.grundner_requests r on r.id = i.request_id
+   where i.type = p_type and r.kind = 'lock' and nesting_private.request_open(r.status)
 $$;
 
 -- Locks acknowledged after the storage took its stock figures: Grundner's
@@ -202,9 +217,8 @@ $$;
 create or replace function nesting_private.open_request_for(p_key text, p_kind text) returns bigint
 language sql stable
 as $$
-  select r.id from nesting.grundner_requests r
-   where r.kind = p_kind and r.status in ('queued', 'sending', 'sent')
-     and r.items @> jsonb_build_array(jsonb_build_object('key', p_key))
+  select r.id from nesting.grundner_request_items i join nesting.grundner_requests r on r.id = i.request_id
+   where i.job_key = p_key and r.kind = p_kind and nesting_private.request_open(r.status)
    limit 1
 $$;
 
@@ -538,11 +552,14 @@ comment on view nesting.allocated_material_view is E'@name AllocatedMaterial\nPe
 grant usage on schema nesting to shopfloor_operator, shopfloor_integration;
 grant select on nesting.jobs, nesting.grundner, nesting.job_events, nesting.allocated_material_view
   to shopfloor_operator, shopfloor_integration;
+-- The grid counts the boards of open lock requests (pending_lock_count).
+grant select on nesting.grundner_request_items to shopfloor_operator, shopfloor_integration;
 grant execute on function nesting.pin_job_type(text, integer) to shopfloor_supervisor;
 -- The grid's view calls these for its readers (the only nesting_private
 -- functions they may run; the schema is not exposed through GraphQL).
 grant usage on schema nesting_private to shopfloor_operator, shopfloor_integration;
 grant execute on function nesting_private.material_type(text), nesting_private.job_type(text, integer, integer), nesting_private.pending_lock_count(integer),
+  nesting_private.request_open(text),
   nesting_private.locked_since_figure(integer), nesting_private.available_to_lock(integer), nesting_private.ambiguous_customer_ids()
   to shopfloor_operator, shopfloor_integration;
 grant execute on function nesting.reserve_job(text), nesting.unreserve_job(text), nesting.lock_jobs(text[]),

@@ -21,7 +21,7 @@ declare
 begin
   perform pg_advisory_xact_lock(hashtext('nesting.request_stock'));
   select id into request_id from nesting.grundner_requests
-   where kind = 'stock' and status in ('queued', 'sending', 'sent') order by id limit 1;
+   where kind = 'stock' and nesting_private.request_open(status) order by id limit 1;
   if request_id is null then
     insert into nesting.grundner_requests (kind, file_name, lines, source, requested_by)
     values ('stock', 'stock_request', array['0', '!E'], p_source, ops.current_actor())
@@ -47,6 +47,13 @@ $$;
 -- What the worker calls: sending, timeouts, and applying replies
 ------------------------------------------------------------------------------
 
+-- The jobs a request is about, in key order (null for a stock request).
+create or replace function nesting_private.request_keys(p_request_id bigint) returns text[]
+language sql stable
+as $$
+  select array_agg(i.job_key order by i.job_key) from nesting.grundner_request_items i where i.request_id = p_request_id
+$$;
+
 -- The requests to write now: for each file name with nothing in flight, the
 -- oldest queued one, marked 'sending' (so a crash mid-write is recovered by
 -- looking at the share, never by writing twice).
@@ -58,7 +65,7 @@ as $$
      select distinct on (q.file_name) q.id from nesting.grundner_requests q
       where q.status = 'queued'
         and not exists (select 1 from nesting.grundner_requests f
-                         where f.file_name = q.file_name and f.status in ('sending', 'sent'))
+                         where f.file_name = q.file_name and nesting_private.request_in_flight(f.status))
       order by q.file_name, q.id)
   returning r.*
 $$;
@@ -66,7 +73,7 @@ $$;
 create or replace function nesting_private.requests_in_flight() returns setof nesting.grundner_requests
 language sql stable
 as $$
-  select * from nesting.grundner_requests where status in ('sending', 'sent') order by id
+  select * from nesting.grundner_requests where nesting_private.request_in_flight(status) order by id
 $$;
 
 create or replace function nesting_private.mark_request_sent(p_request_id bigint) returns nesting.grundner_requests
@@ -78,7 +85,7 @@ begin
   update nesting.grundner_requests
      set status = 'sent', sent_at = coalesce(sent_at, now()),
          deadline = coalesce(deadline, now() + ops.setting_interval('nesting.request_timeout', interval '60 seconds'))
-   where id = p_request_id and status in ('sending', 'sent')
+   where id = p_request_id and nesting_private.request_in_flight(status)
   returning * into r;
   if not found then
     raise exception 'Request % is not being sent', p_request_id using errcode = 'SF409';
@@ -122,13 +129,13 @@ begin
   if p_withdrawn then
     perform nesting_private.finish_request(r.id, 'timed_out', null, 'Grundner did not take the file before the deadline; it was taken back');
     insert into nesting.job_events (job_key, event, details)
-    select i ->> 'key', r.kind || '_timed_out', jsonb_build_object('request_id', r.id) from jsonb_array_elements(r.items) i;
+    select k, r.kind || '_timed_out', jsonb_build_object('request_id', r.id) from unnest(nesting_private.request_keys(r.id)) k;
     perform ops.post_message('grundner', 'error',
       format('Grundner did not take %s in time; it was taken back and nothing changed', nesting_private.request_label(r)),
       case r.kind when 'lock' then 'The jobs stay unlocked. Check the storage system, then lock them again.'
                   when 'release' then 'The jobs stay locked. Check the storage system, then release them again.'
                   else 'The stock was not refreshed; the next sync will try again.' end,
-      jsonb_build_object('request_id', r.id, 'jobs', (select jsonb_agg(i -> 'key') from jsonb_array_elements(r.items) i)));
+      jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(nesting_private.request_keys(r.id))));
     return 'timed_out';
   elsif r.kind = 'release' and ops.setting_text('nesting.release_confirmation', 'answer_file') = 'answer_file' then
     -- The storage took get_production.csv but wrote no productionLIST_del.csv
@@ -138,14 +145,14 @@ begin
     perform nesting_private.finish_request(r.id, 'timed_out', jsonb_build_object('awaiting_answer', true),
       'Grundner took the release but did not answer by the deadline; the jobs stay locked');
     insert into nesting.job_events (job_key, event, details)
-    select i ->> 'key', 'release_timed_out', jsonb_build_object('request_id', r.id) from jsonb_array_elements(r.items) i;
+    select k, 'release_timed_out', jsonb_build_object('request_id', r.id) from unnest(nesting_private.request_keys(r.id)) k;
     perform ops.post_message('grundner', 'error',
       format('Grundner took %s but sent no productionLIST_del.csv in time; %s job(s) stay locked', nesting_private.request_label(r),
-             jsonb_array_length(r.items)),
+             cardinality(nesting_private.request_keys(r.id))),
       format('Jobs: %s. If this gateway confirms releases with get_production.erl only, set nesting.release_confirmation to erl_only. '
              'A late answer is still applied. Otherwise release the jobs again.',
-             (select string_agg(i ->> 'key', ', ') from jsonb_array_elements(r.items) i)),
-      jsonb_build_object('request_id', r.id, 'jobs', (select jsonb_agg(i -> 'key') from jsonb_array_elements(r.items) i)));
+             array_to_string(nesting_private.request_keys(r.id), ', ')),
+      jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(nesting_private.request_keys(r.id))));
     return 'timed_out';
   elsif r.error is null then
     update nesting.grundner_requests set error = 'Taken by the storage; waiting for its acknowledgement' where id = r.id;
@@ -180,10 +187,10 @@ begin
   select * into r from nesting.grundner_requests where id = p_request_id for update;
   if not found or r.kind <> 'lock' then
     raise exception 'Request % is not a lock request', p_request_id using errcode = 'SF404';
-  elsif r.status not in ('sending', 'sent') then
+  elsif not nesting_private.request_in_flight(r.status) then
     return jsonb_build_object('outcome', 'already', 'status', r.status);
   end if;
-  select array_agg(i ->> 'key' order by i ->> 'key') into keys from jsonb_array_elements(r.items) i;
+  keys := nesting_private.request_keys(r.id);
 
   if nesting_private.erl_lines(p_lines) is distinct from nesting_private.erl_lines(r.lines) then
     perform nesting_private.finish_request(r.id, 'failed', jsonb_build_object('erl', p_lines),
@@ -201,9 +208,9 @@ begin
   perform 1 from nesting.jobs where key = any(keys) order by key for update;
   update nesting.jobs j
      set is_locked = true, pre_reserved = false, allocated_at = now(), locked_by = r.requested_by,
-         grundner_machine = (i.item ->> 'machine')::int, locked_type = (i.item ->> 'type')::int
-    from jsonb_array_elements(r.items) i(item)
-   where j.key = i.item ->> 'key';
+         grundner_machine = i.machine, locked_type = i.type
+    from nesting.grundner_request_items i
+   where i.request_id = r.id and j.key = i.job_key;
   perform nesting_private.finish_request(r.id, 'acknowledged');
   insert into nesting.job_events (job_key, event, details)
   select k, 'locked', jsonb_build_object('request_id', r.id) from unnest(keys) k;
@@ -239,7 +246,7 @@ begin
       jsonb_build_object('erl', to_jsonb(p_lines)));
     return title;
   end if;
-  select array_agg(i ->> 'key' order by i ->> 'key') into keys from jsonb_array_elements(r.items) i;
+  keys := nesting_private.request_keys(r.id);
   title := format('Grundner acknowledged %s after it was %s; nothing was locked', nesting_private.request_label(r),
                   replace(r.status, '_', ' '));
   perform ops.post_message('grundner', 'error', title,
@@ -272,14 +279,14 @@ begin
   select * into r from nesting.grundner_requests where id = p_request_id for update;
   if not found or r.kind <> 'release' then
     raise exception 'Request % is not a release request', p_request_id using errcode = 'SF404';
-  elsif r.status not in ('sending', 'sent') and not (r.status = 'timed_out' and r.answer ? 'awaiting_answer') then
+  elsif not nesting_private.request_in_flight(r.status) and not (r.status = 'timed_out' and r.answer ? 'awaiting_answer') then
     return jsonb_build_object('outcome', 'already', 'status', r.status);
   end if;
   -- A release caused by the job going away also drops its reservation.
   by_removal := r.source in ('jobs-ingest', 'stage-sanity', 'ready-delete');
 
   with asked as (
-    select i ->> 'key' as key, i ->> 'job_no' as job_no, (i ->> 'type')::int as type from jsonb_array_elements(r.items) i
+    select i.job_key as key, i.job_no, i.type from nesting.grundner_request_items i where i.request_id = r.id
   ), answered as (
     select a ->> 'job_no' as job_no, (a ->> 'type')::int as type, (a ->> 'quantity')::int as quantity
       from jsonb_array_elements(p_rows) a
@@ -292,7 +299,7 @@ begin
     from asked left join answered on answered.job_no = asked.job_no;
   select array_agg(distinct a ->> 'job_no') into unrequested
     from jsonb_array_elements(p_rows) a
-   where not exists (select 1 from jsonb_array_elements(r.items) i where i ->> 'job_no' = a ->> 'job_no');
+   where not exists (select 1 from nesting.grundner_request_items i where i.request_id = r.id and i.job_no = a ->> 'job_no');
 
   perform 1 from nesting.jobs where key = any(released) order by key for update;
   update nesting.jobs
@@ -348,7 +355,8 @@ language sql stable
 as $$
   select r.id from nesting.grundner_requests r
    where r.kind = 'release' and r.status = 'timed_out' and r.answer ? 'awaiting_answer'
-     and exists (select 1 from jsonb_array_elements(r.items) i, jsonb_array_elements(p_rows) a where i ->> 'job_no' = a ->> 'job_no')
+     and exists (select 1 from nesting.grundner_request_items i, jsonb_array_elements(p_rows) a
+                  where i.request_id = r.id and i.job_no = a ->> 'job_no')
    order by r.id desc limit 1
 $$;
 
@@ -359,8 +367,8 @@ create or replace function nesting_private.apply_release_erl(p_request_id bigint
 language sql volatile
 as $$
   select nesting_private.apply_release_answer(p_request_id,
-    (select coalesce(jsonb_agg(jsonb_build_object('job_no', i ->> 'job_no', 'type', (i ->> 'type')::int, 'quantity', 1)), '[]')
-       from nesting.grundner_requests r, jsonb_array_elements(r.items) i where r.id = p_request_id))
+    (select coalesce(jsonb_agg(jsonb_build_object('job_no', i.job_no, 'type', i.type, 'quantity', 1)), '[]')
+       from nesting.grundner_request_items i where i.request_id = p_request_id))
 $$;
 
 -- stock.csv replaces the stock table. p_rows: one object per board type with
@@ -472,12 +480,12 @@ declare
   r nesting.grundner_requests;
 begin
   select * into r from nesting.grundner_requests where id = p_request_id for update;
-  if r.status not in ('queued', 'sending', 'sent') then
+  if not nesting_private.request_open(r.status) then
     return;
   end if;
   perform nesting_private.finish_request(r.id, 'failed', null, p_error);
   perform ops.post_message('grundner', 'error', format('Could not send %s', nesting_private.request_label(r)), p_error,
-    jsonb_build_object('request_id', r.id, 'jobs', (select jsonb_agg(i -> 'key') from jsonb_array_elements(r.items) i)));
+    jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(nesting_private.request_keys(r.id))));
 end
 $$;
 
@@ -523,9 +531,9 @@ begin
   truncate drift_now;
   insert into drift_now
   select g.type_data, g.reserved_stock, coalesce(l.n, 0), coalesce(l.jobs, '{}'),
-         not exists (select 1 from nesting.grundner_requests r, jsonb_array_elements(r.items) i
-                      where r.kind in ('lock', 'release') and (i ->> 'type')::int = g.type_data
-                        and (r.status in ('sending', 'sent') or r.finished_at > figure_at))
+         not exists (select 1 from nesting.grundner_request_items i join nesting.grundner_requests r on r.id = i.request_id
+                      where i.type = g.type_data and r.kind in ('lock', 'release')
+                        and (nesting_private.request_in_flight(r.status) or r.finished_at > figure_at))
     from nesting.grundner g
     left join (select j.locked_type, count(*)::int as n, array_agg(j.key order by j.key) as jobs
                  from nesting.jobs j where j.is_locked group by j.locked_type) l on l.locked_type = g.type_data;
@@ -603,6 +611,23 @@ $$;
 -- The worker wakes on new requests
 ------------------------------------------------------------------------------
 
+-- A request's jobs as rows (nesting.grundner_request_items), unpacked once
+-- from items, the record of what was asked that GraphQL shows.
+create or replace function nesting_private.tg_grundner_requests__unpack_items() returns trigger
+language plpgsql
+as $$
+begin
+  insert into nesting.grundner_request_items (request_id, job_key, job_no, type, machine)
+  select r.id, i ->> 'key', i ->> 'job_no', (i ->> 'type')::int, (i ->> 'machine')::int
+    from new_rows r, jsonb_array_elements(r.items) i;
+  return null;
+end
+$$;
+
+create or replace trigger grundner_requests_unpack_items
+  after insert on nesting.grundner_requests
+  referencing new table as new_rows for each statement execute function nesting_private.tg_grundner_requests__unpack_items();
+
 -- New requests wake the Grundner worker (one job; passes never overlap: an
 -- advisory lock in pump.ts, not a named queue, keeps them apart).
 create or replace function nesting.wake_grundner_worker() returns trigger
@@ -623,6 +648,7 @@ create or replace trigger grundner_requests_wake_worker
 -- GraphQL shape and grants
 ------------------------------------------------------------------------------
 
+comment on table nesting.grundner_request_items is E'@behavior -*\nThe jobs of each Grundner request, one row each (from grundner_requests.items).';
 comment on table nesting.grundner_requests is E'@name GrundnerRequest\n@behavior -insert -update -delete\nThe outbox of file requests to the Grundner share.';
 comment on view nesting.stock_drift_view is E'@name GrundnerStockDrift\nBoard types whose reserved stock at Grundner differs from the jobs we hold locked on them.';
 comment on table nesting.stock_drift is E'@name GrundnerStockDriftRow\n@behavior -insert -update -delete';
