@@ -80,7 +80,7 @@ $$;
 
 -- The Grundner job number: the NC base name when it fits the gateway's
 -- 8 printable ASCII characters and is free, a generated J0000001 otherwise.
-create or replace function nesting.assign_grundner_job_no() returns trigger
+create or replace function nesting_private.tg_jobs__assign_grundner_job_no() returns trigger
 language plpgsql
 as $$
 declare
@@ -100,14 +100,17 @@ begin
       new.grundner_job_no := code;
     end if;
   end if;
-  new.updated_at := now();
   return new;
 end
 $$;
 
 create or replace trigger jobs_assign_grundner_job_no
   before insert or update on nesting.jobs
-  for each row execute function nesting.assign_grundner_job_no();
+  for each row execute function nesting_private.tg_jobs__assign_grundner_job_no();
+create or replace trigger jobs_updated_at
+  before update on nesting.jobs
+  for each row execute function ops_private.tg__updated_at();
+drop function if exists nesting.assign_grundner_job_no();
 
 create or replace function nesting_private.job_event(p_key text, p_event text, p_details jsonb default '{}') returns void
 language sql volatile
@@ -295,7 +298,7 @@ set search_path = pg_catalog, public
 as $$
 declare
   keys text[] := (select array_agg(distinct k order by k) from unnest(p_keys) k where k is not null);
-  default_machine int := ops.setting_numeric('nesting.saw_machine', 1)::int;
+  default_machine int := ops.setting_numeric('nesting.saw_machine')::int;
   bad text;
   short text;
   request_id bigint;
@@ -375,7 +378,7 @@ set search_path = pg_catalog, public
 as $$
 declare
   keys text[] := (select array_agg(distinct k order by k) from unnest(p_keys) k where k is not null);
-  default_machine int := ops.setting_numeric('nesting.saw_machine', 1)::int;
+  default_machine int := ops.setting_numeric('nesting.saw_machine')::int;
   bad text;
   request_id bigint;
 begin
@@ -499,7 +502,7 @@ select g.type_data,
 -- status or stock. Statement triggers fire even when nothing changed (every
 -- ingest scan and unchanged stock sync): the transition tables say whether
 -- anything did.
-create or replace function nesting.notify_allocated_material_changed() returns trigger
+create or replace function nesting_private.tg__notify_allocated_material_changed() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
@@ -527,17 +530,18 @@ $$;
 drop trigger if exists jobs_allocation_changed on nesting.jobs;
 drop trigger if exists grundner_allocation_changed on nesting.grundner;
 create or replace trigger jobs_allocation_inserted after insert on nesting.jobs
-  referencing new table as new_rows for each statement execute function nesting.notify_allocated_material_changed();
+  referencing new table as new_rows for each statement execute function nesting_private.tg__notify_allocated_material_changed();
 create or replace trigger jobs_allocation_updated after update on nesting.jobs
-  referencing old table as old_rows new table as new_rows for each statement execute function nesting.notify_allocated_material_changed();
+  referencing old table as old_rows new table as new_rows for each statement execute function nesting_private.tg__notify_allocated_material_changed();
 create or replace trigger jobs_allocation_deleted after delete on nesting.jobs
-  referencing old table as old_rows for each statement execute function nesting.notify_allocated_material_changed();
+  referencing old table as old_rows for each statement execute function nesting_private.tg__notify_allocated_material_changed();
 create or replace trigger grundner_allocation_inserted after insert on nesting.grundner
-  referencing new table as new_rows for each statement execute function nesting.notify_allocated_material_changed();
+  referencing new table as new_rows for each statement execute function nesting_private.tg__notify_allocated_material_changed();
 create or replace trigger grundner_allocation_updated after update on nesting.grundner
-  referencing new table as new_rows for each statement execute function nesting.notify_allocated_material_changed();
+  referencing new table as new_rows for each statement execute function nesting_private.tg__notify_allocated_material_changed();
 create or replace trigger grundner_allocation_deleted after delete on nesting.grundner
-  referencing old table as old_rows for each statement execute function nesting.notify_allocated_material_changed();
+  referencing old table as old_rows for each statement execute function nesting_private.tg__notify_allocated_material_changed();
+drop function if exists nesting.notify_allocated_material_changed();
 
 ------------------------------------------------------------------------------
 -- GraphQL shape and grants

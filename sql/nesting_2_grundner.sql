@@ -40,7 +40,7 @@ set search_path = pg_catalog, public
 as $$
   select nesting.request_stock('schedule')
    where coalesce((select max(created_at) from nesting.grundner_requests where kind = 'stock'), '-infinity')
-         < now() - ops.setting_interval('nesting.stock_sync_interval', interval '5 minutes')
+         < now() - ops.setting_interval('nesting.stock_sync_interval')
 $$;
 
 ------------------------------------------------------------------------------
@@ -84,7 +84,7 @@ declare
 begin
   update nesting.grundner_requests
      set status = 'sent', sent_at = coalesce(sent_at, now()),
-         deadline = coalesce(deadline, now() + ops.setting_interval('nesting.request_timeout', interval '60 seconds'))
+         deadline = coalesce(deadline, now() + ops.setting_interval('nesting.request_timeout'))
    where id = p_request_id and nesting_private.request_in_flight(status)
   returning * into r;
   if not found then
@@ -137,7 +137,7 @@ begin
                   else 'The stock was not refreshed; the next sync will try again.' end,
       jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(nesting_private.request_keys(r.id))));
     return 'timed_out';
-  elsif r.kind = 'release' and ops.setting_text('nesting.release_confirmation', 'answer_file') = 'answer_file' then
+  elsif r.kind = 'release' and ops.setting_text('nesting.release_confirmation') = 'answer_file' then
     -- The storage took get_production.csv but wrote no productionLIST_del.csv
     -- by the deadline (a gateway that confirms with .erl only?). The safe
     -- side: the jobs stay locked, the next release may go out, and an answer
@@ -598,7 +598,7 @@ create or replace function nesting.exchange_health() returns jsonb
 language sql stable
 as $$
   select jsonb_build_object(
-    'ok', s.last_pass_at > now() - ops.setting_interval('nesting.exchange_stale_after', interval '30 seconds')
+    'ok', s.last_pass_at > now() - ops.setting_interval('nesting.exchange_stale_after')
           and s.share_failing_since is null,
     'lastPassSecondsAgo', extract(epoch from now() - s.last_pass_at)::int,
     'shareFailingSince', s.share_failing_since,
@@ -630,7 +630,7 @@ create or replace trigger grundner_requests_unpack_items
 
 -- New requests wake the Grundner worker (one job; passes never overlap: an
 -- advisory lock in pump.ts, not a named queue, keeps them apart).
-create or replace function nesting.wake_grundner_worker() returns trigger
+create or replace function nesting_private.tg_grundner_requests__wake_worker() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
@@ -642,7 +642,8 @@ $$;
 
 create or replace trigger grundner_requests_wake_worker
   after insert on nesting.grundner_requests
-  for each statement execute function nesting.wake_grundner_worker();
+  for each statement execute function nesting_private.tg_grundner_requests__wake_worker();
+drop function if exists nesting.wake_grundner_worker();
 
 ------------------------------------------------------------------------------
 -- GraphQL shape and grants

@@ -107,8 +107,8 @@ create or replace function nesting_private.ingest_settings() returns jsonb
 language sql stable
 as $$
   select jsonb_build_object(
-    'next_scan_ms', (extract(epoch from ops.setting_interval('nesting.ingest_interval', interval '5 seconds')) * 1000)::int,
-    'stable_ms', (extract(epoch from ops.setting_interval('nesting.stable_after', interval '2 seconds')) * 1000)::int,
+    'next_scan_ms', (extract(epoch from ops.setting_interval('nesting.ingest_interval')) * 1000)::int,
+    'stable_ms', (extract(epoch from ops.setting_interval('nesting.stable_after')) * 1000)::int,
     'ignored_pattern', nesting.ignored_name_pattern(),
     'sentinel_file', coalesce(ops.setting_text('nesting.ingest_sentinel_file'), ''))
 $$;
@@ -169,8 +169,8 @@ begin
   if n > 0 then
     select count(*)::int into known_jobs from nesting.jobs where removed_at is null and status in ('PENDING', 'STAGED');
   end if;
-  if n = 0 or not (n > ops.setting_numeric('nesting.prune_hold_above_jobs', 10)
-                   and n > ops.setting_numeric('nesting.prune_hold_above_share', 0.5) * known_jobs) then
+  if n = 0 or not (n > ops.setting_numeric('nesting.prune_hold_above_jobs')
+                   and n > ops.setting_numeric('nesting.prune_hold_above_share') * known_jobs) then
     if h.id is not null then
       update nesting.prune_holds set ended_at = now(), outcome = 'lifted', last_scan_at = now(), scans = scans + 1 where id = h.id;
       perform ops.post_message('jobs-ingest', 'info',

@@ -112,7 +112,7 @@ async function applyReleaseAnswer(db: Queryable, share: Share, name: string, rep
 
 /** get_production.erl: the storage took the release. On an `.erl only` gateway it is the confirmation. */
 async function applyReleaseErl(db: Queryable, share: Share, name: string, report: PumpReport) {
-  const { rows } = await db.query<{ mode: string }>("select ops.setting_text('nesting.release_confirmation', 'answer_file') as mode");
+  const { rows } = await db.query<{ mode: string }>("select ops.setting_text('nesting.release_confirmation') as mode");
   const r = rows[0].mode === "erl_only" ? await inFlight(db, "release") : undefined;
   if (r) await db.query("select nesting_private.apply_release_erl($1)", [r.id]);
   await share.archive(name, r?.id);
