@@ -155,6 +155,14 @@ as $$
   select case when length(p_text) <= p_max then p_text else left(p_text, p_max - 1) || '…' end
 $$;
 
+-- Lines a parser could not read ([{line, error}]), one per line of text.
+create or replace function nesting_private.problem_lines(p_problems jsonb) returns text
+language sql immutable
+as $$
+  select string_agg(format('line %s: %s', p ->> 'line', p ->> 'error'), E'\n' order by n)
+    from jsonb_array_elements(p_problems) with ordinality x(p, n)
+$$;
+
 -- Refuses a value the gateway cannot take: a separator or line break inside a
 -- field, or a character outside Windows-1252.
 create or replace function nesting_private.check_field(p_value text, p_what text) returns text

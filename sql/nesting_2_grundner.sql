@@ -264,7 +264,11 @@ $$;
 -- board is on the way to the saw); a job answered with another type or
 -- quantity is released with a warning; orders we did not ask for are
 -- reported, never applied.
-create or replace function nesting_private.apply_release_answer(p_request_id bigint, p_rows jsonb) returns jsonb
+-- p_problems: lines of p_file the worker could not read; their jobs count as
+-- not deleted (they stay locked, the safe side).
+drop function if exists nesting_private.apply_release_answer(bigint, jsonb);
+create or replace function nesting_private.apply_release_answer(p_request_id bigint, p_rows jsonb, p_problems jsonb default '[]',
+                                                                p_file text default 'productionLIST_del.csv') returns jsonb
 language plpgsql volatile
 as $$
 declare
@@ -279,7 +283,12 @@ begin
   select * into r from nesting.grundner_requests where id = p_request_id for update;
   if not found or r.kind <> 'release' then
     raise exception 'Request % is not a release request', p_request_id using errcode = 'SF404';
-  elsif not nesting_private.request_in_flight(r.status) and not (r.status = 'timed_out' and r.answer ? 'awaiting_answer') then
+  end if;
+  if coalesce(jsonb_array_length(p_problems), 0) > 0 then
+    perform ops.post_message('grundner', 'warning', format('%s: %s line(s) could not be read', p_file, jsonb_array_length(p_problems)),
+      nesting_private.problem_lines(p_problems), jsonb_build_object('request_id', r.id, 'problems', p_problems));
+  end if;
+  if not nesting_private.request_in_flight(r.status) and not (r.status = 'timed_out' and r.answer ? 'awaiting_answer') then
     return jsonb_build_object('outcome', 'already', 'status', r.status);
   end if;
   -- A release caused by the job going away also drops its reservation.
@@ -454,7 +463,7 @@ begin
   if coalesce(jsonb_array_length(p_problems), 0) > 0 then
     perform ops.post_message('grundner', 'warning',
       format('stock.csv had %s line(s) that could not be read; they were skipped', jsonb_array_length(p_problems)),
-      (select string_agg(format('line %s: %s', p ->> 'line', p ->> 'error'), E'\n') from jsonb_array_elements(p_problems) p),
+      nesting_private.problem_lines(p_problems),
       jsonb_build_object('request_id', p_request_id, 'problems', p_problems));
   end if;
   -- One message per customer ID that has just come to name several types.
@@ -487,6 +496,38 @@ begin
   perform ops.post_message('grundner', 'error', format('Could not send %s', nesting_private.request_label(r)), p_error,
     jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(nesting_private.request_keys(r.id))));
 end
+$$;
+
+-- A reply the worker could not use, in words: for the .reason.txt beside it
+-- in quarantine and for the operator's message. p_reason: not_a_file
+-- (p_details: {kind}), not_applied ({error}), no_release_waiting, or
+-- no_stock_line ({problems: [{line, error}]}).
+create or replace function nesting_private.quarantine_reason(p_file text, p_reason text, p_details jsonb default '{}') returns text
+language plpgsql immutable
+as $$
+begin
+  case p_reason
+    when 'not_a_file' then
+      return format('%s is a %s, not a file; it was not read.', p_file, p_details ->> 'kind');
+    when 'not_applied' then
+      return 'It could not be applied: ' || coalesce(p_details ->> 'error', 'unknown error');
+    when 'no_release_waiting' then
+      return 'No release request is waiting for an answer.';
+    when 'no_stock_line' then
+      return E'No readable stock line; the stock table was left as it was.\n'
+             || coalesce(nesting_private.problem_lines(p_details -> 'problems'), 'The file is empty.');
+    else
+      raise exception 'Unknown quarantine reason %', p_reason using errcode = 'SF422';
+  end case;
+end
+$$;
+
+-- The worker moved a reply to quarantine (p_to): one message says so.
+create or replace function nesting_private.reply_quarantined(p_file text, p_reason text, p_to text) returns void
+language sql volatile
+as $$
+  select ops.post_message('grundner', 'error', format('%s from Grundner could not be used and was quarantined', p_file), p_reason,
+    jsonb_build_object('file', p_to))
 $$;
 
 -- An administrator gives up on a request (queued, or taken but never answered).

@@ -462,11 +462,26 @@ begin
 end
 $$;
 
--- The worker deleted these files: the Ready page forgets them.
-create or replace function nesting_private.ready_files_removed(p_machine_id bigint, p_names text[]) returns void
-language sql volatile
+-- The worker deleted p_names: the Ready page forgets them. p_failed: the files
+-- it could not delete ([{name, reason}], reason not_a_file_name or the
+-- system's error code), in one message.
+drop function if exists nesting_private.ready_files_removed(bigint, text[]);
+create or replace function nesting_private.ready_files_removed(p_machine_id bigint, p_names text[], p_failed jsonb default '[]')
+returns void
+language plpgsql volatile
 as $$
-  delete from nesting.ready_files where machine_id = p_machine_id and name = any(p_names)
+begin
+  delete from nesting.ready_files where machine_id = p_machine_id and name = any(p_names);
+  if coalesce(jsonb_array_length(p_failed), 0) > 0 then
+    perform ops.post_message('ready-delete', 'error',
+      format('Could not delete %s file(s) from Ready-to-Run on %s', jsonb_array_length(p_failed),
+             (select m.name from nesting.machines m where m.id = p_machine_id)),
+      (select string_agg(format('%s: %s', f ->> 'name', case f ->> 'reason' when 'not_a_file_name' then 'not a file name' else f ->> 'reason' end),
+                         E'\n' order by n)
+         from jsonb_array_elements(p_failed) with ordinality x(f, n)),
+      jsonb_build_object('machine_id', p_machine_id));
+  end if;
+end
 $$;
 
 comment on table nesting.machines is E'@name NestingMachine\n@behavior -insert -update -delete\nMachines and their Ready-to-Run folders.';

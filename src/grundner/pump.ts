@@ -37,10 +37,6 @@ export interface PumpReport {
   errors: string[];
 }
 
-async function message(db: Queryable, severity: string, title: string, body: string, related: object) {
-  await db.query("select ops.post_message('grundner', $1, $2, $3, $4)", [severity, title, body, JSON.stringify(related)]);
-}
-
 async function inFlight(db: Queryable, kind: RequestRow["kind"]): Promise<RequestRow | undefined> {
   const { rows } = await db.query<RequestRow>("select * from nesting_private.requests_in_flight() where kind = $1", [kind]);
   return rows[0];
@@ -66,10 +62,13 @@ async function recover(db: Queryable, share: Share, r: RequestRow, report: PumpR
   await send(db, share, r, report);
 }
 
-async function quarantine(db: Queryable, share: Share, name: string, reason: string, report: PumpReport) {
-  const to = await share.quarantine(name, reason);
+/** Moves a reply to quarantine. The database words the reason (a code and its facts here). */
+type QuarantineReason = "not_a_file" | "not_applied" | "no_release_waiting" | "no_stock_line";
+async function quarantine(db: Queryable, share: Share, name: string, reason: QuarantineReason, details: object, report: PumpReport) {
+  const { rows } = await db.query<{ text: string }>("select nesting_private.quarantine_reason($1, $2, $3) as text", [name, reason, JSON.stringify(details)]);
+  const to = await share.quarantine(name, rows[0].text);
   report.quarantined.push(name);
-  await message(db, "error", `${name} from Grundner could not be used and was quarantined`, reason, { file: to });
+  await db.query("select nesting_private.reply_quarantined($1, $2, $3)", [name, rows[0].text, to]);
 }
 
 async function applyLockAck(db: Queryable, share: Share, name: string, report: PumpReport) {
@@ -99,13 +98,9 @@ async function applyReleaseAnswer(db: Queryable, share: Share, name: string, rep
   const id =
     (await inFlight(db, "release"))?.id ??
     (await db.query<{ id: string | null }>("select nesting_private.timed_out_release_for($1) as id", [JSON.stringify(parsed.rows)])).rows[0].id;
-  if (!id) return quarantine(db, share, name, "No release request is waiting for an answer.", report);
-  if (parsed.problems.length > 0) {
-    // Jobs on unreadable lines count as not deleted: they stay locked, the safe side.
-    await message(db, "warning", `${name}: ${parsed.problems.length} line(s) could not be read`,
-      parsed.problems.map((p) => `line ${p.line}: ${p.error}`).join("\n"), { request_id: id, problems: parsed.problems });
-  }
-  await db.query("select nesting_private.apply_release_answer($1, $2)", [id, JSON.stringify(parsed.rows)]);
+  if (!id) return quarantine(db, share, name, "no_release_waiting", {}, report);
+  // Jobs on unreadable lines count as not deleted: they stay locked, the safe side.
+  await db.query("select nesting_private.apply_release_answer($1, $2, $3, $4)", [id, JSON.stringify(parsed.rows), JSON.stringify(parsed.problems), name]);
   await share.archive(name, id);
   report.applied.push(`${name}#${id}`);
 }
@@ -123,9 +118,8 @@ async function applyStock(db: Queryable, share: Share, name: string, report: Pum
   const r = await inFlight(db, "stock");
   const parsed = parseRows(await share.read(name), stockRow, { allowHeader: true, fields: STOCK_FIELDS });
   if (parsed.rows.length === 0) {
-    const why = parsed.problems.map((p) => `line ${p.line}: ${p.error}`).join("\n") || "The file is empty.";
     if (r) await db.query("select nesting_private.fail_request($1, $2)", [r.id, "stock.csv had no readable line"]);
-    return quarantine(db, share, name, `No readable stock line; the stock table was left as it was.\n${why}`, report);
+    return quarantine(db, share, name, "no_stock_line", { problems: parsed.problems }, report);
   }
   await db.query("select nesting_private.apply_stock($1, $2, $3)", [r?.id ?? null, JSON.stringify(parsed.rows), JSON.stringify(parsed.problems)]);
   await share.archive(name, r?.id);
@@ -145,15 +139,14 @@ async function handleReply(db: Queryable, share: Share, name: string, apply: (ty
   const kind = await share.kind(name);
   if (kind !== "file") {
     // Never read through a link: its target's content would end up in a message.
-    return quarantine(db, share, name, `${name} is a ${kind}, not a file; it was not read.`, report);
+    return quarantine(db, share, name, "not_a_file", { kind }, report);
   }
   try {
     if (apply) await apply(db, share, name, report);
     else await share.archive(name);
   } catch (e) {
     log.error({ err: e, file: name }, "could not apply a Grundner reply; quarantining it");
-    const why = (e as Error).message;
-    if (await share.find(name)) await quarantine(db, share, name, `It could not be applied: ${why}`, report);
+    if (await share.find(name)) await quarantine(db, share, name, "not_applied", { error: (e as Error).message }, report);
   }
 }
 
