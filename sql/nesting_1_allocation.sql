@@ -54,6 +54,7 @@ drop function if exists nesting.is_ignored_name(text);
 drop function if exists nesting.ingest_settings();
 drop function if exists nesting.prune_jobs(text[]);
 drop function if exists nesting.bounded_list(text[], integer);
+drop function if exists nesting_private.bounded_list(text[], integer); -- list_summary says the same
 drop function if exists nesting.guard_prune(text[]);
 drop function if exists nesting.stage_sanity(bigint, text[]);
 

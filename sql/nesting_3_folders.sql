@@ -126,18 +126,10 @@ begin
   select k, 'pruned', jsonb_build_object('reason', 'NC file gone from the processed jobs root') from unnest(p_keys) k;
   perform ops.post_message('jobs-ingest', case when released is null then 'info' else 'warning' end,
     format('Removed %s job(s) whose NC files are gone%s', cardinality(p_keys),
-           case when released is null then '' else format('; releasing %s from Grundner', nesting_private.bounded_list(released, 10)) end),
+           case when released is null then '' else format('; releasing %s from Grundner', nesting_private.list_summary(released, 10)) end),
     array_to_string(p_keys, E'\n'),
     jsonb_build_object('jobs', to_jsonb(p_keys), 'released', to_jsonb(released), 'request_id', request_id));
 end
-$$;
-
--- "A, B, C and 7 more": a list that fits in a title.
-create or replace function nesting_private.bounded_list(p_items text[], p_max integer) returns text
-language sql immutable
-as $$
-  select array_to_string(p_items[1:p_max], ', ')
-         || case when cardinality(p_items) > p_max then format(' and %s more', cardinality(p_items) - p_max) else '' end
 $$;
 
 -- The prune guard. p_missing: the PENDING/STAGED jobs a complete scan did not
@@ -186,7 +178,7 @@ begin
       format(E'Is the share mounted? An unmounted share looks like an empty folder.\n'
              'If the files come back, the hold ends by itself. If they were really removed, a supervisor confirms with\n'
              '  select nesting.confirm_prune(%s);\n(GraphQL nestingConfirmPrune) and the next scan prunes them.\n\n%s',
-             h.id, nesting_private.bounded_list(missing, 200)),
+             h.id, nesting_private.list_summary(missing, 200)),
       jsonb_build_object('hold_id', h.id, 'missing', n, 'known', known_jobs));
   else
     update nesting.prune_holds

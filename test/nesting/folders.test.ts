@@ -1,10 +1,11 @@
-// Part 2 on real folders: the processed jobs root becomes jobs, staging
+// The folders, on disk: the processed jobs root becomes jobs, staging
 // copies into Ready-to-Run, the Ready page follows the folders, and every
 // way a job's files can go away releases its board once, with a message.
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from "node:fs";
 import path from "node:path";
 import test from "ava";
 import { startTestApi, type TestApi } from "../helpers/api.ts";
+import { rejectsWith } from "../helpers/assert.ts";
 import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
 import { job, messages, startNesting, waitForRequest, type Nesting } from "./harness.ts";
 
@@ -132,8 +133,7 @@ test.serial("staging copies the NC and part files into Ready-to-Run and sets STA
     { machine: "saw1", file_name: "Sheet1.nc", job_key: "Kitchen42/Sheet1" },
     { machine: "saw1", file_name: "Sheet1.pts", job_key: null },
   ]);
-  const refused = await t.throwsAsync(db.query(`select nesting.stage_jobs(array['Kitchen42/Sheet1'], 'nosuchsaw')`));
-  t.regex(refused!.message, /Unknown machine nosuchsaw/);
+  await rejectsWith(t, db.query(`select nesting.stage_jobs(array['Kitchen42/Sheet1'], 'nosuchsaw')`), "SF404", /Unknown machine nosuchsaw/);
 });
 
 test.serial("an NC file deleted by hand from Ready-to-Run: the job goes back to PENDING and is released", async (t) => {
