@@ -2,7 +2,8 @@
 -- Grundner sheet store. The database decides every outcome: reserve_job,
 -- lock_jobs and unlock_jobs queue requests in the Grundner outbox
 -- (nesting_2_grundner.sql), whose apply_* functions change the jobs when the
--- storage answers. Also here: the allocation grid and its live refresh.
+-- storage answers. Also here: pins, drift, the allocation grid and its live
+-- refresh.
 
 -- Worker-only functions and internal helpers live in nesting_private (issue
 -- 18); the old names go. The grid's view calls some of them: it is rebuilt
@@ -432,7 +433,7 @@ end
 $$;
 
 ------------------------------------------------------------------------------
--- Pins and ambiguous customer IDs
+-- Pins, ambiguous customer IDs, and drift from the storage's reserved stock
 ------------------------------------------------------------------------------
 
 -- Customer IDs that name more than one board type, with the types (lowest first).
@@ -465,6 +466,60 @@ begin
   return j;
 end
 $$;
+
+-- After each stock sync: per type, the storage's reserved stock (field 15)
+-- against the jobs we hold locked on it. A type with a lock or release in
+-- flight, or finished since the figures were taken, is left for the next sync
+-- (the two sides cannot agree yet). One message per type and episode; the
+-- row goes when they agree again.
+create or replace function nesting_private.check_drift() returns void
+language plpgsql volatile
+as $$
+declare
+  figure_at timestamptz := (select stock_figure_at from nesting.exchange_state);
+begin
+  create temp table if not exists drift_now (type_data int, reserved_stock int, locked_count int, jobs text[], settled boolean)
+    on commit drop;
+  truncate drift_now;
+  insert into drift_now
+  select g.type_data, g.reserved_stock, coalesce(l.n, 0), coalesce(l.jobs, '{}'),
+         not exists (select 1 from nesting.grundner_request_items i join nesting.grundner_requests r on r.id = i.request_id
+                      where i.type = g.type_data and r.kind in ('lock', 'release')
+                        and (nesting_private.request_in_flight(r.status) or r.finished_at > figure_at))
+    from nesting.grundner g
+    left join (select j.locked_type, count(*)::int as n, array_agg(j.key order by j.key) as jobs
+                 from nesting.jobs j where j.is_locked group by j.locked_type) l on l.locked_type = g.type_data;
+  analyze drift_now;
+
+  -- Agree again (or the type is gone): the episode ends.
+  perform ops.post_message('grundner', 'info',
+      format('Type %s: Grundner''s reserved stock agrees with our locks again (%s)', d.type_data, coalesce(n.locked_count, 0)),
+      '', jsonb_build_object('type', d.type_data))
+    from nesting.stock_drift d left join drift_now n on n.type_data = d.type_data
+   where n.type_data is null or (n.settled and n.reserved_stock = n.locked_count);
+  delete from nesting.stock_drift d
+   where not exists (select 1 from drift_now n where n.type_data = d.type_data and not (n.settled and n.reserved_stock = n.locked_count));
+
+  -- A new difference: one message naming the type, both numbers and the jobs.
+  perform ops.post_message('grundner', 'warning',
+      format('Type %s: Grundner reserves %s board(s), we hold %s locked', n.type_data, n.reserved_stock, n.locked_count),
+      format('Jobs locked on type %s: %s. Compare the storage''s production list with these jobs.', n.type_data,
+             coalesce(nullif(array_to_string(n.jobs, ', '), ''), 'none')),
+      jsonb_build_object('type', n.type_data, 'reserved_stock', n.reserved_stock, 'locked', n.locked_count, 'jobs', to_jsonb(n.jobs)))
+    from drift_now n
+   where n.settled and n.reserved_stock <> n.locked_count
+     and not exists (select 1 from nesting.stock_drift d where d.type_data = n.type_data);
+  insert into nesting.stock_drift as d (type_data, reserved_stock, locked_count, jobs)
+  select n.type_data, n.reserved_stock, n.locked_count, n.jobs from drift_now n
+   where n.settled and n.reserved_stock <> n.locked_count
+  on conflict (type_data) do update set reserved_stock = excluded.reserved_stock, locked_count = excluded.locked_count,
+    jobs = excluded.jobs, checked_at = now();
+end
+$$;
+
+create or replace view nesting.stock_drift_view as
+select d.type_data, g.material_name, g.customer_id, d.reserved_stock, d.locked_count, d.jobs, d.since, d.checked_at
+  from nesting.stock_drift d left join nesting.grundner g on g.type_data = d.type_data;
 
 ------------------------------------------------------------------------------
 -- The allocation grid, and its live refresh
@@ -560,10 +615,13 @@ comment on table nesting.jobs is E'@name NestingJob\n@behavior -insert -update -
 comment on table nesting.grundner is E'@name GrundnerStock\n@behavior -insert -update -delete\nGrundner board types and their stock (from stock.csv).';
 comment on table nesting.job_events is E'@name NestingJobEvent\n@behavior -insert -update -delete\nEach job''s timeline.';
 comment on view nesting.allocated_material_view is E'@name AllocatedMaterial\nPer board type: stock, available, Grundner''s reserved count, our reservations and locks (each job on exactly one type), what can still be locked, the other types sharing its customer ID, drift, and the jobs behind them.';
+comment on view nesting.stock_drift_view is E'@name GrundnerStockDrift\nBoard types whose reserved stock at Grundner differs from the jobs we hold locked on them.';
+comment on table nesting.stock_drift is E'@name GrundnerStockDriftRow\n@behavior -insert -update -delete';
 
 
 grant usage on schema nesting to shopfloor_operator, shopfloor_integration;
-grant select on nesting.jobs, nesting.grundner, nesting.job_events, nesting.allocated_material_view
+grant select on nesting.jobs, nesting.grundner, nesting.job_events, nesting.allocated_material_view,
+  nesting.stock_drift, nesting.stock_drift_view
   to shopfloor_operator, shopfloor_integration;
 -- The grid counts the boards of open lock requests (pending_lock_count).
 grant select on nesting.grundner_request_items to shopfloor_operator, shopfloor_integration;

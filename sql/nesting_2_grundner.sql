@@ -500,8 +500,9 @@ $$;
 
 -- A reply the worker could not use, in words: for the .reason.txt beside it
 -- in quarantine and for the operator's message. p_reason: not_a_file
--- (p_details: {kind}), not_applied ({error}), no_release_waiting, or
--- no_stock_line ({problems: [{line, error}]}).
+-- (p_details: {kind}), not_applied ({error}), no_release_waiting,
+-- no_stock_line ({problems: [{line, error}]}), or erl_mismatch ({request_id};
+-- apply_order_saw_ack has told the operator).
 create or replace function nesting_private.quarantine_reason(p_file text, p_reason text, p_details jsonb default '{}') returns text
 language plpgsql immutable
 as $$
@@ -511,6 +512,8 @@ begin
       return format('%s is a %s, not a file; it was not read.', p_file, p_details ->> 'kind');
     when 'not_applied' then
       return 'It could not be applied: ' || coalesce(p_details ->> 'error', 'unknown error');
+    when 'erl_mismatch' then
+      return format('order_saw.erl does not match request %s', p_details ->> 'request_id');
     when 'no_release_waiting' then
       return 'No release request is waiting for an answer.';
     when 'no_stock_line' then
@@ -553,62 +556,8 @@ end
 $$;
 
 ------------------------------------------------------------------------------
--- Drift and the exchange's own health
+-- The exchange's own health
 ------------------------------------------------------------------------------
-
--- After each stock sync: per type, the storage's reserved stock (field 15)
--- against the jobs we hold locked on it. A type with a lock or release in
--- flight, or finished since the figures were taken, is left for the next sync
--- (the two sides cannot agree yet). One message per type and episode; the
--- row goes when they agree again.
-create or replace function nesting_private.check_drift() returns void
-language plpgsql volatile
-as $$
-declare
-  figure_at timestamptz := (select stock_figure_at from nesting.exchange_state);
-begin
-  create temp table if not exists drift_now (type_data int, reserved_stock int, locked_count int, jobs text[], settled boolean)
-    on commit drop;
-  truncate drift_now;
-  insert into drift_now
-  select g.type_data, g.reserved_stock, coalesce(l.n, 0), coalesce(l.jobs, '{}'),
-         not exists (select 1 from nesting.grundner_request_items i join nesting.grundner_requests r on r.id = i.request_id
-                      where i.type = g.type_data and r.kind in ('lock', 'release')
-                        and (nesting_private.request_in_flight(r.status) or r.finished_at > figure_at))
-    from nesting.grundner g
-    left join (select j.locked_type, count(*)::int as n, array_agg(j.key order by j.key) as jobs
-                 from nesting.jobs j where j.is_locked group by j.locked_type) l on l.locked_type = g.type_data;
-  analyze drift_now;
-
-  -- Agree again (or the type is gone): the episode ends.
-  perform ops.post_message('grundner', 'info',
-      format('Type %s: Grundner''s reserved stock agrees with our locks again (%s)', d.type_data, coalesce(n.locked_count, 0)),
-      '', jsonb_build_object('type', d.type_data))
-    from nesting.stock_drift d left join drift_now n on n.type_data = d.type_data
-   where n.type_data is null or (n.settled and n.reserved_stock = n.locked_count);
-  delete from nesting.stock_drift d
-   where not exists (select 1 from drift_now n where n.type_data = d.type_data and not (n.settled and n.reserved_stock = n.locked_count));
-
-  -- A new difference: one message naming the type, both numbers and the jobs.
-  perform ops.post_message('grundner', 'warning',
-      format('Type %s: Grundner reserves %s board(s), we hold %s locked', n.type_data, n.reserved_stock, n.locked_count),
-      format('Jobs locked on type %s: %s. Compare the storage''s production list with these jobs.', n.type_data,
-             coalesce(nullif(array_to_string(n.jobs, ', '), ''), 'none')),
-      jsonb_build_object('type', n.type_data, 'reserved_stock', n.reserved_stock, 'locked', n.locked_count, 'jobs', to_jsonb(n.jobs)))
-    from drift_now n
-   where n.settled and n.reserved_stock <> n.locked_count
-     and not exists (select 1 from nesting.stock_drift d where d.type_data = n.type_data);
-  insert into nesting.stock_drift as d (type_data, reserved_stock, locked_count, jobs)
-  select n.type_data, n.reserved_stock, n.locked_count, n.jobs from drift_now n
-   where n.settled and n.reserved_stock <> n.locked_count
-  on conflict (type_data) do update set reserved_stock = excluded.reserved_stock, locked_count = excluded.locked_count,
-    jobs = excluded.jobs, checked_at = now();
-end
-$$;
-
-create or replace view nesting.stock_drift_view as
-select d.type_data, g.material_name, g.customer_id, d.reserved_stock, d.locked_count, d.jobs, d.since, d.checked_at
-  from nesting.stock_drift d left join nesting.grundner g on g.type_data = d.type_data;
 
 -- The worker's report after each pass: when it completed, and whether the
 -- share took our files. One message when the share starts failing, one when
@@ -692,13 +641,11 @@ drop function if exists nesting.wake_grundner_worker();
 
 comment on table nesting.grundner_request_items is E'@behavior -*\nThe jobs of each Grundner request, one row each (from grundner_requests.items).';
 comment on table nesting.grundner_requests is E'@name GrundnerRequest\n@behavior -insert -update -delete\nThe outbox of file requests to the Grundner share.';
-comment on view nesting.stock_drift_view is E'@name GrundnerStockDrift\nBoard types whose reserved stock at Grundner differs from the jobs we hold locked on them.';
-comment on table nesting.stock_drift is E'@name GrundnerStockDriftRow\n@behavior -insert -update -delete';
 comment on table nesting.exchange_state is E'@name GrundnerExchangeState\n@behavior -insert -update -delete\nThe Grundner exchange: last completed pass, share outage, when the stock figures were taken.';
 
 comment on function nesting.exchange_health() is E'@behavior -queryField -mutationField';
 
-grant select on nesting.grundner_requests, nesting.stock_drift, nesting.stock_drift_view, nesting.exchange_state
+grant select on nesting.grundner_requests, nesting.exchange_state
   to shopfloor_operator, shopfloor_integration;
 grant execute on function nesting.request_stock(text) to shopfloor_operator;
 grant execute on function nesting.cancel_request(bigint, text) to shopfloor_admin;

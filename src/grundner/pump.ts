@@ -62,13 +62,19 @@ async function recover(db: Queryable, share: Share, r: RequestRow, report: PumpR
   await send(db, share, r, report);
 }
 
-/** Moves a reply to quarantine. The database words the reason (a code and its facts here). */
-type QuarantineReason = "not_a_file" | "not_applied" | "no_release_waiting" | "no_stock_line";
-async function quarantine(db: Queryable, share: Share, name: string, reason: QuarantineReason, details: object, report: PumpReport) {
+/** Why a reply goes to quarantine: a code and its facts here, the words from the database. */
+type QuarantineReason = "not_a_file" | "not_applied" | "no_release_waiting" | "no_stock_line" | "erl_mismatch";
+async function quarantineReason(db: Queryable, name: string, reason: QuarantineReason, details: object): Promise<string> {
   const { rows } = await db.query<{ text: string }>("select nesting_private.quarantine_reason($1, $2, $3) as text", [name, reason, JSON.stringify(details)]);
-  const to = await share.quarantine(name, rows[0].text);
+  return rows[0].text;
+}
+
+/** Moves a reply to quarantine, with a message. */
+async function quarantine(db: Queryable, share: Share, name: string, reason: QuarantineReason, details: object, report: PumpReport) {
+  const text = await quarantineReason(db, name, reason, details);
+  const to = await share.quarantine(name, text);
   report.quarantined.push(name);
-  await db.query("select nesting_private.reply_quarantined($1, $2, $3)", [name, rows[0].text, to]);
+  await db.query("select nesting_private.reply_quarantined($1, $2, $3)", [name, text, to]);
 }
 
 async function applyLockAck(db: Queryable, share: Share, name: string, report: PumpReport) {
@@ -84,7 +90,7 @@ async function applyLockAck(db: Queryable, share: Share, name: string, report: P
   }
   const { rows } = await db.query<{ result: { outcome: string } }>("select nesting_private.apply_order_saw_ack($1, $2) as result", [r.id, lines]);
   if (rows[0].result.outcome === "mismatch") {
-    await share.quarantine(name, `order_saw.erl does not match request ${r.id}`);
+    await share.quarantine(name, await quarantineReason(db, name, "erl_mismatch", { request_id: r.id }));
     report.quarantined.push(name);
   } else {
     await share.archive(name, r.id);
