@@ -41,7 +41,7 @@ async function syncSettings(pool: pg.Pool, config: Config) {
       where key = 'plant.timezone' and value is distinct from to_jsonb($1::text)`,
     [config.plantTimezone],
   );
-  await pool.query("select nesting.ensure_machine(d) from unnest($1::text[]) d", [config.readyDirs]);
+  await pool.query("select nesting_private.ensure_machine(d) from unnest($1::text[]) d", [config.readyDirs]);
 }
 
 export async function startApp(config: Config, log: Logger, roles: Role[]): Promise<App> {

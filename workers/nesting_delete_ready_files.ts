@@ -12,13 +12,14 @@ interface Payload {
 
 const task: Task = async (raw, helpers) => {
   const payload = raw as Payload;
-  const { rows } = await helpers.query<{ ready_dir: string; name: string }>("select ready_dir, name from nesting.machines where id = $1", [payload.machine_id]);
+  const { rows } = await helpers.query<{ ready_dir: string }>("select ready_dir from nesting.machines where id = $1", [payload.machine_id]);
   if (!rows[0]) return;
   const deleted: string[] = [];
-  const failed: string[] = [];
+  // The database words the message: here only the file and a reason code.
+  const failed: { name: string; reason: string }[] = [];
   for (const name of payload.names) {
     if (name.includes("/") || name.includes("\\")) {
-      failed.push(`${name}: not a file name`);
+      failed.push({ name, reason: "not_a_file_name" });
       continue;
     }
     try {
@@ -26,16 +27,11 @@ const task: Task = async (raw, helpers) => {
       deleted.push(name);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") deleted.push(name);
-      else failed.push(`${name}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      else failed.push({ name, reason: (e as NodeJS.ErrnoException).code ?? (e as Error).message });
     }
   }
-  if (deleted.length > 0) await helpers.query("select nesting.ready_files_removed($1, $2)", [payload.machine_id, deleted]);
-  if (failed.length > 0) {
-    await helpers.query("select ops.post_message('ready-delete', 'error', $1, $2, $3)", [
-      `Could not delete ${failed.length} file(s) from Ready-to-Run on ${rows[0].name}`,
-      failed.join("\n"),
-      JSON.stringify({ machine_id: payload.machine_id }),
-    ]);
+  if (deleted.length + failed.length > 0) {
+    await helpers.query("select nesting_private.ready_files_removed($1, $2, $3)", [payload.machine_id, deleted, JSON.stringify(failed)]);
   }
 };
 

@@ -46,9 +46,9 @@ export function makeTask(ctx: WorkerContext): Task {
     }
     const missing = payload.keys.filter((k) => !jobs.some((j) => j.key === k));
     for (const key of missing) failed.push({ key, error: `${key}: the job is gone` });
-    if (staged.length > 0) await helpers.query("select nesting.mark_staged($1, $2)", [staged, payload.machine_id]);
+    if (staged.length > 0) await helpers.query("select nesting_private.mark_staged($1, $2)", [staged, payload.machine_id]);
     if (failed.length > 0) {
-      await helpers.query("select nesting.stage_failed($1, $2, $3)", [failed.map((f) => f.key), payload.machine_id, failed.map((f) => f.error).join("\n")]);
+      await helpers.query("select nesting_private.stage_failed($1, $2, $3)", [failed.map((f) => f.key), payload.machine_id, failed.map((f) => f.error).join("\n")]);
     }
     helpers.logger.info(`staged ${staged.length} job(s), ${failed.length} failed`);
   };

@@ -52,7 +52,7 @@ export function fileLines(bytes: Uint8Array): string[] {
 }
 
 /** Records of a reply file; the gateway writes `;`, accepts `,` and TAB too. */
-export function parseRecords(bytes: Uint8Array): { line: number; fields: string[] }[] {
+function parseRecords(bytes: Uint8Array): { line: number; fields: string[] }[] {
   const text = decodeWindows1252(bytes);
   const first = text.split(/\r?\n/, 1)[0] ?? "";
   const delimiter = first.includes(";") ? ";" : first.includes("\t") ? "\t" : ",";

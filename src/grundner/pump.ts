@@ -37,12 +37,8 @@ export interface PumpReport {
   errors: string[];
 }
 
-async function message(db: Queryable, severity: string, title: string, body: string, related: object) {
-  await db.query("select ops.post_message('grundner', $1, $2, $3, $4)", [severity, title, body, JSON.stringify(related)]);
-}
-
 async function inFlight(db: Queryable, kind: RequestRow["kind"]): Promise<RequestRow | undefined> {
-  const { rows } = await db.query<RequestRow>("select * from nesting.requests_in_flight() where kind = $1", [kind]);
+  const { rows } = await db.query<RequestRow>("select * from nesting_private.requests_in_flight() where kind = $1", [kind]);
   return rows[0];
 }
 
@@ -51,25 +47,34 @@ async function send(db: Queryable, share: Share, r: RequestRow, report: PumpRepo
     await share.writeRequest(r.file_name, r.lines);
   } catch (e) {
     if (!(e instanceof ProtocolError)) throw e; // a share problem: the request stays 'sending', retried next pass
-    await db.query("select nesting.fail_request($1, $2)", [r.id, `A value cannot be written for the gateway: ${e.message}`]);
+    await db.query("select nesting_private.fail_request($1, $2)", [r.id, `A value cannot be written for the gateway: ${e.message}`]);
     return;
   }
-  await db.query("select nesting.mark_request_sent($1)", [r.id]);
+  await db.query("select nesting_private.mark_request_sent($1)", [r.id]);
   report.sent.push(`${r.file_name}.csv#${r.id}`);
 }
 
 /** A request marked 'sending' when the process stopped: did its file reach the share? */
 async function recover(db: Queryable, share: Share, r: RequestRow, report: PumpReport) {
   const reached = (await share.find(`${r.file_name}.csv`)) ?? (await share.find(`${r.file_name}.erl`));
-  if (reached) return void (await db.query("select nesting.mark_request_sent($1)", [r.id]));
+  if (reached) return void (await db.query("select nesting_private.mark_request_sent($1)", [r.id]));
   await share.removeStaleTemp(r.file_name); // half-written by the process that died
   await send(db, share, r, report);
 }
 
-async function quarantine(db: Queryable, share: Share, name: string, reason: string, report: PumpReport) {
-  const to = await share.quarantine(name, reason);
+/** Why a reply goes to quarantine: a code and its facts here, the words from the database. */
+type QuarantineReason = "not_a_file" | "not_applied" | "no_release_waiting" | "no_stock_line" | "erl_mismatch";
+async function quarantineReason(db: Queryable, name: string, reason: QuarantineReason, details: object): Promise<string> {
+  const { rows } = await db.query<{ text: string }>("select nesting_private.quarantine_reason($1, $2, $3) as text", [name, reason, JSON.stringify(details)]);
+  return rows[0].text;
+}
+
+/** Moves a reply to quarantine, with a message. */
+async function quarantine(db: Queryable, share: Share, name: string, reason: QuarantineReason, details: object, report: PumpReport) {
+  const text = await quarantineReason(db, name, reason, details);
+  const to = await share.quarantine(name, text);
   report.quarantined.push(name);
-  await message(db, "error", `${name} from Grundner could not be used and was quarantined`, reason, { file: to });
+  await db.query("select nesting_private.reply_quarantined($1, $2, $3)", [name, text, to]);
 }
 
 async function applyLockAck(db: Queryable, share: Share, name: string, report: PumpReport) {
@@ -77,15 +82,15 @@ async function applyLockAck(db: Queryable, share: Share, name: string, report: P
   const lines = fileLines(await share.read(name));
   if (!r) {
     // The database says what it was (a request that had timed out?) and tells the operator.
-    const { rows } = await db.query<{ title: string | null }>("select nesting.unexpected_order_saw_ack($1) as title", [lines]);
+    const { rows } = await db.query<{ title: string | null }>("select nesting_private.unexpected_order_saw_ack($1) as title", [lines]);
     if (rows[0].title === null) return void (await share.archive(name)); // applied before a crash
     await share.quarantine(name, rows[0].title);
     report.quarantined.push(name);
     return;
   }
-  const { rows } = await db.query<{ result: { outcome: string } }>("select nesting.apply_order_saw_ack($1, $2) as result", [r.id, lines]);
+  const { rows } = await db.query<{ result: { outcome: string } }>("select nesting_private.apply_order_saw_ack($1, $2) as result", [r.id, lines]);
   if (rows[0].result.outcome === "mismatch") {
-    await share.quarantine(name, `order_saw.erl does not match request ${r.id}`);
+    await share.quarantine(name, await quarantineReason(db, name, "erl_mismatch", { request_id: r.id }));
     report.quarantined.push(name);
   } else {
     await share.archive(name, r.id);
@@ -98,23 +103,19 @@ async function applyReleaseAnswer(db: Queryable, share: Share, name: string, rep
   // No release in flight: the late answer to one that timed out waiting for it?
   const id =
     (await inFlight(db, "release"))?.id ??
-    (await db.query<{ id: string | null }>("select nesting.timed_out_release_for($1) as id", [JSON.stringify(parsed.rows)])).rows[0].id;
-  if (!id) return quarantine(db, share, name, "No release request is waiting for an answer.", report);
-  if (parsed.problems.length > 0) {
-    // Jobs on unreadable lines count as not deleted: they stay locked, the safe side.
-    await message(db, "warning", `${name}: ${parsed.problems.length} line(s) could not be read`,
-      parsed.problems.map((p) => `line ${p.line}: ${p.error}`).join("\n"), { request_id: id, problems: parsed.problems });
-  }
-  await db.query("select nesting.apply_release_answer($1, $2)", [id, JSON.stringify(parsed.rows)]);
+    (await db.query<{ id: string | null }>("select nesting_private.timed_out_release_for($1) as id", [JSON.stringify(parsed.rows)])).rows[0].id;
+  if (!id) return quarantine(db, share, name, "no_release_waiting", {}, report);
+  // Jobs on unreadable lines count as not deleted: they stay locked, the safe side.
+  await db.query("select nesting_private.apply_release_answer($1, $2, $3, $4)", [id, JSON.stringify(parsed.rows), JSON.stringify(parsed.problems), name]);
   await share.archive(name, id);
   report.applied.push(`${name}#${id}`);
 }
 
 /** get_production.erl: the storage took the release. On an `.erl only` gateway it is the confirmation. */
 async function applyReleaseErl(db: Queryable, share: Share, name: string, report: PumpReport) {
-  const { rows } = await db.query<{ mode: string }>("select ops.setting_text('nesting.release_confirmation', 'answer_file') as mode");
+  const { rows } = await db.query<{ mode: string }>("select ops.setting_text('nesting.release_confirmation') as mode");
   const r = rows[0].mode === "erl_only" ? await inFlight(db, "release") : undefined;
-  if (r) await db.query("select nesting.apply_release_erl($1)", [r.id]);
+  if (r) await db.query("select nesting_private.apply_release_erl($1)", [r.id]);
   await share.archive(name, r?.id);
   if (r) report.applied.push(`${name}#${r.id}`);
 }
@@ -123,11 +124,10 @@ async function applyStock(db: Queryable, share: Share, name: string, report: Pum
   const r = await inFlight(db, "stock");
   const parsed = parseRows(await share.read(name), stockRow, { allowHeader: true, fields: STOCK_FIELDS });
   if (parsed.rows.length === 0) {
-    const why = parsed.problems.map((p) => `line ${p.line}: ${p.error}`).join("\n") || "The file is empty.";
-    if (r) await db.query("select nesting.fail_request($1, $2)", [r.id, "stock.csv had no readable line"]);
-    return quarantine(db, share, name, `No readable stock line; the stock table was left as it was.\n${why}`, report);
+    if (r) await db.query("select nesting_private.fail_request($1, $2)", [r.id, "stock.csv had no readable line"]);
+    return quarantine(db, share, name, "no_stock_line", { problems: parsed.problems }, report);
   }
-  await db.query("select nesting.apply_stock($1, $2, $3)", [r?.id ?? null, JSON.stringify(parsed.rows), JSON.stringify(parsed.problems)]);
+  await db.query("select nesting_private.apply_stock($1, $2, $3)", [r?.id ?? null, JSON.stringify(parsed.rows), JSON.stringify(parsed.problems)]);
   await share.archive(name, r?.id);
   report.applied.push(`${name}${r ? `#${r.id}` : ""}`);
 }
@@ -145,15 +145,14 @@ async function handleReply(db: Queryable, share: Share, name: string, apply: (ty
   const kind = await share.kind(name);
   if (kind !== "file") {
     // Never read through a link: its target's content would end up in a message.
-    return quarantine(db, share, name, `${name} is a ${kind}, not a file; it was not read.`, report);
+    return quarantine(db, share, name, "not_a_file", { kind }, report);
   }
   try {
     if (apply) await apply(db, share, name, report);
     else await share.archive(name);
   } catch (e) {
     log.error({ err: e, file: name }, "could not apply a Grundner reply; quarantining it");
-    const why = (e as Error).message;
-    if (await share.find(name)) await quarantine(db, share, name, `It could not be applied: ${why}`, report);
+    if (await share.find(name)) await quarantine(db, share, name, "not_applied", { error: (e as Error).message }, report);
   }
 }
 
@@ -179,7 +178,7 @@ export async function pumpGrundner(db: Queryable, share: Share, log: Logger): Pr
     }
   };
 
-  for (const r of (await db.query<RequestRow>("select * from nesting.requests_in_flight()")).rows) {
+  for (const r of (await db.query<RequestRow>("select * from nesting_private.requests_in_flight()")).rows) {
     if (r.status === "sending") await step(report, log, `recover request ${r.id}`, () => sending(() => recover(db, share, r, report)));
   }
 
@@ -191,23 +190,23 @@ export async function pumpGrundner(db: Queryable, share: Share, log: Logger): Pr
   }
 
   await step(report, log, "time-outs", async () => {
-    const overdue = await db.query<RequestRow>("select * from nesting.requests_in_flight() where status = 'sent' and deadline < now()");
+    const overdue = await db.query<RequestRow>("select * from nesting_private.requests_in_flight() where status = 'sent' and deadline < now()");
     for (const r of overdue.rows) {
       const withdrawn = await share.withdraw(r.file_name, r.id);
-      const { rows } = await db.query<{ outcome: string }>("select nesting.time_out_request($1, $2) as outcome", [r.id, withdrawn]);
+      const { rows } = await db.query<{ outcome: string }>("select nesting_private.time_out_request($1, $2) as outcome", [r.id, withdrawn]);
       if (rows[0].outcome === "timed_out") report.timedOut.push(`${r.file_name}.csv#${r.id}`);
     }
   });
 
-  await step(report, log, "stock sync", async () => void (await db.query("select nesting.request_stock_if_due()")));
+  await step(report, log, "stock sync", async () => void (await db.query("select nesting_private.request_stock_if_due()")));
 
   await step(report, log, "sends", async () => {
-    for (const r of (await db.query<RequestRow>("select * from nesting.claim_requests_to_send()")).rows) {
+    for (const r of (await db.query<RequestRow>("select * from nesting_private.claim_requests_to_send()")).rows) {
       await sending(() => send(db, share, r, report));
     }
   });
 
-  await db.query("select nesting.note_exchange_pass($1)", [shareError]);
+  await db.query("select nesting_private.note_exchange_pass($1)", [shareError]);
   if (report.sent.length + report.applied.length + report.quarantined.length + report.timedOut.length + report.errors.length > 0) {
     log.info(report, "grundner share");
   }

@@ -20,7 +20,7 @@ const USAGE = `Usage: npm run grundner:sim -- <share folder> [options]
   --erl-only-release   confirm releases by renaming get_production.csv to .erl only (no productionLIST_del.csv)
   --reserved-drift T:N report N more reserved boards than ordered for type T (field 15); repeatable as T:N,T:N`;
 
-export const DEFAULT_STOCK: SimBoard[] = [
+const DEFAULT_STOCK: SimBoard[] = [
   { type: 101, material_name: "Spanplatte weiß 19", length: 2800, width: 2070, thickness: 19, stock: 40, customer_id: "SP19W" },
   { type: 102, material_name: "Eiche geölt 19", length: 2800, width: 2070, thickness: 19, stock: 12, customer_id: "EI19" },
   { type: 205, material_name: "MDF roh 16", length: 2800, width: 2070, thickness: 16, stock: 25 },

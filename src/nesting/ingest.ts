@@ -1,7 +1,7 @@
 // The ingest poller: walks the processed jobs root, reads each NC program
 // that is new or changed (material from `ID=`, sheet size and thickness from
 // `G100 X.. Y.. Z..`, part count from the sibling .pts/.lpt), and hands the
-// whole scan to nesting.apply_ingest_scan in one call. Unchanged files cost
+// whole scan to nesting_private.apply_ingest_scan in one call. Unchanged files cost
 // a stat, not a read; the database gets one round trip per scan.
 import { readdir, stat, type Stats } from "node:fs";
 import { readFile, stat as statAsync } from "node:fs/promises";
@@ -217,7 +217,7 @@ export async function walkProcessedRoot(
   return result;
 }
 
-/** What the database tells the poller for its next scan (nesting.ingest_settings()). */
+/** What the database tells the poller for its next scan (nesting_private.ingest_settings()). */
 export interface IngestSettings {
   next_scan_ms: number;
   stable_ms: number;
@@ -270,7 +270,7 @@ export class IngestPoller {
 
   async scan(): Promise<IngestReport> {
     if (!this.settings) {
-      const { rows } = await this.db.query<{ s: IngestSettings }>("select nesting.ingest_settings() as s");
+      const { rows } = await this.db.query<{ s: IngestSettings }>("select nesting_private.ingest_settings() as s");
       this.useSettings(rows[0].s);
     }
     const settings = this.settings!;
@@ -280,7 +280,7 @@ export class IngestPoller {
     // The present keys go as one JSON text (far cheaper to build than a
     // text[] literal of 20,000 escaped elements).
     const { rows } = await this.db.query<{ result: IngestReport["applied"] }>(
-      "select nesting.apply_ingest_scan(array(select json_array_elements_text($1::json)), $2, $3) as result",
+      "select nesting_private.apply_ingest_scan(array(select json_array_elements_text($1::json)), $2, $3) as result",
       [JSON.stringify(walk.present), JSON.stringify(walk.changed.map(({ known: _k, ...p }) => p)), error],
     );
     const applied = rows[0].result;

@@ -12,9 +12,9 @@ export async function readyFileEvent(db: Queryable, dir: string, e: WatchEvent) 
   const name = path.basename(e.path);
   if (e.event === "add" || e.event === "change") {
     const s = e.stats ?? (await stat(e.path));
-    await db.query("select nesting.ready_file_seen($1, $2, $3, $4)", [dir, name, s.size, s.mtime.toISOString()]);
+    await db.query("select nesting_private.ready_file_seen($1, $2, $3, $4)", [dir, name, s.size, s.mtime.toISOString()]);
   } else if (e.event === "unlink") {
-    await db.query("select nesting.ready_file_gone($1, $2)", [dir, name]);
+    await db.query("select nesting_private.ready_file_gone($1, $2)", [dir, name]);
   }
 }
 
@@ -34,11 +34,11 @@ export async function stageSanity(db: Queryable): Promise<{ checked: { machine: 
       names = (await readdir(m.ready_dir, { withFileTypes: true })).filter((e) => e.isFile() && !ignored.test(e.name)).map((e) => e.name);
     } catch (e) {
       const why = `${m.ready_dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
-      await db.query("select nesting.note_scan($1, 'stage-sanity', $2)", [`Ready-to-Run folder of ${m.name}`, why]);
+      await db.query("select nesting_private.note_scan($1, 'stage-sanity', $2)", [`Ready-to-Run folder of ${m.name}`, why]);
       unreadable.push(why);
       continue;
     }
-    const { rows } = await db.query<{ result: { unstaged: string[] } }>("select nesting.stage_sanity($1, $2, $3) as result", [m.id, names, m.listed_at]);
+    const { rows } = await db.query<{ result: { unstaged: string[] } }>("select nesting_private.stage_sanity($1, $2, $3) as result", [m.id, names, m.listed_at]);
     out.push({ machine: m.name, unstaged: rows[0].result.unstaged });
   }
   return { checked: out, unreadable };

@@ -135,7 +135,7 @@ test.serial("a staged file is deleted from the Ready page; the worker removes it
   const file = path.join(dir, "Manual42.nc");
   writeFileSync(file, "G0 X0 Y0\n");
   const s = statSync(file);
-  await db.query(`select nesting.ready_file_seen($1, $2, $3, $4)`, [dir, "Manual42.nc", s.size, s.mtime.toISOString()]);
+  await db.query(`select nesting_private.ready_file_seen($1, $2, $3, $4)`, [dir, "Manual42.nc", s.size, s.mtime.toISOString()]);
 
   const page = await signedIn("operator");
   await open(page, "Ready");

@@ -38,8 +38,8 @@ test("screenshots of every screen of the demo plant", async (t) => {
     mkdirSync(ready, { recursive: true });
     writeFileSync(path.join(ready, "ORDER-4711_Sheet1.nc"), "G0 X0 Y0\n");
     const s = statSync(path.join(ready, "ORDER-4711_Sheet1.nc"));
-    await db.query(`select nesting.ensure_machine($1)`, [ready]);
-    await db.query(`select nesting.ready_file_seen($1, $2, $3, $4)`, [ready, "ORDER-4711_Sheet1.nc", s.size, s.mtime.toISOString()]);
+    await db.query(`select nesting_private.ensure_machine($1)`, [ready]);
+    await db.query(`select nesting_private.ready_file_seen($1, $2, $3, $4)`, [ready, "ORDER-4711_Sheet1.nc", s.size, s.mtime.toISOString()]);
     await db.query(`select ops.post_message('stage-sanity', 'warning', 'NC file left Ready-to-Run', 'ORDER-4711_Sheet2.nc was removed by hand; the job is PENDING again')`);
     mkdirSync(OUT, { recursive: true });
     const shot = async (page: Awaited<ReturnType<typeof newPage>>, name: string) => {

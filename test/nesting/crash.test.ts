@@ -33,7 +33,7 @@ test.before(async () => {
   mkdirSync(share, { recursive: true });
   const lines = STOCK.map((b) => `${b.type};${b.material_name};${b.length};${b.width};${b.thickness};;${b.stock};${b.stock};0;0;0;0;0;0;0;;0;0;1`);
   const { rows } = parseRows(Buffer.from(lines.join("\n")), stockRow, { allowHeader: false, fields: STOCK_FIELDS });
-  await db.query(`select nesting.apply_stock(null, $1)`, [JSON.stringify(rows)]);
+  await db.query(`select nesting_private.apply_stock(null, $1)`, [JSON.stringify(rows)]);
   // No periodic stock request during these tests: only the lock files matter.
   await db.query(`select ops.set_setting('nesting.stock_sync_interval', '"1 day"')`);
   await db.query(`insert into nesting.grundner_requests (kind, file_name, lines, status) values ('stock', 'stock_request', '{0}', 'answered')`);

@@ -1,10 +1,11 @@
-// Part 2 on real folders: the processed jobs root becomes jobs, staging
+// The folders, on disk: the processed jobs root becomes jobs, staging
 // copies into Ready-to-Run, the Ready page follows the folders, and every
 // way a job's files can go away releases its board once, with a message.
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from "node:fs";
 import path from "node:path";
 import test from "ava";
 import { startTestApi, type TestApi } from "../helpers/api.ts";
+import { rejectsWith } from "../helpers/assert.ts";
 import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
 import { job, messages, startNesting, waitForRequest, type Nesting } from "./harness.ts";
 
@@ -132,8 +133,7 @@ test.serial("staging copies the NC and part files into Ready-to-Run and sets STA
     { machine: "saw1", file_name: "Sheet1.nc", job_key: "Kitchen42/Sheet1" },
     { machine: "saw1", file_name: "Sheet1.pts", job_key: null },
   ]);
-  const refused = await t.throwsAsync(db.query(`select nesting.stage_jobs(array['Kitchen42/Sheet1'], 'nosuchsaw')`));
-  t.regex(refused!.message, /Unknown machine nosuchsaw/);
+  await rejectsWith(t, db.query(`select nesting.stage_jobs(array['Kitchen42/Sheet1'], 'nosuchsaw')`), "SF404", /Unknown machine nosuchsaw/);
 });
 
 test.serial("an NC file deleted by hand from Ready-to-Run: the job goes back to PENDING and is released", async (t) => {
@@ -203,7 +203,7 @@ test.serial("recycle bins, system folders, lock files, temporary copies and hidd
   put(ready, "Visible.nc");
   const page = async () => (await db.query(`select file_name from nesting.ready_page where machine = 'saw1' order by file_name`)).rows.map((r) => r.file_name);
   await eventually(async () => (await page()).includes("Visible.nc"), 30_000);
-  await db.query(`select nesting.ready_file_seen($1, '~$Sheet1.nc', 10, now())`, [ready]); // as if its event came late
+  await db.query(`select nesting_private.ready_file_seen($1, '~$Sheet1.nc', 10, now())`, [ready]); // as if its event came late
   t.deepEqual(await page(), ["Sheet1.pts", "Visible.nc"]);
 
   // Names added to the list leave the page at the next stage sanity look.

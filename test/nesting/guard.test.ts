@@ -187,7 +187,7 @@ async function sqlOnly(jobs: number) {
   const own = await createTestDatabase();
   await own.query(`insert into nesting.jobs (key, folder, ncfile, material) select 'G/J' || i, 'G', 'J' || i || '.nc', '101' from generate_series(1, $1) i`, [jobs]);
   const scan = async (present: number, c: { query: TestDb["query"] } = own) =>
-    (await c.query(`select nesting.apply_ingest_scan(array(select 'G/J' || i from generate_series(1, $1) i), '[]', null) as r`, [present])).rows[0].r;
+    (await c.query(`select nesting_private.apply_ingest_scan(array(select 'G/J' || i from generate_series(1, $1) i), '[]', null) as r`, [present])).rows[0].r;
   return { own, scan };
 }
 

@@ -47,11 +47,11 @@ export async function startNesting(
   });
   for (const d of [config.processedRoot, ...config.readyDirs]) mkdirSync(d, { recursive: true });
   opts.prepare?.(config);
-  await db.query("select nesting.ensure_machine(d) from unnest($1::text[]) d", [config.readyDirs]);
+  await db.query("select nesting_private.ensure_machine(d) from unnest($1::text[]) d", [config.readyDirs]);
   const pool = createPool(db.url, { max: 6, log: testLog, name: "nesting-test" });
   const start = () => startWorker({ pool, config, concurrency: 2, pollInterval: 500, log: testLog });
   let worker = await start();
-  // Part 1 tests create jobs by SQL: without the folder duties, the ingest
+  // Tests without folders create jobs by SQL: with the folder duties, the ingest
   // poller would prune them (their NC files are not on disk).
   const duties = folderWatches(config, pool).filter((w) => opts.folders || w.name === "grundner");
   const watchers = startWatchers(duties, { url: db.url, log: testLog, lockRetryMs: 200 });
@@ -83,6 +83,9 @@ export async function startNesting(
       await sim.stop();
       await watchers.stop();
       await worker.stop();
+      // A job's completion may still wait for a connection after the worker
+      // stopped; pool.end() would leave it waiting until it times out.
+      await eventually(async () => pool.waitingCount === 0 && pool.idleCount === pool.totalCount, 10_000).catch(() => {});
       await pool.end();
     },
   };

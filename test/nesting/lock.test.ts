@@ -1,24 +1,32 @@
 // Reserve, lock a batch through order_saw.csv/.erl, release through
 // get_production.csv/productionLIST_del.csv, with the simulator as the storage.
+// Each test has its own database and storage and sets up the jobs it needs.
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import test from "ava";
-import type pg from "pg";
+import anyTest, { type TestFn } from "ava";
+import { rejectsWith } from "../helpers/assert.ts";
 import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
 import { addJob, job, messages, startNesting, waitForRequest, type Nesting } from "./harness.ts";
 
-let db: TestDb;
-let n: Nesting;
-test.before(async () => {
-  db = await createTestDatabase();
-  n = await startNesting(db);
+const test = anyTest as TestFn<{ db: TestDb; n: Nesting }>;
+test.beforeEach(async (t) => {
+  t.context.db = await createTestDatabase();
+  t.context.n = await startNesting(t.context.db);
 });
-test.after.always(async () => {
-  await n?.stop();
-  await db?.drop();
+test.afterEach.always(async (t) => {
+  await t.context.n?.stop();
+  await t.context.db?.drop();
 });
 
+/** Adds the jobs (key, material) and locks them at the storage in one batch. */
+async function lockedJobs(db: TestDb, jobs: [string, string][]) {
+  for (const [key, material] of jobs) await addJob(db, key, material);
+  const { rows } = await db.query(`select nesting.lock_jobs($1) as id`, [jobs.map(([key]) => key)]);
+  return waitForRequest(db, rows[0].id, ["acknowledged"]);
+}
+
 test.serial("reserve sets pre_reserved, shows in the allocation view, and is idempotent", async (t) => {
+  const { db } = t.context;
   await addJob(db, "Kitchen42/Sheet1", "101");
   const first = await db.asRole("shopfloor_operator", (c) => c.query(`select * from nesting.reserve_job('Kitchen42/Sheet1')`), "olga");
   t.true(first.rows[0].pre_reserved);
@@ -31,6 +39,9 @@ test.serial("reserve sets pre_reserved, shows in the allocation view, and is ide
 });
 
 test.serial("a batch of 3 is locked with one order_saw.csv of 3 lines, acknowledged by order_saw.erl", async (t) => {
+  const { db, n } = t.context;
+  await addJob(db, "Kitchen42/Sheet1", "101");
+  await db.query(`select nesting.reserve_job('Kitchen42/Sheet1')`);
   await addJob(db, "Kitchen42/Sheet2", "101");
   await addJob(db, "Kitchen42/Sheet3", "SP19W"); // a customer ID names the same board type
   const takenBefore = n.sim.taken.length;
@@ -56,6 +67,8 @@ test.serial("a batch of 3 is locked with one order_saw.csv of 3 lines, acknowled
 });
 
 test.serial("unlock releases through get_production.csv and productionLIST_del.csv", async (t) => {
+  const { db, n } = t.context;
+  await lockedJobs(db, [["Kitchen42/Sheet1", "101"], ["Kitchen42/Sheet2", "101"], ["Kitchen42/Sheet3", "SP19W"]]);
   const takenBefore = n.sim.taken.length;
   const { rows } = await db.query(`select nesting.unlock_jobs(array['Kitchen42/Sheet1', 'Kitchen42/Sheet2'], 'user', 'cut later') as id`);
   const request = await waitForRequest(db, rows[0].id, ["answered", "partial"]);
@@ -69,9 +82,9 @@ test.serial("unlock releases through get_production.csv and productionLIST_del.c
 });
 
 test.serial("a partial release keeps the jobs whose board is on the gripper locked, and says so", async (t) => {
-  await addJob(db, "Kitchen42/Sheet4", "102");
-  const lock = await db.query(`select nesting.lock_jobs(array['Kitchen42/Sheet4']) as id`);
-  await waitForRequest(db, lock.rows[0].id, ["acknowledged"]);
+  const { db, n } = t.context;
+  await lockedJobs(db, [["Kitchen42/Sheet3", "SP19W"]]);
+  await lockedJobs(db, [["Kitchen42/Sheet4", "102"]]);
 
   n.sim.faults = { onGripper: ["Sheet3"] };
   try {
@@ -92,6 +105,7 @@ test.serial("a partial release keeps the jobs whose board is on the gripper lock
 });
 
 test.serial("job names longer than 8 characters get a stored Grundner job number that fits", async (t) => {
+  const { db } = t.context;
   const long = await addJob(db, "Project Alpha/Cabinet_Door_Left_0042", "103");
   const fits = await addJob(db, "Project Alpha/Door42", "103");
   t.regex(long.grundner_job_no, /^J[0-9A-Z]{7}$/);
@@ -105,29 +119,24 @@ test.serial("job names longer than 8 characters get a stored Grundner job number
 });
 
 test.serial("lock refusals name the jobs: unknown, not lockable, unknown material, too few boards", async (t) => {
-  const code = (e: unknown) => (e as pg.DatabaseError).code;
-  const unknown = await t.throwsAsync(db.query(`select nesting.lock_jobs(array['No/Such', 'Kitchen42/Sheet3'])`));
-  t.is(code(unknown), "SF404");
-  t.regex(unknown!.message, /Unknown job\(s\): No\/Such/);
-
-  const locked = await t.throwsAsync(db.query(`select nesting.lock_jobs(array['Kitchen42/Sheet3'])`));
-  t.is(code(locked), "SF409");
-  t.regex(locked!.message, /Kitchen42\/Sheet3 \(already locked\)/);
+  const { db } = t.context;
+  await lockedJobs(db, [["Kitchen42/Sheet3", "SP19W"]]);
+  await rejectsWith(t, db.query(`select nesting.lock_jobs(array['No/Such', 'Kitchen42/Sheet3'])`), "SF404", /Unknown job\(s\): No\/Such/);
+  await rejectsWith(t, db.query(`select nesting.lock_jobs(array['Kitchen42/Sheet3'])`), "SF409", /Kitchen42\/Sheet3 \(already locked\)/);
 
   await addJob(db, "X/Mystery", "999");
-  const material = await t.throwsAsync(db.query(`select nesting.lock_jobs(array['X/Mystery'])`));
-  t.regex(material!.message, /X\/Mystery \(material 999 is unknown to Grundner\)/);
+  await rejectsWith(t, db.query(`select nesting.lock_jobs(array['X/Mystery'])`), "SF409", /X\/Mystery \(material 999 is unknown to Grundner\)/);
 
-  // Type 102 has 3 boards and Sheet4 was released: 3 available; ask for 4.
+  // Type 102 has 3 boards, none locked: 3 available; ask for 4.
   for (const k of ["A", "B", "C", "D"]) await addJob(db, `Oak/${k}`, "EI19");
-  const short = await t.throwsAsync(db.query(`select nesting.lock_jobs(array['Oak/A', 'Oak/B', 'Oak/C', 'Oak/D'])`));
-  t.is(code(short), "SF409");
-  t.regex(short!.message, /Not enough boards: type 102 needs 4, 3 available \(Oak\/A, Oak\/B, Oak\/C, Oak\/D\)/);
+  await rejectsWith(t, db.query(`select nesting.lock_jobs(array['Oak/A', 'Oak/B', 'Oak/C', 'Oak/D'])`), "SF409",
+    /Not enough boards: type 102 needs 4, 3 available \(Oak\/A, Oak\/B, Oak\/C, Oak\/D\)/);
   const { rows } = await db.query(`select count(*)::int as n from nesting.grundner_requests where status = 'queued'`);
   t.is(rows[0].n, 0, "a refused lock queues nothing");
 });
 
 test.serial("two batches queued back to back are never in the share at the same time", async (t) => {
+  const { db, n } = t.context;
   n.sim.delayMs = 250;
   try {
     for (const k of ["E", "F"]) await addJob(db, `Pine/${k}`, "101");
@@ -142,19 +151,21 @@ test.serial("two batches queued back to back are never in the share at the same 
 });
 
 test.serial("stock.csv with Windows-1252 letters arrives intact", async (t) => {
+  const { db, n } = t.context;
   const { rows } = await db.query(`select type_data, material_name, thickness_mm::float as t from nesting.grundner order by type_data`);
   t.deepEqual(
     rows.map((r) => r.material_name),
     ["Spanplatte weiß 19", "Eiche geölt 19", "Bøg massiv", "Hêtre étuvé"],
   );
   t.is(rows[3].t, 18.5);
-  const stockFile = n.archived().find((f) => f.endsWith("stock.csv"))!;
+  const stockFile = await eventually(async () => n.archived().find((f) => f.endsWith("stock.csv")), 10_000);
   const bytes = readFileSync(path.join(n.config.grundnerArchiveDir, stockFile));
   t.true(bytes.includes(Buffer.from("ge\xf6lt", "latin1")), "ö is the one Windows-1252 byte 0xF6");
   t.false(bytes.includes(Buffer.from("ö", "utf8")), "not UTF-8");
 });
 
 test.serial("a job staged on a machine is ordered to that machine's Grundner number, and released from it", async (t) => {
+  const { db, n } = t.context;
   const { rows: m } = await db.query(`select (nesting.upsert_machine('Saw three', '/tmp/nowhere-saw3', 3)).id`);
   await addJob(db, "Saw3/Staged", "101");
   await addJob(db, "Saw3/Loose", "101");
@@ -176,8 +187,9 @@ test.serial("a job staged on a machine is ordered to that machine's Grundner num
 });
 
 test.serial("job number collisions: a program called like a generated code, and names with a separator", async (t) => {
+  const { db } = t.context;
   // The next generated code is taken by a program of that name: the generator skips it.
-  const { rows } = await db.query(`select 'J' || lpad(nesting.to_base36(nextval('nesting.grundner_job_no_seq') + 1), 7, '0') as code`);
+  const { rows } = await db.query(`select 'J' || lpad(nesting_private.to_base36(nextval('nesting.grundner_job_no_seq') + 1), 7, '0') as code`);
   const named = await addJob(db, `Clash/${rows[0].code}`, "101");
   t.is(named.grundner_job_no, rows[0].code);
   const generated = await addJob(db, "Clash/A_name_longer_than_eight", "101");
@@ -192,17 +204,18 @@ test.serial("job number collisions: a program called like a generated code, and 
 });
 
 test.serial("stage sanity leaves a job staged after the folder was listed for the next look", async (t) => {
-  const { rows: m } = await db.query(`select id from nesting.machines where name = 'Saw three'`);
+  const { db } = t.context;
+  const { rows: m } = await db.query(`select (nesting.upsert_machine('Saw three', '/tmp/nowhere-saw3', 3)).id`);
   await addJob(db, "Race/Copied", "101");
   const { rows: before } = await db.query(`select clock_timestamp() as at`);
   // The worker copies the file and marks the job STAGED after the listing was taken.
-  await db.query(`select nesting.mark_staged(array['Race/Copied'], $1)`, [m[0].id]);
-  const late = await db.query(`select nesting.stage_sanity($1, '{}', $2) as r`, [m[0].id, before[0].at]);
+  await db.query(`select nesting_private.mark_staged(array['Race/Copied'], $1)`, [m[0].id]);
+  const late = await db.query(`select nesting_private.stage_sanity($1, '{}', $2) as r`, [m[0].id, before[0].at]);
   t.deepEqual(late.rows[0].r.unstaged, []);
   t.is((await job(db, "Race/Copied")).status, "STAGED");
   // A listing taken after staging that lacks the file does unstage it.
   const { rows: after } = await db.query(`select clock_timestamp() as at`);
-  const next = await db.query(`select nesting.stage_sanity($1, '{}', $2) as r`, [m[0].id, after[0].at]);
+  const next = await db.query(`select nesting_private.stage_sanity($1, '{}', $2) as r`, [m[0].id, after[0].at]);
   t.deepEqual(next.rows[0].r.unstaged, ["Race/Copied"]);
   t.is((await job(db, "Race/Copied")).status, "PENDING");
 });

@@ -21,7 +21,7 @@ test("a second process stands by for every nesting duty and takes over when the 
   const base = mkdtempSync(path.join(os.tmpdir(), "takeover-"));
   const config = loadConfig({ DATA_DIR: base, READY_DIRS: path.join(base, "ready", "saw1") });
   for (const d of [config.processedRoot, ...config.readyDirs]) mkdirSync(d, { recursive: true });
-  await db.query("select nesting.ensure_machine(d) from unnest($1::text[]) d", [config.readyDirs]);
+  await db.query("select nesting_private.ensure_machine(d) from unnest($1::text[]) d", [config.readyDirs]);
   await db.query(`select ops.set_setting('nesting.ingest_interval', '"200 milliseconds"'), ops.set_setting('nesting.stable_after', '"0 seconds"')`);
   const pool = createPool(db.url, { max: 4, log: testLog, name: "takeover" });
   const first = startWatchers(folderWatches(config, pool), { url: db.url, log: testLog, lockRetryMs: 300 });
