@@ -178,32 +178,35 @@ end
 $$;
 
 -- Wakes a set-based, idempotent task (one that processes whatever is pending)
--- for data this transaction is writing. Either it claims a job of the task
--- that is waiting (a row lock until this transaction ends: workers take jobs
--- with FOR UPDATE SKIP LOCKED, so that job cannot start before our data is
--- visible), or, when none is free to claim, it adds a new job. SKIP LOCKED
--- everywhere, so no writer ever waits for another, even one that stays open
--- for long. No job_key on purpose: a job_key row would make every writer
--- queue behind the slowest open transaction. (graphile-worker internals:
--- _private_jobs, _private_tasks, is_available.)
+-- for data this transaction is writing, through graphile-worker's public
+-- surface only (add_job, and the jobs view to read).
+--
+-- A job_key debounces: add_job(key, 'replace') either updates the waiting job
+-- of that key (a row lock until this transaction ends: workers take jobs with
+-- FOR UPDATE SKIP LOCKED, so that job cannot start before our data is
+-- visible) or adds one. But one key shared by every writer would make every
+-- writer queue behind the slowest open transaction (the key's unique index
+-- waits for it). So each open writer takes a numbered slot of the task
+-- (a transaction advisory lock, tried, never awaited) and uses that slot's key:
+-- no writer ever waits for another, even one that stays open for long, and
+-- there is one waiting job per task and slot, no more slots than writers open
+-- at once. A slot whose job is running is passed over: add_job would take the
+-- running job's row (to clear its key), and the worker finishing it would
+-- wait for this transaction (only a job taken between the look and add_job
+-- costs that wait).
 create or replace function ops_private.wake(p_task text, p_queue_name text default null) returns void
 language plpgsql volatile security definer
 set search_path = pg_catalog, public
 as $$
+declare
+  v_slot int := 0;
 begin
-  perform 1
-     from graphile_worker._private_jobs j
-     join graphile_worker._private_tasks t on t.id = j.task_id
-    where t.identifier = p_task and j.is_available and j.run_at <= now()
-    limit 1
-      for update of j skip locked;
-  if found then
-    -- A worker that just skipped the claimed job looks again at our commit
-    -- (add_job sends the same notification).
-    perform pg_notify('jobs:insert', '{"r":' || random()::text || ',"count":1}');
-  else
-    perform ops_private.enqueue(p_task, '{}', null, null, null, 'replace', p_queue_name);
-  end if;
+  while not pg_try_advisory_xact_lock(hashtext('shopfloor.wake:' || p_task), v_slot)
+        or exists (select 1 from graphile_worker.jobs j
+                    where j.key = format('wake:%s:%s', p_task, v_slot) and j.locked_at is not null) loop
+    v_slot := v_slot + 1;
+  end loop;
+  perform ops_private.enqueue(p_task, '{}', format('wake:%s:%s', p_task, v_slot), null, null, 'replace', p_queue_name);
 end
 $$;
 
