@@ -297,7 +297,7 @@ $$;
 
 -- One NOTIFY per statement (not per row) for live screens, and one debounced
 -- job that copies new messages into the process log.
-create or replace function ops_private.messages_added() returns trigger
+create or replace function ops_private.tg_messages__added() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
@@ -320,7 +320,8 @@ $$;
 create or replace trigger messages_added
   after insert on ops.messages
   referencing new table as new_rows
-  for each statement execute function ops_private.messages_added();
+  for each statement execute function ops_private.tg_messages__added();
+drop function if exists ops_private.messages_added();
 
 ------------------------------------------------------------------------------
 -- Users and login
@@ -467,7 +468,7 @@ $$;
 comment on function ops.login(text, text) is E'@behavior -queryField -mutationField\nChecks a username and password. Returns {"token": claims} (the API signs them as a JWT), or {"code": "SF401"|"SF429", "message", "retry_after"}. Failures are counted per username and per source address and audited; too many wait auth.login_cooldown.';
 
 -- Tokens end with their user: the API re-checks live websocket sessions when users change.
-create or replace function ops_private.users_changed() returns trigger
+create or replace function ops_private.tg_users__changed() returns trigger
 language plpgsql
 set search_path = pg_catalog, public
 as $$
@@ -478,7 +479,8 @@ end
 $$;
 create or replace trigger users_changed
   after update or delete on ops_private.users
-  for each statement execute function ops_private.users_changed();
+  for each statement execute function ops_private.tg_users__changed();
+drop function if exists ops_private.users_changed();
 
 create or replace function ops.create_user(username text, role text, password text default null, display_name text default '')
 returns bigint
