@@ -32,14 +32,22 @@ as $$
   select value from ops.settings where key = p_key
 $$;
 
--- The setting's value when it has the expected JSON type; null when absent.
-create or replace function ops.setting_checked(p_key text, p_json_type text, p_what text) returns jsonb
+-- The setting's value when it has the expected JSON type; null when it holds
+-- JSON null. The migrations seed every setting a module reads, with its
+-- default: a missing row is an error when p_required (a reader that gives no
+-- default of its own), else null.
+drop function if exists ops.setting_checked(text, text, text);
+create or replace function ops.setting_checked(p_key text, p_json_type text, p_what text, p_required boolean default false)
+returns jsonb
 language plpgsql stable
 as $$
 declare
   v jsonb := ops.setting(p_key);
 begin
-  if v is null or v = 'null'::jsonb then
+  if v is null and p_required then
+    raise exception 'Setting % is missing', p_key using errcode = 'P0002',
+      hint = 'The migrations seed every setting; restore it with ops.set_setting (docs/ops.md, "Settings").';
+  elsif v is null or v = 'null'::jsonb then
     return null;
   elsif jsonb_typeof(v) <> p_json_type then
     raise exception 'Setting % is not %: %', p_key, p_what, v using errcode = 'SF422';
@@ -51,26 +59,26 @@ $$;
 create or replace function ops.setting_text(p_key text, p_default text default null) returns text
 language sql stable
 as $$
-  select coalesce(ops.setting_checked(p_key, 'string', 'text') #>> '{}', p_default)
+  select coalesce(ops.setting_checked(p_key, 'string', 'text', p_default is null) #>> '{}', p_default)
 $$;
 
 create or replace function ops.setting_numeric(p_key text, p_default numeric default null) returns numeric
 language sql stable
 as $$
-  select coalesce(ops.setting_checked(p_key, 'number', 'a number')::numeric, p_default)
+  select coalesce(ops.setting_checked(p_key, 'number', 'a number', p_default is null)::numeric, p_default)
 $$;
 
 create or replace function ops.setting_boolean(p_key text, p_default boolean default null) returns boolean
 language sql stable
 as $$
-  select coalesce(ops.setting_checked(p_key, 'boolean', 'true or false')::boolean, p_default)
+  select coalesce(ops.setting_checked(p_key, 'boolean', 'true or false', p_default is null)::boolean, p_default)
 $$;
 
 create or replace function ops.setting_interval(p_key text, p_default interval default null) returns interval
 language plpgsql stable
 as $$
 declare
-  v text := ops.setting_checked(p_key, 'string', 'an interval') #>> '{}';
+  v text := ops.setting_checked(p_key, 'string', 'an interval', p_default is null) #>> '{}';
 begin
   return coalesce(v::interval, p_default);
 exception when invalid_datetime_format or datetime_field_overflow or interval_field_overflow then
@@ -80,7 +88,7 @@ end
 $$;
 
 comment on function ops.setting(text) is E'@behavior -queryField';
-comment on function ops.setting_checked(text, text, text) is E'@behavior -queryField';
+comment on function ops.setting_checked(text, text, text, boolean) is E'@behavior -queryField';
 comment on function ops.setting_text(text, text) is E'@behavior -queryField';
 comment on function ops.setting_numeric(text, numeric) is E'@behavior -queryField';
 comment on function ops.setting_boolean(text, boolean) is E'@behavior -queryField';
@@ -118,7 +126,7 @@ comment on function ops.set_setting(text, jsonb, text) is 'Sets a setting (admin
 create or replace function ops.plant_now() returns timestamp
 language sql stable
 as $$
-  select now() at time zone coalesce(ops.setting_text('plant.timezone'), 'UTC')
+  select now() at time zone ops.setting_text('plant.timezone')
 $$;
 
 create or replace function ops.plant_today() returns date
@@ -334,7 +342,7 @@ as $$
     p_user.role,
     p_user.id,
     p_user.username,
-    extract(epoch from now() + ops.setting_interval('auth.token_lifetime', interval '12 hours'))::bigint
+    extract(epoch from now() + ops.setting_interval('auth.token_lifetime'))::bigint
   )::ops.jwt_token
 $$;
 
@@ -361,7 +369,7 @@ create or replace function ops_private.bcrypt_cost() returns int
 language sql stable
 set search_path = pg_catalog, public
 as $$
-  select least(greatest(coalesce(ops.setting_numeric('auth.bcrypt_cost'), 10), 10), 16)::int
+  select least(greatest(ops.setting_numeric('auth.bcrypt_cost'), 10), 16)::int
 $$;
 
 create or replace function ops_private.hash_password(p_password text) returns text
@@ -408,8 +416,8 @@ as $$
 declare
   v_name text := coalesce(nullif(lower(left(coalesce(login.username, ''), 200)), ''), '(empty)');
   v_addr text := nullif(left(current_setting('shopfloor.client_address', true), 200), '');
-  v_window interval := ops.setting_interval('auth.login_failure_window', interval '15 minutes');
-  v_cooldown interval := ops.setting_interval('auth.login_cooldown', interval '5 minutes');
+  v_window interval := ops.setting_interval('auth.login_failure_window');
+  v_cooldown interval := ops.setting_interval('auth.login_cooldown');
   f_user ops_private.login_failures;
   f_addr ops_private.login_failures;
   v_until timestamptz;
@@ -423,8 +431,8 @@ begin
   select * into f_user from ops_private.login_failures f where f.kind = 'user' and f.key = v_name for update;
   select * into f_addr from ops_private.login_failures f where f.kind = 'address' and f.key = v_addr;
   v_until := greatest(
-    ops_private.login_blocked_until(f_user, ops.setting_numeric('auth.login_max_failures', 5)::int, v_window, v_cooldown),
-    ops_private.login_blocked_until(f_addr, ops.setting_numeric('auth.login_max_failures_per_address', 30)::int, v_window, v_cooldown));
+    ops_private.login_blocked_until(f_user, ops.setting_numeric('auth.login_max_failures')::int, v_window, v_cooldown),
+    ops_private.login_blocked_until(f_addr, ops.setting_numeric('auth.login_max_failures_per_address')::int, v_window, v_cooldown));
   if v_until > now() then
     -- Refused attempts do not extend the cooldown: an attacker cannot keep the real user out for good.
     perform ops.audit('login_refused', 'user', v_name, jsonb_build_object('address', v_addr, 'retry_after', v_until));
@@ -554,7 +562,7 @@ comment on table ops.settings is E'@behavior -insert -update -delete\nPlant sett
 grant usage on schema ops to shopfloor_anonymous, shopfloor_operator, shopfloor_integration;
 grant execute on function ops.login(text, text) to shopfloor_anonymous, shopfloor_operator, shopfloor_integration;
 grant execute on function ops.current_actor(), ops.plant_now(), ops.plant_today(),
-  ops.setting(text), ops.setting_checked(text, text, text), ops.setting_text(text, text), ops.setting_numeric(text, numeric),
+  ops.setting(text), ops.setting_checked(text, text, text, boolean), ops.setting_text(text, text), ops.setting_numeric(text, numeric),
   ops.setting_boolean(text, boolean), ops.setting_interval(text, interval)
   to shopfloor_operator, shopfloor_integration;
 

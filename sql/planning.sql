@@ -245,7 +245,7 @@ drop function if exists planning.operations_status_changed();
 ------------------------------------------------------------------------------
 
 -- The working date before p_date: skips weekdays not in the
--- planning.working_weekdays setting (ISO, default Monday..Saturday) and
+-- planning.working_weekdays setting (ISO weekdays, seeded Monday..Saturday) and
 -- holidays; null when none of the 30 days before p_date is a working date.
 create or replace function planning.previous_working_date(p_date date) returns date
 language sql stable strict
@@ -254,7 +254,7 @@ as $$
   select d::date
     from generate_series(p_date - 1, p_date - 30, interval '-1 day') d
    where extract(isodow from d)::int in (
-           select jsonb_array_elements_text(coalesce(ops.setting('planning.working_weekdays'), '[1,2,3,4,5,6]'))::int)
+           select jsonb_array_elements_text(ops.setting_checked('planning.working_weekdays', 'array', 'a list of ISO weekdays', true))::int)
      and not exists (select 1 from planning.holiday h where h.holiday_date = d::date)
    order by d desc
    limit 1
@@ -755,7 +755,7 @@ as $$
            p_date + s.end_time + case when s.end_time <= s.start_time then interval '1 day' else interval '0' end as ends
       from planning.shifts s where s.shift_id = p_shift
   ), dflt as materialized (  -- read once, not once per row
-    select ops.setting_numeric('planning.default_changeover_minutes', 15) as minutes
+    select ops.setting_numeric('planning.default_changeover_minutes') as minutes
   ), seq as (
     select mp.mp_id, o.op_id, mp.mp_sequence, o.op_lot_number, i.item_name, o.op_status, o.op_item_id,
            lag(o.op_item_id) over (order by mp.mp_sequence) as prev_item,
