@@ -187,34 +187,51 @@ $$;
 
 -- Wakes a set-based, idempotent task (one that processes whatever is pending)
 -- for data this transaction is writing, through graphile-worker's public
--- surface only (add_job, and the jobs view to read).
+-- surface only: add_job with a job_key, and its jobs view to read.
 --
--- A job_key debounces: add_job(key, 'replace') either updates the waiting job
--- of that key (a row lock until this transaction ends: workers take jobs with
--- FOR UPDATE SKIP LOCKED, so that job cannot start before our data is
--- visible) or adds one. But one key shared by every writer would make every
--- writer queue behind the slowest open transaction (the key's unique index
--- waits for it). So each open writer takes a numbered slot of the task
--- (a transaction advisory lock, tried, never awaited) and uses that slot's key:
--- no writer ever waits for another, even one that stays open for long, and
--- there is one waiting job per task and slot, no more slots than writers open
--- at once. A slot whose job is running is passed over: add_job would take the
--- running job's row (to clear its key), and the worker finishing it would
--- wait for this transaction (only a job taken between the look and add_job
--- costs that wait).
+-- add_job on the key of a waiting job touches that job's row: a row lock until
+-- this transaction ends (workers take jobs with FOR UPDATE SKIP LOCKED, so it
+-- cannot start before our data is visible); on no waiting job it adds one.
+-- But one key shared by every writer would make every writer queue behind
+-- the slowest open transaction (the key's unique index waits for it). So each
+-- open writer takes a numbered slot of the task (a transaction advisory lock,
+-- tried, never awaited) and uses that slot's key: no writer waits for another,
+-- even one that stays open for long, and a task has at most one waiting job
+-- per writer open at once.
+-- A slot whose job runs is passed over: touching it would make the worker
+-- finishing it wait for this transaction (the look is the jobs view; add_job's
+-- answer covers a job taken in between). The waiting job is touched in
+-- 'unsafe_dedupe' mode, which only bumps its revision (no index changes);
+-- a failed or retry-delayed job of the slot is replaced ('replace').
 create or replace function ops_private.wake(p_task text, p_queue_name text default null) returns void
 language plpgsql volatile security definer
 set search_path = pg_catalog, public
 as $$
 declare
-  v_slot int := 0;
+  v_slot int := -1;
+  v_key text;
+  v_job record;
 begin
-  while not pg_try_advisory_xact_lock(hashtext('shopfloor.wake:' || p_task), v_slot)
-        or exists (select 1 from graphile_worker.jobs j
-                    where j.key = format('wake:%s:%s', p_task, v_slot) and j.locked_at is not null) loop
+  loop
     v_slot := v_slot + 1;
+    v_key := format('wake:%s:%s', p_task, v_slot);
+    continue when not pg_try_advisory_xact_lock(hashtext('shopfloor.wake:' || p_task), v_slot)
+               or exists (select 1 from graphile_worker.jobs j where j.key = v_key and j.locked_at is not null);
+    select * into v_job from graphile_worker.add_job(p_task, queue_name := p_queue_name, job_key := v_key,
+                                                     job_key_mode := 'unsafe_dedupe');
+    continue when v_job.locked_at is not null;
+    if v_job.revision = 0 then
+      return; -- a new job: it becomes visible with our data
+    elsif v_job.attempts < v_job.max_attempts and v_job.run_at <= now() then
+      -- A worker that skipped the job while we held it looks again at our
+      -- commit (add_job notifies only for new jobs).
+      perform pg_notify('jobs:insert', '{"r":' || random()::text || ',"count":1}');
+      return;
+    end if;
+    select * into v_job from graphile_worker.add_job(p_task, queue_name := p_queue_name, job_key := v_key,
+                                                     job_key_mode := 'replace');
+    exit when v_job.locked_at is null;
   end loop;
-  perform ops_private.enqueue(p_task, '{}', format('wake:%s:%s', p_task, v_slot), null, null, 'replace', p_queue_name);
 end
 $$;
 
