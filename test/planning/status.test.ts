@@ -70,6 +70,25 @@ test("set_operation_status refuses unknown operations and statuses, leaving a te
   t.is(kept.rows[0].op_status, 10);
 });
 
+test("an operation's updated_at follows every change, status_changed_at only a status change, whoever writes", async (t) => {
+  const [op] = await createOps(db, plant.items["Housing"], 1);
+  const stamps = async () =>
+    (await db.query(`select updated_at, status_changed_at from planning.operations where op_id = $1`, [op])).rows[0] as {
+      updated_at: Date;
+      status_changed_at: Date;
+    };
+  const created = await stamps();
+  await new Promise((r) => setTimeout(r, 20));
+  await db.asRole("shopfloor_integration", (c) => c.query(`update planning.operations set op_qty = op_qty + 1 where op_id = $1`, [op]));
+  const edited = await stamps();
+  t.true(edited.updated_at > created.updated_at);
+  t.deepEqual(edited.status_changed_at, created.status_changed_at, "not a status change");
+  await db.asRole("shopfloor_integration", (c) => c.query(`update planning.operations set op_status = 5 where op_id = $1`, [op]));
+  const moved = await stamps();
+  t.true(moved.status_changed_at > created.status_changed_at);
+  t.deepEqual(moved.status_changed_at, moved.updated_at, "one statement, one clock");
+});
+
 test("save_sequence writes its audit row (actor, sequence, operations)", async (t) => {
   const ops = await createOps(db, plant.items["Bracket B"], 2);
   const d = await addDays(db, T, 4);
