@@ -9,13 +9,13 @@ const SEQ_LEN = 10; // operations per planned sequence in the generated year
 const SAVE_LEN = 30; // operations per save_sequence call measured
 const PAGE = 200; // available_jobs rows the planning board asks for at once
 
-export interface PlantSize { ops: number; machines: number; shifts: number; days: number; ms: number }
-export const sizes: Record<"quick" | "full", PlantSize> = {
+interface PlantSize { ops: number; machines: number; shifts: number; days: number; ms: number }
+const sizes: Record<"quick" | "full", PlantSize> = {
   quick: { ops: 5_000, machines: 10, shifts: 3, days: 30, ms: 1500 },
   full: { ops: 50_000, machines: 40, shifts: 3, days: 365, ms: 5000 },
 };
 
-export interface Plant {
+interface Plant {
   /** Pending (status 1) operation ids, in id order; the first perDate are planned every day. */
   pend: string[];
   perDate: number;
@@ -26,7 +26,7 @@ export interface Plant {
 }
 
 /** Builds the generated plant in the (migrated, empty) database at url. */
-export async function buildPlant(url: string, size: PlantSize, clients: number): Promise<Plant> {
+async function buildPlant(url: string, size: PlantSize, clients: number): Promise<Plant> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   // Bulk load without the row triggers (guard and log): the data is valid by
@@ -87,7 +87,7 @@ export default async function bench({ url, quick, print }: BenchContext) {
 }
 
 /** The measurements, on a plant built by buildPlant. */
-export async function measurePlant(url: string, size: PlantSize, plant: Plant, clients: number, print: (line: string) => void) {
+async function measurePlant(url: string, size: PlantSize, plant: Plant, clients: number, print: (line: string) => void) {
   const { pend, perDate, machines, shifts, today } = plant;
   const opts = { clients, ms: size.ms };
   let seed = 12345;

@@ -32,14 +32,22 @@ as $$
   select value from ops.settings where key = p_key
 $$;
 
--- The setting's value when it has the expected JSON type; null when absent.
-create or replace function ops.setting_checked(p_key text, p_json_type text, p_what text) returns jsonb
+-- The setting's value when it has the expected JSON type; null when it holds
+-- JSON null. The migrations seed every setting a module reads, with its
+-- default: a missing row is an error when p_required (a reader that gives no
+-- default of its own), else null.
+drop function if exists ops.setting_checked(text, text, text);
+create or replace function ops.setting_checked(p_key text, p_json_type text, p_what text, p_required boolean default false)
+returns jsonb
 language plpgsql stable
 as $$
 declare
   v jsonb := ops.setting(p_key);
 begin
-  if v is null or v = 'null'::jsonb then
+  if v is null and p_required then
+    raise exception 'Setting % is missing', p_key using errcode = 'P0002',
+      hint = 'The migrations seed every setting; restore it with ops.set_setting (docs/ops.md, "Settings").';
+  elsif v is null or v = 'null'::jsonb then
     return null;
   elsif jsonb_typeof(v) <> p_json_type then
     raise exception 'Setting % is not %: %', p_key, p_what, v using errcode = 'SF422';
@@ -51,26 +59,26 @@ $$;
 create or replace function ops.setting_text(p_key text, p_default text default null) returns text
 language sql stable
 as $$
-  select coalesce(ops.setting_checked(p_key, 'string', 'text') #>> '{}', p_default)
+  select coalesce(ops.setting_checked(p_key, 'string', 'text', p_default is null) #>> '{}', p_default)
 $$;
 
 create or replace function ops.setting_numeric(p_key text, p_default numeric default null) returns numeric
 language sql stable
 as $$
-  select coalesce(ops.setting_checked(p_key, 'number', 'a number')::numeric, p_default)
+  select coalesce(ops.setting_checked(p_key, 'number', 'a number', p_default is null)::numeric, p_default)
 $$;
 
 create or replace function ops.setting_boolean(p_key text, p_default boolean default null) returns boolean
 language sql stable
 as $$
-  select coalesce(ops.setting_checked(p_key, 'boolean', 'true or false')::boolean, p_default)
+  select coalesce(ops.setting_checked(p_key, 'boolean', 'true or false', p_default is null)::boolean, p_default)
 $$;
 
 create or replace function ops.setting_interval(p_key text, p_default interval default null) returns interval
 language plpgsql stable
 as $$
 declare
-  v text := ops.setting_checked(p_key, 'string', 'an interval') #>> '{}';
+  v text := ops.setting_checked(p_key, 'string', 'an interval', p_default is null) #>> '{}';
 begin
   return coalesce(v::interval, p_default);
 exception when invalid_datetime_format or datetime_field_overflow or interval_field_overflow then
@@ -80,7 +88,7 @@ end
 $$;
 
 comment on function ops.setting(text) is E'@behavior -queryField';
-comment on function ops.setting_checked(text, text, text) is E'@behavior -queryField';
+comment on function ops.setting_checked(text, text, text, boolean) is E'@behavior -queryField';
 comment on function ops.setting_text(text, text) is E'@behavior -queryField';
 comment on function ops.setting_numeric(text, numeric) is E'@behavior -queryField';
 comment on function ops.setting_boolean(text, boolean) is E'@behavior -queryField';
@@ -118,7 +126,7 @@ comment on function ops.set_setting(text, jsonb, text) is 'Sets a setting (admin
 create or replace function ops.plant_now() returns timestamp
 language sql stable
 as $$
-  select now() at time zone coalesce(ops.setting_text('plant.timezone'), 'UTC')
+  select now() at time zone ops.setting_text('plant.timezone')
 $$;
 
 create or replace function ops.plant_today() returns date
@@ -178,32 +186,52 @@ end
 $$;
 
 -- Wakes a set-based, idempotent task (one that processes whatever is pending)
--- for data this transaction is writing. Either it claims a job of the task
--- that is waiting (a row lock until this transaction ends: workers take jobs
--- with FOR UPDATE SKIP LOCKED, so that job cannot start before our data is
--- visible), or, when none is free to claim, it adds a new job. SKIP LOCKED
--- everywhere, so no writer ever waits for another, even one that stays open
--- for long. No job_key on purpose: a job_key row would make every writer
--- queue behind the slowest open transaction. (graphile-worker internals:
--- _private_jobs, _private_tasks, is_available.)
+-- for data this transaction is writing, through graphile-worker's public
+-- surface only: add_job with a job_key, and its jobs view to read.
+--
+-- add_job on the key of a waiting job touches that job's row: a row lock until
+-- this transaction ends (workers take jobs with FOR UPDATE SKIP LOCKED, so it
+-- cannot start before our data is visible); on no waiting job it adds one.
+-- But one key shared by every writer would make every writer queue behind
+-- the slowest open transaction (the key's unique index waits for it). So each
+-- open writer takes a numbered slot of the task (a transaction advisory lock,
+-- tried, never awaited) and uses that slot's key: no writer waits for another,
+-- even one that stays open for long, and a task has at most one waiting job
+-- per writer open at once.
+-- A slot whose job runs is passed over: touching it would make the worker
+-- finishing it wait for this transaction (the look is the jobs view; add_job's
+-- answer covers a job taken in between). The waiting job is touched in
+-- 'unsafe_dedupe' mode, which only bumps its revision (no index changes);
+-- a failed or retry-delayed job of the slot is replaced ('replace').
 create or replace function ops_private.wake(p_task text, p_queue_name text default null) returns void
 language plpgsql volatile security definer
 set search_path = pg_catalog, public
 as $$
+declare
+  v_slot int := -1;
+  v_key text;
+  v_job record;
 begin
-  perform 1
-     from graphile_worker._private_jobs j
-     join graphile_worker._private_tasks t on t.id = j.task_id
-    where t.identifier = p_task and j.is_available and j.run_at <= now()
-    limit 1
-      for update of j skip locked;
-  if found then
-    -- A worker that just skipped the claimed job looks again at our commit
-    -- (add_job sends the same notification).
-    perform pg_notify('jobs:insert', '{"r":' || random()::text || ',"count":1}');
-  else
-    perform ops_private.enqueue(p_task, '{}', null, null, null, 'replace', p_queue_name);
-  end if;
+  loop
+    v_slot := v_slot + 1;
+    v_key := format('wake:%s:%s', p_task, v_slot);
+    continue when not pg_try_advisory_xact_lock(hashtext('shopfloor.wake:' || p_task), v_slot)
+               or exists (select 1 from graphile_worker.jobs j where j.key = v_key and j.locked_at is not null);
+    select * into v_job from graphile_worker.add_job(p_task, queue_name := p_queue_name, job_key := v_key,
+                                                     job_key_mode := 'unsafe_dedupe');
+    continue when v_job.locked_at is not null;
+    if v_job.revision = 0 then
+      return; -- a new job: it becomes visible with our data
+    elsif v_job.attempts < v_job.max_attempts and v_job.run_at <= now() then
+      -- A worker that skipped the job while we held it looks again at our
+      -- commit (add_job notifies only for new jobs).
+      perform pg_notify('jobs:insert', '{"r":' || random()::text || ',"count":1}');
+      return;
+    end if;
+    select * into v_job from graphile_worker.add_job(p_task, queue_name := p_queue_name, job_key := v_key,
+                                                     job_key_mode := 'replace');
+    exit when v_job.locked_at is null;
+  end loop;
 end
 $$;
 
@@ -294,7 +322,7 @@ $$;
 
 -- One NOTIFY per statement (not per row) for live screens, and one debounced
 -- job that copies new messages into the process log.
-create or replace function ops_private.messages_added() returns trigger
+create or replace function ops_private.tg_messages__added() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
@@ -317,7 +345,8 @@ $$;
 create or replace trigger messages_added
   after insert on ops.messages
   referencing new table as new_rows
-  for each statement execute function ops_private.messages_added();
+  for each statement execute function ops_private.tg_messages__added();
+drop function if exists ops_private.messages_added();
 
 ------------------------------------------------------------------------------
 -- Users and login
@@ -330,7 +359,7 @@ as $$
     p_user.role,
     p_user.id,
     p_user.username,
-    extract(epoch from now() + ops.setting_interval('auth.token_lifetime', interval '12 hours'))::bigint
+    extract(epoch from now() + ops.setting_interval('auth.token_lifetime'))::bigint
   )::ops.jwt_token
 $$;
 
@@ -357,7 +386,7 @@ create or replace function ops_private.bcrypt_cost() returns int
 language sql stable
 set search_path = pg_catalog, public
 as $$
-  select least(greatest(coalesce(ops.setting_numeric('auth.bcrypt_cost'), 10), 10), 16)::int
+  select least(greatest(ops.setting_numeric('auth.bcrypt_cost'), 10), 16)::int
 $$;
 
 create or replace function ops_private.hash_password(p_password text) returns text
@@ -404,8 +433,8 @@ as $$
 declare
   v_name text := coalesce(nullif(lower(left(coalesce(login.username, ''), 200)), ''), '(empty)');
   v_addr text := nullif(left(current_setting('shopfloor.client_address', true), 200), '');
-  v_window interval := ops.setting_interval('auth.login_failure_window', interval '15 minutes');
-  v_cooldown interval := ops.setting_interval('auth.login_cooldown', interval '5 minutes');
+  v_window interval := ops.setting_interval('auth.login_failure_window');
+  v_cooldown interval := ops.setting_interval('auth.login_cooldown');
   f_user ops_private.login_failures;
   f_addr ops_private.login_failures;
   v_until timestamptz;
@@ -419,8 +448,8 @@ begin
   select * into f_user from ops_private.login_failures f where f.kind = 'user' and f.key = v_name for update;
   select * into f_addr from ops_private.login_failures f where f.kind = 'address' and f.key = v_addr;
   v_until := greatest(
-    ops_private.login_blocked_until(f_user, ops.setting_numeric('auth.login_max_failures', 5)::int, v_window, v_cooldown),
-    ops_private.login_blocked_until(f_addr, ops.setting_numeric('auth.login_max_failures_per_address', 30)::int, v_window, v_cooldown));
+    ops_private.login_blocked_until(f_user, ops.setting_numeric('auth.login_max_failures')::int, v_window, v_cooldown),
+    ops_private.login_blocked_until(f_addr, ops.setting_numeric('auth.login_max_failures_per_address')::int, v_window, v_cooldown));
   if v_until > now() then
     -- Refused attempts do not extend the cooldown: an attacker cannot keep the real user out for good.
     perform ops.audit('login_refused', 'user', v_name, jsonb_build_object('address', v_addr, 'retry_after', v_until));
@@ -464,7 +493,7 @@ $$;
 comment on function ops.login(text, text) is E'@behavior -queryField -mutationField\nChecks a username and password. Returns {"token": claims} (the API signs them as a JWT), or {"code": "SF401"|"SF429", "message", "retry_after"}. Failures are counted per username and per source address and audited; too many wait auth.login_cooldown.';
 
 -- Tokens end with their user: the API re-checks live websocket sessions when users change.
-create or replace function ops_private.users_changed() returns trigger
+create or replace function ops_private.tg_users__changed() returns trigger
 language plpgsql
 set search_path = pg_catalog, public
 as $$
@@ -475,7 +504,8 @@ end
 $$;
 create or replace trigger users_changed
   after update or delete on ops_private.users
-  for each statement execute function ops_private.users_changed();
+  for each statement execute function ops_private.tg_users__changed();
+drop function if exists ops_private.users_changed();
 
 create or replace function ops.create_user(username text, role text, password text default null, display_name text default '')
 returns bigint
@@ -549,7 +579,7 @@ comment on table ops.settings is E'@behavior -insert -update -delete\nPlant sett
 grant usage on schema ops to shopfloor_anonymous, shopfloor_operator, shopfloor_integration;
 grant execute on function ops.login(text, text) to shopfloor_anonymous, shopfloor_operator, shopfloor_integration;
 grant execute on function ops.current_actor(), ops.plant_now(), ops.plant_today(),
-  ops.setting(text), ops.setting_checked(text, text, text), ops.setting_text(text, text), ops.setting_numeric(text, numeric),
+  ops.setting(text), ops.setting_checked(text, text, text, boolean), ops.setting_text(text, text), ops.setting_numeric(text, numeric),
   ops.setting_boolean(text, boolean), ops.setting_interval(text, interval)
   to shopfloor_operator, shopfloor_integration;
 

@@ -52,7 +52,7 @@ begin
 end
 $$;
 
-create or replace function approval_private.job_status_changed() returns trigger
+create or replace function approval_private.tg_jobs__status_changed() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
@@ -81,11 +81,12 @@ create or replace trigger job_status_changed
   after update of status, id on approval.jobs
   for each row when ((old.status is distinct from new.status or old.id is distinct from new.id)
                      and new.id::text is distinct from current_setting('approval.reserving_job', true))
-  execute function approval_private.job_status_changed();
+  execute function approval_private.tg_jobs__status_changed();
+drop function if exists approval_private.job_status_changed();
 
 -- Deleting an approved job releases its reservation (its BOM lines still
 -- exist before the delete; the cascade removes them afterwards).
-create or replace function approval_private.job_deleted() returns trigger
+create or replace function approval_private.tg_jobs__deleted() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
@@ -99,12 +100,13 @@ $$;
 
 create or replace trigger job_deleted
   before delete on approval.jobs
-  for each row execute function approval_private.job_deleted();
+  for each row execute function approval_private.tg_jobs__deleted();
+drop function if exists approval_private.job_deleted();
 
 -- A BOM can change only while its job is a draft: the reservation of an
 -- approved job is what was checked at approval. One check per statement.
 -- (Lines removed by the cascade of a job delete find no job and pass.)
-create or replace function approval_private.bom_changed() returns trigger
+create or replace function approval_private.tg_job_bom__changed() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
@@ -142,15 +144,16 @@ $$;
 create or replace trigger bom_inserted
   after insert on approval.job_bom
   referencing new table as changed
-  for each statement execute function approval_private.bom_changed();
+  for each statement execute function approval_private.tg_job_bom__changed();
 create or replace trigger bom_updated
   after update on approval.job_bom
   referencing old table as old_rows new table as changed
-  for each statement execute function approval_private.bom_changed();
+  for each statement execute function approval_private.tg_job_bom__changed();
 create or replace trigger bom_deleted
   after delete on approval.job_bom
   referencing old table as changed
-  for each statement execute function approval_private.bom_changed();
+  for each statement execute function approval_private.tg_job_bom__changed();
+drop function if exists approval_private.bom_changed();
 
 -- Repair tool (admin, psql): rebuilds reserved from the BOM lines. Returns how
 -- many items changed. Takes the items' locks in id order.

@@ -16,7 +16,8 @@
 -- Emits one POOL_ALLOCATE per required component of the token's pinned
 -- snapshot. Never raises: whatever goes wrong in the pool is reported in the
 -- returned fields, and its partial bookings are rolled back.
-create or replace function execution.allocate_for_assembly(p_token_id bigint, p_worker_id bigint) returns jsonb
+drop function if exists execution.allocate_for_assembly(bigint, bigint);
+create or replace function execution_private.allocate_for_assembly(p_token_id bigint, p_worker_id bigint) returns jsonb
 language plpgsql volatile security definer
 set search_path = pg_catalog, public
 as $$
@@ -125,7 +126,6 @@ begin
                             'allocations', v_lines);
 end
 $$;
-comment on function execution.allocate_for_assembly(bigint, bigint) is E'@behavior -queryField -mutationField\nInternal to handle_single_piece_start.';
 
 ------------------------------------------------------------------------------
 -- Starting a token
@@ -181,7 +181,7 @@ begin
   end if;
 
   if p_behavior_code = 'ASSEMBLY' then
-    v_alloc := execution.allocate_for_assembly(p_token_id, p_worker_id);
+    v_alloc := execution_private.allocate_for_assembly(p_token_id, p_worker_id);
   else
     v_alloc := jsonb_build_object('allocation_ok', null, 'allocation_skipped', true, 'reason', 'NOT_ASSEMBLY',
                                   'warnings', '[]'::jsonb, 'allocations', '[]'::jsonb);
@@ -222,7 +222,8 @@ grant execute on function execution.handle_single_piece_start(bigint, bigint, te
 -- it; resume continues the token's current behavior and never allocates
 -- (LAW-05: allocation happens only at an assembly start).
 
-create or replace function execution.lock_token_for(p_token_id bigint, p_worker_id bigint, p_step text)
+drop function if exists execution.lock_token_for(bigint, bigint, text);
+create or replace function execution_private.lock_token_for(p_token_id bigint, p_worker_id bigint, p_step text)
 returns execution.tokens
 language plpgsql volatile
 set search_path = pg_catalog, public
@@ -243,14 +244,13 @@ begin
   return v_token;
 end
 $$;
-comment on function execution.lock_token_for(bigint, bigint, text) is E'@behavior -queryField -mutationField\nInternal: validates a lifecycle call and locks its token.';
 
 create or replace function execution.pause_token(p_token_id bigint, p_worker_id bigint) returns jsonb
 language plpgsql volatile security definer
 set search_path = pg_catalog, public
 as $$
 declare
-  v_token execution.tokens := execution.lock_token_for(p_token_id, p_worker_id, 'A pause');
+  v_token execution.tokens := execution_private.lock_token_for(p_token_id, p_worker_id, 'A pause');
   v_open execution.work_sessions;
 begin
   select * into v_open from execution.work_sessions where token_id = p_token_id and ended_at is null;
@@ -281,7 +281,7 @@ language plpgsql volatile security definer
 set search_path = pg_catalog, public
 as $$
 declare
-  v_token execution.tokens := execution.lock_token_for(p_token_id, p_worker_id, 'A resume');
+  v_token execution.tokens := execution_private.lock_token_for(p_token_id, p_worker_id, 'A resume');
   v_open execution.work_sessions;
   v_session_id bigint;
 begin
@@ -317,7 +317,7 @@ language plpgsql volatile security definer
 set search_path = pg_catalog, public
 as $$
 declare
-  v_token execution.tokens := execution.lock_token_for(p_token_id, p_worker_id, 'A completion');
+  v_token execution.tokens := execution_private.lock_token_for(p_token_id, p_worker_id, 'A completion');
   v_open execution.work_sessions;
 begin
   if v_token.status = 'completed' then
@@ -356,7 +356,8 @@ grant execute on function execution.pause_token(bigint, bigint), execution.resum
 -- over it, and its tokens. None of them touches the pool (LAW-06).
 
 -- The first problem of a snapshot as a sentence naming the path, or null.
-create or replace function execution.snapshot_problem(p_snapshot jsonb) returns text
+drop function if exists execution.snapshot_problem(jsonb);
+create or replace function execution_private.snapshot_problem(p_snapshot jsonb) returns text
 language sql immutable
 set search_path = pg_catalog, public
 as $$
@@ -381,7 +382,6 @@ as $$
        order by i limit 1)
   end
 $$;
-comment on function execution.snapshot_problem(jsonb) is E'@behavior -queryField -mutationField\nInternal: validates a pinned snapshot.';
 
 create or replace function execution.create_product_revision(p_product_model_id bigint, p_snapshot_json jsonb)
 returns execution.product_revisions
@@ -396,7 +396,7 @@ begin
   if p_product_model_id is null or p_product_model_id <= 0 then
     raise exception 'productModelId must be a positive id' using errcode = 'SF422';
   end if;
-  v_problem := execution.snapshot_problem(p_snapshot_json);
+  v_problem := execution_private.snapshot_problem(p_snapshot_json);
   if v_problem is null then
     select c into v_dupe
       from (select e ->> 'component_code' as c

@@ -39,15 +39,16 @@ language sql stable as $$
 $$;
 comment on function planning.past_allowed() is E'@behavior -queryField';
 
-create or replace function planning.lock_sequence(p_machine bigint, p_shift bigint, p_date date) returns void
+drop function if exists planning.lock_sequence(bigint, bigint, date);
+create or replace function planning_private.lock_sequence(p_machine bigint, p_shift bigint, p_date date) returns void
 language sql volatile as $$
   select pg_advisory_xact_lock(hashtextextended(format('planning.seq:%s:%s:%s', p_machine, p_shift, p_date), 0))
 $$;
-comment on function planning.lock_sequence(bigint, bigint, date) is E'@behavior -queryField -mutationField';
 
 -- The machine a caller names: unknown SF404; inactive SF409 (named by code
 -- and id) when the caller is to plan it.
-create or replace function planning.check_machine(p_machine bigint, p_to_plan boolean)
+drop function if exists planning.check_machine(bigint, boolean);
+create or replace function planning_private.check_machine(p_machine bigint, p_to_plan boolean)
 returns void
 language plpgsql stable
 set search_path = pg_catalog, public
@@ -64,7 +65,6 @@ begin
   end if;
 end
 $$;
-comment on function planning.check_machine(bigint, boolean) is E'@behavior -queryField -mutationField';
 
 ------------------------------------------------------------------------------
 -- Triggers: the rules the database enforces
@@ -75,7 +75,7 @@ comment on function planning.check_machine(bigint, boolean) is E'@behavior -quer
 -- operation's status. It runs once per row, so it is lean: no SET clause (its
 -- names are schema-qualified) and no clock or setting lookup for a date that
 -- is surely not past.
-create or replace function planning.mach_planning_guard() returns trigger
+create or replace function planning_private.tg_mach_planning__guard() returns trigger
 language plpgsql
 as $$
 declare
@@ -142,15 +142,15 @@ begin
 end
 $$;
 
-drop trigger if exists mach_planning_guard on planning.mach_planning;
-create trigger mach_planning_guard
+create or replace trigger mach_planning_guard
   before insert or update on planning.mach_planning
-  for each row execute function planning.mach_planning_guard();
+  for each row execute function planning_private.tg_mach_planning__guard();
+drop function if exists planning.mach_planning_guard();
 
 -- Every change of the plan is logged, whoever makes it, once per statement
 -- (transition tables: one insert into the log per statement, not per row).
 -- Functions name the reason in the transaction-local setting planning.reason.
-create or replace function planning.mach_planning_log() returns trigger
+create or replace function planning_private.tg_mach_planning__log() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
@@ -177,40 +177,42 @@ begin
 end
 $$;
 
-drop trigger if exists mach_planning_log on planning.mach_planning;
-drop trigger if exists mach_planning_log_insert on planning.mach_planning;
-drop trigger if exists mach_planning_log_update on planning.mach_planning;
-drop trigger if exists mach_planning_log_delete on planning.mach_planning;
-create trigger mach_planning_log_insert
+-- (Transition tables need one trigger per event.)
+create or replace trigger mach_planning_log_insert
   after insert on planning.mach_planning referencing new table as new_rows
-  for each statement execute function planning.mach_planning_log();
-create trigger mach_planning_log_update
+  for each statement execute function planning_private.tg_mach_planning__log();
+create or replace trigger mach_planning_log_update
   after update on planning.mach_planning referencing old table as old_rows new table as new_rows
-  for each statement execute function planning.mach_planning_log();
-create trigger mach_planning_log_delete
+  for each statement execute function planning_private.tg_mach_planning__log();
+create or replace trigger mach_planning_log_delete
   after delete on planning.mach_planning referencing old table as old_rows
-  for each statement execute function planning.mach_planning_log();
+  for each statement execute function planning_private.tg_mach_planning__log();
+drop function if exists planning.mach_planning_log();
 
-create or replace function planning.operations_touch() returns trigger
+-- updated_at on every update (the shared helper), status_changed_at when the status changes.
+create or replace trigger operations_updated_at
+  before update on planning.operations
+  for each row execute function ops_private.tg__updated_at();
+
+create or replace function planning_private.tg_operations__status_changed_at() returns trigger
 language plpgsql as $$
 begin
-  new.updated_at := now();
-  if new.op_status is distinct from old.op_status then
-    new.status_changed_at := now();
-  end if;
+  new.status_changed_at := now();
   return new;
 end
 $$;
 
+create or replace trigger operations_status_changed_at
+  before update of op_status on planning.operations
+  for each row when (old.op_status is distinct from new.op_status)
+  execute function planning_private.tg_operations__status_changed_at();
 drop trigger if exists operations_touch on planning.operations;
-create trigger operations_touch
-  before update on planning.operations
-  for each row execute function planning.operations_touch();
+drop function if exists planning.operations_touch();
 
 -- When an operation's status becomes one that may not be planned (6 paused,
 -- 10 complete, or any code so flagged) its plan rows go, in the same
 -- transaction, logged; otherwise the plan rows mirror the new status.
-create or replace function planning.operations_status_changed() returns trigger
+create or replace function planning_private.tg_operations__status_changed() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
@@ -232,18 +234,18 @@ begin
 end
 $$;
 
-drop trigger if exists operations_status_changed on planning.operations;
-create trigger operations_status_changed
+create or replace trigger operations_status_changed
   after update of op_status on planning.operations
   for each row when (old.op_status is distinct from new.op_status)
-  execute function planning.operations_status_changed();
+  execute function planning_private.tg_operations__status_changed();
+drop function if exists planning.operations_status_changed();
 
 ------------------------------------------------------------------------------
 -- Working dates and the carryover
 ------------------------------------------------------------------------------
 
 -- The working date before p_date: skips weekdays not in the
--- planning.working_weekdays setting (ISO, default Monday..Saturday) and
+-- planning.working_weekdays setting (ISO weekdays, seeded Monday..Saturday) and
 -- holidays; null when none of the 30 days before p_date is a working date.
 create or replace function planning.previous_working_date(p_date date) returns date
 language sql stable strict
@@ -252,7 +254,7 @@ as $$
   select d::date
     from generate_series(p_date - 1, p_date - 30, interval '-1 day') d
    where extract(isodow from d)::int in (
-           select jsonb_array_elements_text(coalesce(ops.setting('planning.working_weekdays'), '[1,2,3,4,5,6]'))::int)
+           select jsonb_array_elements_text(ops.setting_checked('planning.working_weekdays', 'array', 'a list of ISO weekdays', true))::int)
      and not exists (select 1 from planning.holiday h where h.holiday_date = d::date)
    order by d desc
    limit 1
@@ -397,7 +399,7 @@ begin
   -- the sequences rows are carried into, in a fixed order
   for d in select distinct mp_machine_id, mp_shift_id from planning.pending_carryover(v_today)
             order by 1, 2 loop
-    perform planning.lock_sequence(d.mp_machine_id, d.mp_shift_id, v_today);
+    perform planning_private.lock_sequence(d.mp_machine_id, d.mp_shift_id, v_today);
   end loop;
   perform 1 from planning.operations o
    where o.op_id in (select mp_op_id from planning.pending_carryover(v_today))
@@ -504,7 +506,7 @@ begin
     raise exception 'An operation appears twice in the sequence' using errcode = 'SF422';
   end if;
   -- an inactive machine's sequence may still be cleared (an empty list)
-  perform planning.check_machine(p_machine, cardinality(p_op_ids) > 0);
+  perform planning_private.check_machine(p_machine, cardinality(p_op_ids) > 0);
   select machine_id into v_shift_machine from planning.shifts where shift_id = p_shift;
   if not found then
     raise exception 'Shift % does not exist', p_shift using errcode = 'SF404';
@@ -512,7 +514,7 @@ begin
     raise exception 'Shift % belongs to another machine', p_shift using errcode = 'SF422';
   end if;
 
-  perform planning.lock_sequence(p_machine, p_shift, p_date);
+  perform planning_private.lock_sequence(p_machine, p_shift, p_date);
   if p_date = v_today and exists (select 1 from planning.pending_carryover(v_today)) then
     raise exception 'A carryover from % is pending: today''s plan cannot change until a supervisor decides it',
       planning.previous_working_date(v_today) using errcode = 'SF428',
@@ -636,7 +638,7 @@ begin
       using errcode = 'SF422';
   end if;
   if p_machine is not null then
-    perform planning.check_machine(p_machine, true);
+    perform planning_private.check_machine(p_machine, true);
   end if;
   if p_shift is not null then
     select machine_id into v_shift_machine from planning.shifts where shift_id = p_shift;
@@ -753,7 +755,7 @@ as $$
            p_date + s.end_time + case when s.end_time <= s.start_time then interval '1 day' else interval '0' end as ends
       from planning.shifts s where s.shift_id = p_shift
   ), dflt as materialized (  -- read once, not once per row
-    select ops.setting_numeric('planning.default_changeover_minutes', 15) as minutes
+    select ops.setting_numeric('planning.default_changeover_minutes') as minutes
   ), seq as (
     select mp.mp_id, o.op_id, mp.mp_sequence, o.op_lot_number, i.item_name, o.op_status, o.op_item_id,
            lag(o.op_item_id) over (order by mp.mp_sequence) as prev_item,
@@ -826,7 +828,7 @@ grant execute on function planning.set_operation_status(bigint, integer) to shop
 -- statements that change nothing send nothing. The payload says how many rows
 -- changed and which machines and dates they touch, before and after (at most
 -- 100 of each), so a board re-queries only what it shows.
-create or replace function planning.notify_plan_changed() returns trigger
+create or replace function planning_private.tg_mach_planning__notify_changed() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
@@ -861,10 +863,11 @@ $$;
 -- Transition tables need one trigger per event.
 create or replace trigger mach_planning_inserted
   after insert on planning.mach_planning referencing new table as new_rows
-  for each statement execute function planning.notify_plan_changed();
+  for each statement execute function planning_private.tg_mach_planning__notify_changed();
 create or replace trigger mach_planning_updated
   after update on planning.mach_planning referencing new table as new_rows old table as old_rows
-  for each statement execute function planning.notify_plan_changed();
+  for each statement execute function planning_private.tg_mach_planning__notify_changed();
 create or replace trigger mach_planning_deleted
   after delete on planning.mach_planning referencing old table as old_rows
-  for each statement execute function planning.notify_plan_changed();
+  for each statement execute function planning_private.tg_mach_planning__notify_changed();
+drop function if exists planning.notify_plan_changed();

@@ -18,7 +18,8 @@
 ------------------------------------------------------------------------------
 
 -- SF422 naming the field unless p_value is a trimmed text of 1..p_max chars.
-create or replace function planning.check_text(p_field text, p_value text, p_max int) returns text
+drop function if exists planning.check_text(text, text, int);
+create or replace function planning_private.check_text(p_field text, p_value text, p_max int) returns text
 language plpgsql immutable
 set search_path = pg_catalog, public
 as $$
@@ -30,10 +31,10 @@ begin
   return p_value;
 end
 $$;
-comment on function planning.check_text(text, text, int) is E'@behavior -queryField -mutationField\nInternal: validates a text argument.';
 
 -- A unique violation as SF409 naming the field behind the constraint.
-create or replace function planning.raise_duplicate(p_constraint text, p_field text, p_value text) returns void
+drop function if exists planning.raise_duplicate(text, text, text);
+create or replace function planning_private.raise_duplicate(p_constraint text, p_field text, p_value text) returns void
 language plpgsql immutable as $$
 begin
   raise exception '% % is already used', p_field, p_value
@@ -42,7 +43,6 @@ begin
                       else 'Change the existing row (its id), or use another value.' end;
 end
 $$;
-comment on function planning.raise_duplicate(text, text, text) is E'@behavior -queryField -mutationField\nInternal.';
 
 ------------------------------------------------------------------------------
 -- Machines
@@ -61,8 +61,8 @@ declare
   v_try int;
   v_constraint text;
 begin
-  perform planning.check_text('machineCode', p_machine_code, 60);
-  if p_external_id is not null then perform planning.check_text('externalId', p_external_id, 100); end if;
+  perform planning_private.check_text('machineCode', p_machine_code, 60);
+  if p_external_id is not null then perform planning_private.check_text('externalId', p_external_id, 100); end if;
   if length(p_machine_name) > 200 then
     raise exception 'machineName must be at most 200 characters' using errcode = 'SF422';
   end if;
@@ -84,7 +84,7 @@ begin
         v_created := true;
       else
         if p_active is false and v_row.active then
-          perform planning.refuse_if_planned(format('Machine %s', v_row.machine_id), v_row.machine_id, null, null);
+          perform planning_private.refuse_if_planned(format('Machine %s', v_row.machine_id), v_row.machine_id, null, null);
         end if;
         update planning.machines
            set machine_code = p_machine_code, machine_name = coalesce(p_machine_name, machine_name),
@@ -97,7 +97,7 @@ begin
       get stacked diagnostics v_constraint = constraint_name;
       -- Two syncs created the same externalId at once: the later one updates the row.
       continue when v_try = 1 and v_row.machine_id is null and p_machine_id is null and v_constraint like '%external_id%';
-      perform planning.raise_duplicate(v_constraint,
+      perform planning_private.raise_duplicate(v_constraint,
         case when v_constraint like '%external_id%' then 'externalId' else 'machineCode' end,
         case when v_constraint like '%external_id%' then p_external_id else p_machine_code end);
     end;
@@ -110,7 +110,8 @@ $$;
 
 -- SF409 when plan rows use the machine, shift or operation given (exactly
 -- one of them): retiring something the plan uses is refused with the reason.
-create or replace function planning.refuse_if_planned(p_what text, p_machine_id bigint, p_shift_id bigint, p_op_id bigint)
+drop function if exists planning.refuse_if_planned(text, bigint, bigint, bigint);
+create or replace function planning_private.refuse_if_planned(p_what text, p_machine_id bigint, p_shift_id bigint, p_op_id bigint)
 returns void
 language plpgsql stable
 set search_path = pg_catalog, public
@@ -128,7 +129,6 @@ begin
   end if;
 end
 $$;
-comment on function planning.refuse_if_planned(text, bigint, bigint, bigint) is E'@behavior -queryField -mutationField\nInternal.';
 
 create or replace function planning.retire_machine(p_machine_id bigint) returns planning.machines
 language plpgsql volatile security definer
@@ -140,7 +140,7 @@ begin
   if p_machine_id is null then raise exception 'retireMachine needs machineId' using errcode = 'SF422'; end if;
   select * into v_row from planning.machines where machine_id = p_machine_id for update;
   if not found then raise exception 'machineId % does not exist', p_machine_id using errcode = 'SF404'; end if;
-  perform planning.refuse_if_planned(format('Machine %s', p_machine_id), p_machine_id, null, null);
+  perform planning_private.refuse_if_planned(format('Machine %s', p_machine_id), p_machine_id, null, null);
   update planning.machines set active = false where machine_id = p_machine_id returning * into v_row;
   perform ops.audit('retire_machine', 'planning_machine', p_machine_id::text, '{}');
   return v_row;
@@ -163,7 +163,7 @@ declare
   v_constraint text;
   v_used bigint;
 begin
-  perform planning.check_text('shiftCode', p_shift_code, 30);
+  perform planning_private.check_text('shiftCode', p_shift_code, 30);
   if p_start_time is null then raise exception 'startTime is required' using errcode = 'SF422'; end if;
   if p_end_time is null then raise exception 'endTime is required' using errcode = 'SF422'; end if;
   if p_start_time = p_end_time then
@@ -195,7 +195,7 @@ begin
     end if;
   exception when unique_violation then
     get stacked diagnostics v_constraint = constraint_name;
-    perform planning.raise_duplicate(v_constraint, 'shiftCode', p_shift_code);
+    perform planning_private.raise_duplicate(v_constraint, 'shiftCode', p_shift_code);
   end;
   perform ops.audit('save_shift', 'planning_shift', v_row.shift_id::text,
                     jsonb_build_object('created', v_created, 'row', to_jsonb(v_row)));
@@ -214,7 +214,7 @@ begin
   if p_shift_id is null then raise exception 'retireShift needs shiftId' using errcode = 'SF422'; end if;
   select * into v_row from planning.shifts where shift_id = p_shift_id for update;
   if not found then raise exception 'shiftId % does not exist', p_shift_id using errcode = 'SF404'; end if;
-  perform planning.refuse_if_planned(format('Shift %s', p_shift_id), null, p_shift_id, null);
+  perform planning_private.refuse_if_planned(format('Shift %s', p_shift_id), null, p_shift_id, null);
   delete from planning.shifts where shift_id = p_shift_id;
   perform ops.audit('retire_shift', 'planning_shift', p_shift_id::text, jsonb_build_object('row', to_jsonb(v_row)));
   return v_row;
@@ -237,8 +237,8 @@ declare
   v_try int;
   v_constraint text;
 begin
-  perform planning.check_text('itemName', p_item_name, 200);
-  if p_external_id is not null then perform planning.check_text('externalId', p_external_id, 100); end if;
+  perform planning_private.check_text('itemName', p_item_name, 200);
+  if p_external_id is not null then perform planning_private.check_text('externalId', p_external_id, 100); end if;
   for v_try in 1..2 loop
     v_row := null;
     begin
@@ -255,7 +255,7 @@ begin
         v_created := true;
       else
         if p_active is false and v_row.active then
-          perform planning.refuse_if_item_used(v_row.item_id);
+          perform planning_private.refuse_if_item_used(v_row.item_id);
         end if;
         update planning.wip_items
            set item_name = p_item_name, external_id = coalesce(p_external_id, external_id), active = coalesce(p_active, active)
@@ -266,7 +266,7 @@ begin
     exception when unique_violation then
       get stacked diagnostics v_constraint = constraint_name;
       continue when v_try = 1 and v_row.item_id is null and p_item_id is null and v_constraint like '%external_id%';
-      perform planning.raise_duplicate(v_constraint,
+      perform planning_private.raise_duplicate(v_constraint,
         case when v_constraint like '%external_id%' then 'externalId' else 'itemName' end,
         case when v_constraint like '%external_id%' then p_external_id else p_item_name end);
     end;
@@ -278,7 +278,8 @@ end
 $$;
 
 -- An item is in use while an operation that is not finished (terminal) makes it.
-create or replace function planning.refuse_if_item_used(p_item_id bigint) returns void
+drop function if exists planning.refuse_if_item_used(bigint);
+create or replace function planning_private.refuse_if_item_used(p_item_id bigint) returns void
 language plpgsql stable
 set search_path = pg_catalog, public
 as $$
@@ -294,7 +295,6 @@ begin
   end if;
 end
 $$;
-comment on function planning.refuse_if_item_used(bigint) is E'@behavior -queryField -mutationField\nInternal.';
 
 create or replace function planning.retire_item(p_item_id bigint) returns planning.wip_items
 language plpgsql volatile security definer
@@ -306,7 +306,7 @@ begin
   if p_item_id is null then raise exception 'retireItem needs itemId' using errcode = 'SF422'; end if;
   select * into v_row from planning.wip_items where item_id = p_item_id for update;
   if not found then raise exception 'itemId % does not exist', p_item_id using errcode = 'SF404'; end if;
-  perform planning.refuse_if_item_used(p_item_id);
+  perform planning_private.refuse_if_item_used(p_item_id);
   update planning.wip_items set active = false where item_id = p_item_id returning * into v_row;
   perform ops.audit('retire_item', 'planning_item', p_item_id::text, '{}');
   return v_row;
@@ -416,8 +416,8 @@ declare
   v_try int;
   v_constraint text;
 begin
-  perform planning.check_text('opLotNumber', p_op_lot_number, 100);
-  if p_external_id is not null then perform planning.check_text('externalId', p_external_id, 100); end if;
+  perform planning_private.check_text('opLotNumber', p_op_lot_number, 100);
+  if p_external_id is not null then perform planning_private.check_text('externalId', p_external_id, 100); end if;
   if p_op_qty is null or p_op_qty <= 0 then
     raise exception 'opQty must be a positive quantity' using errcode = 'SF422', detail = format('opQty: %s', p_op_qty);
   end if;
@@ -473,7 +473,7 @@ begin
     exception when unique_violation then
       get stacked diagnostics v_constraint = constraint_name;
       continue when v_try = 1 and v_row.op_id is null and p_op_id is null;
-      perform planning.raise_duplicate(v_constraint, 'externalId', p_external_id);
+      perform planning_private.raise_duplicate(v_constraint, 'externalId', p_external_id);
     end;
   end loop;
   perform ops.audit('save_operation', 'planning_operation', v_row.op_id::text,
@@ -500,7 +500,7 @@ begin
   if (select is_terminal from planning.op_statuses where code = v_row.op_status) then
     raise exception 'Operation % is finished (status %) and cannot be retired', p_op_id, v_row.op_status using errcode = 'SF409';
   end if;
-  perform planning.refuse_if_planned(format('Operation %s', p_op_id), null, null, p_op_id);
+  perform planning_private.refuse_if_planned(format('Operation %s', p_op_id), null, null, p_op_id);
   update planning.operations set op_status = 11 where op_id = p_op_id returning * into v_row;
   perform ops.audit('retire_operation', 'planning_operation', p_op_id::text, jsonb_build_object('from_status', v_row.op_status));
   return v_row;

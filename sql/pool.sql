@@ -20,6 +20,9 @@
 
 -- The answer for a key that already has an event: the original when the
 -- content matches, an SFK09 error when it does not.
+-- (It stays in pool: as a function of a pool.events row PostGraphile lists it
+-- as the computed field PoolEvent.replayResult, which no role may execute;
+-- moving it would change the GraphQL schema.)
 create or replace function pool.replay_result(p_event pool.events, p_content_hash bytea) returns jsonb
 language plpgsql stable
 set search_path = pg_catalog, public
@@ -211,7 +214,7 @@ comment on function pool.receive(bigint, bigint, text, numeric, text, text, bigi
 -- The ledger is append-only
 ------------------------------------------------------------------------------
 
-create or replace function pool.refuse_event_change() returns trigger
+create or replace function pool_private.tg_events__append_only() returns trigger
 language plpgsql
 as $$
 begin
@@ -219,14 +222,14 @@ begin
     using errcode = 'SF409', hint = 'Correct a booking with a new event.';
 end
 $$;
-comment on function pool.refuse_event_change() is E'@behavior -queryField -mutationField';
 
 create or replace trigger events_append_only
   before update or delete on pool.events
-  for each row execute function pool.refuse_event_change();
+  for each row execute function pool_private.tg_events__append_only();
 create or replace trigger events_no_truncate
   before truncate on pool.events
-  for each statement execute function pool.refuse_event_change();
+  for each statement execute function pool_private.tg_events__append_only();
+drop function if exists pool.refuse_event_change();
 
 ------------------------------------------------------------------------------
 -- Shortages: rejected allocations no later event has satisfied

@@ -2,7 +2,8 @@
 // bookkeeping under every status change, and bad input.
 import test from "ava";
 import { createTestDatabase, type TestDb } from "../helpers/db.ts";
-import { item, job, reserved, reservedDrift, status, type PgError } from "./helpers.ts";
+import { item, job, reserved, reservedDrift, status } from "./helpers.ts";
+import { rejectsWith } from "../helpers/assert.ts";
 
 let db: TestDb;
 test.before(async () => {
@@ -45,9 +46,7 @@ test("TEST 2: an inventory reduction causes a regression, approval blocked with 
   const j = await job(db, [[y, 2], [x, 8]]);
   t.true(await fulfillable(j));
   await db.query(`select approval.set_on_hand($1, 3)`, [x]);
-  const err = await t.throwsAsync<PgError>(() => approve(j, true));
-  t.is(err.code, "SF409");
-  t.is(err.message, "Inventory changed during job approval");
+  const err = await rejectsWith(t, () => approve(j, true), "SF409", "Inventory changed during job approval");
   t.is(err.detail, DETAIL);
   t.deepEqual(JSON.parse(err.hint!), [
     { item_id: x, sku: "T2-X", needed: 8, available: 3, shortfall: 5, reason: "Insufficient inventory" },
@@ -66,8 +65,7 @@ test("TEST 3: concurrent user conflict, the second approval is blocked", async (
   t.true(wasA && wasB);
   await approve(b, wasB);
   t.is(await reserved(db, x), 4);
-  const err = await t.throwsAsync<PgError>(() => approve(a, wasA));
-  t.is(err.code, "SF409");
+  const err = await rejectsWith(t, () => approve(a, wasA), "SF409");
   t.like(JSON.parse(err.hint!)[0], { item_id: x, needed: 4, available: 1, shortfall: 3 });
   t.is(await status(db, a), "draft");
   // The job editor reopening now sees it is not fulfillable; approving anyway is allowed (never was).
@@ -168,18 +166,14 @@ test("the BOM of an approved job cannot change", async (t) => {
     `update approval.job_bom set qty_planned = 50 where job_id = ${j}`,
     `delete from approval.job_bom where job_id = ${j}`,
   ]) {
-    const err = await t.throwsAsync<PgError>(() => db.query(sql));
-    t.is(err.code, "SF409", sql);
+    await rejectsWith(t, () => db.query(sql), "SF409");
   }
   t.is(await reserved(db, x), 1);
 });
 
 test("bad input: unknown job, empty BOM, wrong status, wrong role, nulls", async (t) => {
-  let err = await t.throwsAsync<PgError>(() => approve(987654321, true));
-  t.is(err.code, "SF404");
-  t.is(err.message, "Job 987654321 does not exist");
-  err = await t.throwsAsync<PgError>(() => db.query(`select * from approval.job_shortfall(987654321)`));
-  t.is(err.code, "SF404");
+  await rejectsWith(t, () => approve(987654321, true), "SF404", "Job 987654321 does not exist");
+  await rejectsWith(t, () => db.query(`select * from approval.job_shortfall(987654321)`), "SF404");
 
   const empty = await job(db, []);
   t.true(await fulfillable(empty));
@@ -188,34 +182,24 @@ test("bad input: unknown job, empty BOM, wrong status, wrong role, nulls", async
   const x = await item(db, 10);
   const j = await job(db, [[x, 4]]);
   await approve(j, true);
-  err = await t.throwsAsync<PgError>(() => approve(j, true));
-  t.is(err.code, "SF412");
-  t.is(err.message, `Job ${j} is approved and cannot be approved`);
+  await rejectsWith(t, () => approve(j, true), "SF412", `Job ${j} is approved and cannot be approved`);
   t.is(await reserved(db, x), 4, "approving twice never reserves twice");
   await db.asRole("shopfloor_supervisor", (c) => c.query(`select approval.cancel_job($1)`, [j]));
-  err = await t.throwsAsync<PgError>(() => approve(j, false));
-  t.is(err.code, "SF412");
-  t.is(err.message, `Job ${j} is cancelled and cannot be approved`);
-  err = await t.throwsAsync<PgError>(() => db.asRole("shopfloor_supervisor", (c) => c.query(`select approval.start_job($1)`, [j])));
-  t.is(err.code, "SF412");
+  await rejectsWith(t, () => approve(j, false), "SF412", `Job ${j} is cancelled and cannot be approved`);
+  await rejectsWith(t, () => db.asRole("shopfloor_supervisor", (c) => c.query(`select approval.start_job($1)`, [j])), "SF412");
 
   const d = await job(db, [[x, 1]]);
   for (const role of ["shopfloor_operator", "shopfloor_planner", "shopfloor_integration"]) {
-    err = await t.throwsAsync<PgError>(() => db.asRole(role, (c) => c.query(`select approval.approve_job($1, true)`, [d])));
-    t.is(err.code, "42501", role);
+    await rejectsWith(t, () => db.asRole(role, (c) => c.query(`select approval.approve_job($1, true)`, [d])), "42501");
   }
   t.is(await status(db, d), "draft");
   const admin = await db.asRole("shopfloor_admin", (c) => c.query(`select status from approval.approve_job($1, true)`, [d]));
   t.is(admin.rows[0].status, "approved", "an admin may approve");
 
-  err = await t.throwsAsync<PgError>(() => approve(null as unknown as number, true));
-  t.is(err.code, "SF422");
-  err = await t.throwsAsync<PgError>(() => approve(d, null as unknown as boolean));
-  t.is(err.code, "SF422");
-  err = await t.throwsAsync<PgError>(() => db.query(`select approval.create_job('bad', '[{"item_id": ${x}, "qty_planned": 0}]')`));
-  t.is(err.code, "SF422");
-  err = await t.throwsAsync<PgError>(() => db.query(`select approval.create_job('bad', '[{"item_id": 99999999, "qty_planned": 1}]')`));
-  t.is(err.code, "SF422");
+  await rejectsWith(t, () => approve(null as unknown as number, true), "SF422");
+  await rejectsWith(t, () => approve(d, null as unknown as boolean), "SF422");
+  await rejectsWith(t, () => db.query(`select approval.create_job('bad', '[{"item_id": ${x}, "qty_planned": 0}]')`), "SF422");
+  await rejectsWith(t, () => db.query(`select approval.create_job('bad', '[{"item_id": 99999999, "qty_planned": 1}]')`), "SF422");
 });
 
 test("grants: supervisors and admin change status; operators, planners and integrations read shortfalls only", async (t) => {
@@ -227,13 +211,11 @@ test("grants: supervisors and admin change status; operators, planners and integ
   }
   for (const fn of ["approve_job($1, true)", "start_job($1)", "complete_job($1)", "cancel_job($1)"]) {
     for (const role of ["shopfloor_operator", "shopfloor_planner", "shopfloor_integration"]) {
-      const err = await t.throwsAsync<PgError>(() => db.asRole(role, (c) => c.query(`select approval.${fn}`, [j])));
-      t.is(err.code, "42501", `${role} ${fn}`);
+      await rejectsWith(t, () => db.asRole(role, (c) => c.query(`select approval.${fn}`, [j])), "42501");
     }
   }
   for (const role of ["shopfloor_operator", "shopfloor_supervisor"]) {
-    const err = await t.throwsAsync<PgError>(() => db.asRole(role, (c) => c.query(`select approval.recompute_reserved()`)));
-    t.is(err.code, "42501", `${role} recompute_reserved`);
+    await rejectsWith(t, () => db.asRole(role, (c) => c.query(`select approval.recompute_reserved()`)), "42501");
   }
   t.is(await status(db, j), "draft");
   t.is(await reserved(db, x), 0);
@@ -265,19 +247,14 @@ test("complete and cancel release the reservation once; a finished job cannot ch
   t.is(await reserved(db, x), 7);
   await sup(`select approval.complete_job($1)`, a);
   t.is(await reserved(db, x), 4);
-  let err = await t.throwsAsync<PgError>(() => sup(`select approval.complete_job($1)`, a));
-  t.is(err.code, "SF412");
-  err = await t.throwsAsync<PgError>(() => sup(`select approval.cancel_job($1)`, a));
-  t.is(err.code, "SF412", "a completed job cannot be cancelled");
+  await rejectsWith(t, () => sup(`select approval.complete_job($1)`, a), "SF412");
+  await rejectsWith(t, () => sup(`select approval.cancel_job($1)`, a), "SF412"); // a completed job cannot be cancelled
   await sup(`select approval.cancel_job($1)`, b);
   t.is(await reserved(db, x), 0);
-  err = await t.throwsAsync<PgError>(() => sup(`select approval.cancel_job($1)`, b));
-  t.is(err.code, "SF412", "cancelling twice never releases twice");
-  err = await t.throwsAsync<PgError>(() => sup(`select approval.complete_job($1)`, 987654321));
-  t.is(err.code, "SF404");
+  await rejectsWith(t, () => sup(`select approval.cancel_job($1)`, b), "SF412"); // cancelling twice never releases twice
+  await rejectsWith(t, () => sup(`select approval.complete_job($1)`, 987654321), "SF404");
   const d = await job(db, [[x, 1]]);
-  err = await t.throwsAsync<PgError>(() => sup(`select approval.complete_job($1)`, d));
-  t.is(err.code, "SF412", "a draft cannot be completed");
+  await rejectsWith(t, () => sup(`select approval.complete_job($1)`, d), "SF412"); // a draft cannot be completed
   t.is(await reserved(db, x), 0);
   t.is(await reservedDrift(db), 0);
 });
@@ -293,8 +270,7 @@ test("the psql walk-through of docs/approval.md works as written", async (t) => 
   await psql.query(`set role shopfloor_supervisor`);
   t.is((await psql.query(`select status from approval.approve_job($1, true)`, [j7])).rows[0].status, "approved");
   await psql.query(`reset role`);
-  const err = await t.throwsAsync<PgError>(() => psql.query(`select approval.approve_job($1, true)`, [j8]));
-  t.is(err.code, "SF409");
+  const err = await rejectsWith(t, () => psql.query(`select approval.approve_job($1, true)`, [j8]), "SF409");
   t.is(err.detail, DETAIL);
   t.is(err.hint, `[{"sku": "${sku}", "needed": 4, "reason": "Insufficient inventory", "item_id": ${x}, "available": 1, "shortfall": 3}]`);
   await psql.query(`select approval.set_on_hand($1, 50)`, [x]);

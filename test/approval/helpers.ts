@@ -5,7 +5,7 @@ import type { TestDb } from "../helpers/db.ts";
 
 let seq = 0;
 /** A unique SKU prefix per call, so tests in one file never share items by accident. */
-export function uniq(prefix: string) {
+function uniq(prefix: string) {
   seq++;
   return `${prefix}-${process.pid}-${seq}`;
 }

@@ -3,6 +3,7 @@ import test from "ava";
 import type pg from "pg";
 import { createTestDatabase, type TestDb } from "../helpers/db.ts";
 import { connect, item, job, reserved, reservedDrift, status, type PgError } from "./helpers.ts";
+import { rejectsWith } from "../helpers/assert.ts";
 
 let db: TestDb;
 let clients: pg.Client[] = [];
@@ -139,8 +140,7 @@ test.serial("a BOM line added while the job is being approved waits, then is ref
     await new Promise((r) => setTimeout(r, 150));
     t.false(settled, `${via}: the BOM insert waits for the approval`);
     await a.query("commit");
-    const err = await t.throwsAsync<PgError>(() => insert);
-    t.is(err.code, "SF409", via);
+    await rejectsWith(t, () => insert, "SF409");
     t.deepEqual([await reserved(db, x), await reserved(db, y)], [2, 0], via);
   }
   t.is(await reservedDrift(db), 0);

@@ -5,7 +5,8 @@
 import test from "ava";
 import { createTestDatabase, type TestDb } from "../helpers/db.ts";
 import { startTestApi, type TestApi } from "../helpers/api.ts";
-import { addDays, code, createOps, seedPlant, today, type Plant } from "./fixture.ts";
+import { addDays, createOps, seedPlant, today, type Plant } from "./fixture.ts";
+import { rejectsWith } from "../helpers/assert.ts";
 
 let db: TestDb;
 let plant: Plant;
@@ -81,9 +82,7 @@ test.serial("available_jobs follows the status flags, a plant's own codes includ
 
 test.serial("available_jobs refuses a limit below 1 with SF422; GraphQL passes limit and afterOpId", async (t) => {
   for (const limit of [0, -5]) {
-    const e = await t.throwsAsync(available(T, { limit }));
-    t.is(code(e), "SF422");
-    t.regex(e!.message, /limit must be at least 1/);
+    await rejectsWith(t, available(T, { limit }), "SF422", /limit must be at least 1/);
   }
   const item = (await db.query<{ item_id: string }>(`insert into planning.wip_items (item_name) values ('Graph part') returning item_id::text`)).rows[0].item_id;
   const ops = await createOps(db, item, 5, { lotPrefix: "GQ-" });
@@ -114,21 +113,16 @@ test.serial("inactive machines: left out of plannable_machines, refused by save_
 
   const save = (ids: string[]) => db.asRole("shopfloor_planner", (c) =>
     c.query(`select mp_op_id::text from planning.save_sequence($1, $2, $3, $4::bigint[])`, [m.machine_id, plant.dayShift, d, ids]));
-  const refused = await t.throwsAsync(save([ops[0], ops[1]]));
-  t.is(code(refused), "SF409");
-  t.regex(refused!.message, new RegExp(`Machine PRESS-9 \\(id ${m.machine_id}\\) is inactive`));
+  await rejectsWith(t, save([ops[0], ops[1]]), "SF409", new RegExp(`Machine PRESS-9 \\(id ${m.machine_id}\\) is inactive`));
   const kept = await db.query(`select mp_op_id::text from planning.mach_planning where mp_machine_id = $1`, [m.machine_id]);
   t.deepEqual(kept.rows.map((r) => r.mp_op_id), [ops[0]], "nothing changed");
 
   // the plan itself refuses a row on it, whoever writes it
-  const direct = await t.throwsAsync(db.query(
+  await rejectsWith(t, db.query(
     `insert into planning.mach_planning (mp_op_id, mp_machine_id, mp_shift_id, mp_op_proddate, mp_sequence, mp_op_status)
-     values ($1, $2, $3, $4, 9, 1)`, [ops[2], m.machine_id, plant.nightShift, d]));
-  t.is(code(direct), "SF409");
-  t.regex(direct!.message, /PRESS-9/);
+     values ($1, $2, $3, $4, 9, 1)`, [ops[2], m.machine_id, plant.nightShift, d]), "SF409", /PRESS-9/);
   // the board asking for its jobs is told too
-  const board = await t.throwsAsync(db.query(`select * from planning.available_jobs($1, $2)`, [d, m.machine_id]));
-  t.is(code(board), "SF409");
+  await rejectsWith(t, db.query(`select * from planning.available_jobs($1, $2)`, [d, m.machine_id]), "SF409");
 
   // its old sequence can still be cleared, and other machines are untouched
   t.deepEqual((await save([])).rows, []);

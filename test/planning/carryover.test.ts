@@ -3,7 +3,8 @@
 // older past rows are cleaned up and their operations paused.
 import test from "ava";
 import { createTestDatabase, type TestDb } from "../helpers/db.ts";
-import { addDays, code, createOps, insertPastRows, seedPlant, today, type Plant } from "./fixture.ts";
+import { addDays, createOps, insertPastRows, seedPlant, today, type Plant } from "./fixture.ts";
+import { rejectsWith } from "../helpers/assert.ts";
 
 let db: TestDb;
 let plant: Plant;
@@ -47,10 +48,8 @@ test.serial("the full carryover flow: cleanup, blocking gate, partial decision r
   t.is((await db.query(`select mp_op_status from planning.mach_planning where mp_id = $1`, [r2])).rows[0].mp_op_status, 5);
 
   // the gate: today's plan is frozen until the supervisor decides; other dates are not
-  const gated = await t.throwsAsync(db.asRole("shopfloor_planner", (c) =>
-    c.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [M1, A, T, [o4]])));
-  t.is(code(gated), "SF428");
-  t.regex(gated!.message, /carryover .* is pending/);
+  await rejectsWith(t, db.asRole("shopfloor_planner", (c) =>
+    c.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [M1, A, T, [o4]])), "SF428", /carryover .* is pending/);
   await db.asRole("shopfloor_planner", (c) => c.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [M2, A, tomorrow, [o6]]));
 
   // login: the cleanup runs, then the pending rows come back
@@ -68,20 +67,15 @@ test.serial("the full carryover flow: cleanup, blocking gate, partial decision r
   t.is((await db.query(`select planning.cleanup($1) as n`, [T])).rows[0].n, 0, "the cleanup is idempotent");
 
   // all or nothing
-  const partial = await t.throwsAsync(db.asRole("shopfloor_supervisor", (c) =>
-    c.query(`select * from planning.resolve_carryover($1, $2)`, [T, JSON.stringify([{ mp_id: Number(r1), decision: "carry" }])])));
-  t.is(code(partial), "SF428");
-  t.regex(partial!.message, /needs a decision/);
+  await rejectsWith(t, db.asRole("shopfloor_supervisor", (c) =>
+    c.query(`select * from planning.resolve_carryover($1, $2)`, [T, JSON.stringify([{ mp_id: Number(r1), decision: "carry" }])])), "SF428", /needs a decision/);
   t.is((await db.query(`select count(*)::int as n from planning.pending_carryover($1)`, [T])).rows[0].n, 3, "nothing changed");
-  const bad = await t.throwsAsync(db.query(`select * from planning.resolve_carryover($1, $2)`,
-    [T, JSON.stringify([r1, r2, r3].map((id) => ({ mp_id: Number(id), decision: "maybe" })))]));
-  t.is(code(bad), "SF422");
-  const stranger = await t.throwsAsync(db.query(`select * from planning.resolve_carryover($1, $2)`,
-    [T, JSON.stringify([r1, r2, r3, "424242"].map((id) => ({ mp_id: Number(id), decision: "carry" })))]));
-  t.is(code(stranger), "SF422");
-  const planner = await t.throwsAsync(db.asRole("shopfloor_planner", (c) =>
-    c.query(`select * from planning.resolve_carryover($1, '[]')`, [T])));
-  t.is(code(planner), "42501", "planners do not resolve carryovers");
+  await rejectsWith(t, db.query(`select * from planning.resolve_carryover($1, $2)`,
+    [T, JSON.stringify([r1, r2, r3].map((id) => ({ mp_id: Number(id), decision: "maybe" })))]), "SF422");
+  await rejectsWith(t, db.query(`select * from planning.resolve_carryover($1, $2)`,
+    [T, JSON.stringify([r1, r2, r3, "424242"].map((id) => ({ mp_id: Number(id), decision: "carry" })))]), "SF422");
+  await rejectsWith(t, db.asRole("shopfloor_planner", (c) =>
+    c.query(`select * from planning.resolve_carryover($1, '[]')`, [T])), "42501"); // planners do not resolve carryovers
 
   const decided = await db.asRole("shopfloor_supervisor", (c) =>
     c.query(`select reason, operation, mp_id::text from planning.resolve_carryover($1, $2)`, [T, JSON.stringify([
@@ -118,8 +112,7 @@ test.serial("carrying an operation already in today's plan just removes the old 
   const log = await db.query(`select reason, operation from planning.resolve_carryover($1, $2)`, [T, JSON.stringify([{ mp_id: Number(r), decision: "carry" }])]);
   t.deepEqual(log.rows, [{ reason: "carryover:carry (already planned today)", operation: "delete" }]);
   t.deepEqual(await rowsOf(o), [{ date: T, seq: 1 }]);
-  const future = await t.throwsAsync(db.query(`select planning.cleanup($1)`, [await addDays(db, T, 1)]));
-  t.is(code(future), "SF422");
+  await rejectsWith(t, db.query(`select planning.cleanup($1)`, [await addDays(db, T, 1)]), "SF422");
 });
 
 test.serial("no decision needed: completed operations leave the plan at once, so the previous day's complete work is not pending", async (t) => {
@@ -165,9 +158,7 @@ test.serial("a row left on a machine that became inactive cannot be carried (SF4
 
   const decide = (decision: string) => db.asRole("shopfloor_supervisor", (c) =>
     c.query(`select reason from planning.resolve_carryover($1, $2)`, [T, JSON.stringify([{ mp_id: Number(r), decision }])]));
-  const carried = await t.throwsAsync(decide("carry"));
-  t.is(code(carried), "SF409");
-  t.regex(carried!.message, /LATHE-2 inactive/);
+  await rejectsWith(t, decide("carry"), "SF409", /LATHE-2 inactive/);
   t.is((await db.query(`select count(*)::int as n from planning.pending_carryover($1)`, [T])).rows[0].n, 1, "nothing changed");
   t.deepEqual((await decide("reject")).rows, [{ reason: "carryover:reject" }]);
   t.is(await status(o), 6);
@@ -186,10 +177,8 @@ test.serial("one operation cannot be both carried and rejected (two pending rows
       { op: o, machine: plant.machines[0], shift: plant.dayShift, date: P2, seq: 1 },
       { op: o, machine: plant.machines[0], shift: plant.dayShift, date: yesterday, seq: 1 },
     ]);
-    const mixed = await t.throwsAsync(db.query(`select * from planning.resolve_carryover($1, $2)`,
-      [T, JSON.stringify([{ mp_id: Number(r1), decision: "carry" }, { mp_id: Number(r2), decision: "reject" }])]));
-    t.is(code(mixed), "SF422");
-    t.regex(mixed!.message, /both carried and rejected/);
+    await rejectsWith(t, db.query(`select * from planning.resolve_carryover($1, $2)`,
+      [T, JSON.stringify([{ mp_id: Number(r1), decision: "carry" }, { mp_id: Number(r2), decision: "reject" }])]), "SF422", /both carried and rejected/);
     const both = await db.query(`select reason, mp_id::text from planning.resolve_carryover($1, $2)`,
       [T, JSON.stringify([{ mp_id: Number(r1), decision: "reject" }, { mp_id: Number(r2), decision: "reject" }])]);
     t.deepEqual(both.rows, [{ reason: "carryover:reject", mp_id: r1 }, { reason: "carryover:reject:status 6", mp_id: r2 }]);

@@ -86,7 +86,3 @@ export async function insertPastRows(
     c.release();
   }
 }
-
-export function code(e: unknown): string | undefined {
-  return (e as { code?: string } | undefined)?.code;
-}

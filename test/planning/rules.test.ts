@@ -5,7 +5,8 @@ import test from "ava";
 import pg from "pg";
 import { createTestDatabase, type TestDb } from "../helpers/db.ts";
 import { startTestApi, type TestApi } from "../helpers/api.ts";
-import { addDays, code, createOps, insertPastRows, seedPlant, today, type Plant } from "./fixture.ts";
+import { addDays, createOps, insertPastRows, seedPlant, today, type Plant } from "./fixture.ts";
+import { rejectsWith } from "../helpers/assert.ts";
 
 let db: TestDb;
 let plant: Plant;
@@ -54,15 +55,12 @@ test.serial("previous working date skips Sundays, holiday runs, follows the week
 test("past dates are refused by direct INSERT and UPDATE as well as by save_sequence", async (t) => {
   const [op] = await createOps(db, plant.items["Housing"], 1);
   const yesterday = await addDays(db, T, -1);
-  const insert = await t.throwsAsync(db.query(
+  await rejectsWith(t, db.query(
     `insert into planning.mach_planning (mp_op_id, mp_machine_id, mp_shift_id, mp_op_proddate, mp_sequence, mp_op_status)
-     values ($1, $2, $3, $4, 1, 0)`, [op, plant.machines[0], plant.dayShift, yesterday]));
-  t.is(code(insert), "SF422");
-  t.regex(insert!.message, /no past dates/);
+     values ($1, $2, $3, $4, 1, 0)`, [op, plant.machines[0], plant.dayShift, yesterday]), "SF422", /no past dates/);
 
-  const fn = await t.throwsAsync(db.query(`select * from planning.save_sequence($1, $2, $3, array[$4]::bigint[])`,
-    [plant.machines[0], plant.dayShift, yesterday, op]));
-  t.is(code(fn), "SF422");
+  await rejectsWith(t, db.query(`select * from planning.save_sequence($1, $2, $3, array[$4]::bigint[])`,
+    [plant.machines[0], plant.dayShift, yesterday, op]), "SF422");
 
   // today itself is allowed (direct insert, as a DBA would)
   const tomorrow = await addDays(db, T, 1);
@@ -70,15 +68,13 @@ test("past dates are refused by direct INSERT and UPDATE as well as by save_sequ
     `insert into planning.mach_planning (mp_op_id, mp_machine_id, mp_shift_id, mp_op_proddate, mp_sequence, mp_op_status)
      values ($1, $2, $3, $4, 99, 5) returning mp_id, mp_op_status`, [op, plant.machines[2], plant.nightShift, tomorrow]);
   t.is(rows[0].mp_op_status, 1, "the status column mirrors the operation, whatever was written");
-  const moved = await t.throwsAsync(db.query(`update planning.mach_planning set mp_op_proddate = $2 where mp_id = $1`, [rows[0].mp_id, yesterday]));
-  t.is(code(moved), "SF422");
+  await rejectsWith(t, db.query(`update planning.mach_planning set mp_op_proddate = $2 where mp_id = $1`, [rows[0].mp_id, yesterday]), "SF422");
 
   // the test door needs a superuser: under a role it stays shut
-  const asRole = await t.throwsAsync(db.asRole("shopfloor_admin", async (c) => {
+  await rejectsWith(t, db.asRole("shopfloor_admin", async (c) => {
     await c.query(`select set_config('planning.allow_past', 'on', true)`);
     return c.query(`select * from planning.save_sequence($1, $2, $3, array[$4]::bigint[])`, [plant.machines[0], plant.dayShift, yesterday, op]);
-  }));
-  t.is(code(asRole), "SF422");
+  }), "SF422");
   const [old] = await createOps(db, plant.items["Housing"], 1);
   const past = await insertPastRows(db, [{ op: old, machine: plant.machines[2], shift: plant.dayShift, date: await addDays(db, T, -60), seq: 1 }]);
   t.is(past.length, 1, "a superuser session with planning.allow_past may write a past row");
@@ -90,15 +86,12 @@ test("operations whose status may not be planned are refused, even by direct INS
   const [done] = await createOps(db, plant.items["Housing"], 1, { status: 10 });
   const tomorrow = await addDays(db, T, 1);
   for (const op of [paused, done]) {
-    const e = await t.throwsAsync(db.query(
+    await rejectsWith(t, db.query(
       `insert into planning.mach_planning (mp_op_id, mp_machine_id, mp_shift_id, mp_op_proddate, mp_sequence, mp_op_status)
-       values ($1, $2, $3, $4, 50, 0)`, [op, plant.machines[1], plant.nightShift, tomorrow]));
-    t.is(code(e), "SF409");
+       values ($1, $2, $3, $4, 50, 0)`, [op, plant.machines[1], plant.nightShift, tomorrow]), "SF409");
   }
-  const e = await t.throwsAsync(db.query(`select * from planning.save_sequence($1, $2, $3, array[$4]::bigint[])`,
-    [plant.machines[1], plant.dayShift, await addDays(db, T, 5), done]));
-  t.is(code(e), "SF409");
-  t.regex(e!.message, /complete or may not be planned/);
+  await rejectsWith(t, db.query(`select * from planning.save_sequence($1, $2, $3, array[$4]::bigint[])`,
+    [plant.machines[1], plant.dayShift, await addDays(db, T, 5), done]), "SF409", /complete or may not be planned/);
 });
 
 test("a status change to 6 or 10 removes the plan rows in the same transaction, logged; other changes are mirrored", async (t) => {
@@ -168,23 +161,15 @@ test("save_sequence refuses operations planned elsewhere that date, duplicates, 
   const ops = await createOps(db, plant.items["Housing"], 2);
   const d = await addDays(db, T, 6);
   await db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [plant.machines[0], plant.nightShift, d, ops]);
-  const elsewhere = await t.throwsAsync(db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [plant.machines[1], plant.nightShift, d, [ops[1]]]));
-  t.is(code(elsewhere), "SF409");
-  t.regex(elsewhere!.message, /already planned elsewhere/);
-  const otherShift = await t.throwsAsync(db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [plant.machines[0], plant.dayShift, d, [ops[0]]]));
-  t.is(code(otherShift), "SF409", "another shift of the same machine is elsewhere too");
-  const dup = await t.throwsAsync(db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [plant.machines[2], plant.dayShift, d, [ops[0], ops[0]]]));
-  t.is(code(dup), "SF422");
-  const unknown = await t.throwsAsync(db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [plant.machines[2], plant.dayShift, d, ["999999999"]]));
-  t.is(code(unknown), "SF404");
-  const foreign = await t.throwsAsync(db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [plant.machines[1], plant.m1Shift, d, []]));
-  t.is(code(foreign), "SF422");
-  t.regex(foreign!.message, /belongs to another machine/);
+  await rejectsWith(t, db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [plant.machines[1], plant.nightShift, d, [ops[1]]]), "SF409", /already planned elsewhere/);
+  await rejectsWith(t, db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [plant.machines[0], plant.dayShift, d, [ops[0]]]), "SF409"); // another shift of the same machine is elsewhere too
+  await rejectsWith(t, db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [plant.machines[2], plant.dayShift, d, [ops[0], ops[0]]]), "SF422");
+  await rejectsWith(t, db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [plant.machines[2], plant.dayShift, d, ["999999999"]]), "SF404");
+  await rejectsWith(t, db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [plant.machines[1], plant.m1Shift, d, []]), "SF422", /belongs to another machine/);
   // another date is fine
   const ok = await db.query(`select * from planning.save_sequence($1, $2, $3, $4::bigint[])`, [plant.machines[1], plant.dayShift, await addDays(db, T, 7), [ops[1]]]);
   t.is(ok.rows.length, 1);
-  const operator = await t.throwsAsync(db.asRole("shopfloor_operator", (c) => c.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [plant.machines[2], plant.dayShift, d, []])));
-  t.is(code(operator), "42501", "operators read; planners edit");
+  await rejectsWith(t, db.asRole("shopfloor_operator", (c) => c.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [plant.machines[2], plant.dayShift, d, []])), "42501"); // operators read; planners edit
 });
 
 test("available_jobs lists pending operations (paused included) not in that date's plan, filtered by item and lot", async (t) => {

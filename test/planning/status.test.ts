@@ -2,7 +2,8 @@
 // of planning actions, and what available_jobs does with machine and shift.
 import test from "ava";
 import { createTestDatabase, type TestDb } from "../helpers/db.ts";
-import { addDays, code, createOps, seedPlant, today, type Plant } from "./fixture.ts";
+import { addDays, createOps, seedPlant, today, type Plant } from "./fixture.ts";
+import { rejectsWith } from "../helpers/assert.ts";
 
 let db: TestDb;
 let plant: Plant;
@@ -13,15 +14,6 @@ test.before(async () => {
   T = await today(db);
 });
 test.after.always(() => db?.drop());
-
-const refusal = async (p: Promise<unknown>) => {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error & { code?: string };
-  }
-  return undefined;
-};
 
 test("set_operation_status: complete and paused remove the plan rows, logged and audited; others are mirrored", async (t) => {
   const ops = await createOps(db, plant.items["Bracket A"], 3);
@@ -68,21 +60,33 @@ test("set_operation_status refuses unknown operations and statuses, leaving a te
   const call = (role: string, id: string, status: number) =>
     db.asRole(role, (c) => c.query(`select planning.set_operation_status($1, $2)`, [id, status]));
 
-  let e = await refusal(call("shopfloor_supervisor", "999999999", 5));
-  t.is(code(e), "SF404");
-  t.regex(e!.message, /Operation 999999999 does not exist/);
-  e = await refusal(call("shopfloor_supervisor", op, 42));
-  t.is(code(e), "SF422");
-  t.regex(e!.message, /Status 42 does not exist/);
-  e = await refusal(call("shopfloor_operator", op, 5));
-  t.is(code(e), "42501", "operators read; they do not change statuses");
+  await rejectsWith(t, call("shopfloor_supervisor", "999999999", 5), "SF404", /Operation 999999999 does not exist/);
+  await rejectsWith(t, call("shopfloor_supervisor", op, 42), "SF422", /Status 42 does not exist/);
+  await rejectsWith(t, call("shopfloor_operator", op, 5), "42501"); // operators read; they do not change statuses
 
   await call("shopfloor_supervisor", op, 10);
-  e = await refusal(call("shopfloor_supervisor", op, 1));
-  t.is(code(e), "SF409");
-  t.regex(e!.message, /terminal status/);
+  await rejectsWith(t, call("shopfloor_supervisor", op, 1), "SF409", /terminal status/);
   const kept = await db.query(`select op_status from planning.operations where op_id = $1`, [op]);
   t.is(kept.rows[0].op_status, 10);
+});
+
+test("an operation's updated_at follows every change, status_changed_at only a status change, whoever writes", async (t) => {
+  const [op] = await createOps(db, plant.items["Housing"], 1);
+  const stamps = async () =>
+    (await db.query(`select updated_at, status_changed_at from planning.operations where op_id = $1`, [op])).rows[0] as {
+      updated_at: Date;
+      status_changed_at: Date;
+    };
+  const created = await stamps();
+  await new Promise((r) => setTimeout(r, 20));
+  await db.asRole("shopfloor_integration", (c) => c.query(`update planning.operations set op_qty = op_qty + 1 where op_id = $1`, [op]));
+  const edited = await stamps();
+  t.true(edited.updated_at > created.updated_at);
+  t.deepEqual(edited.status_changed_at, created.status_changed_at, "not a status change");
+  await db.asRole("shopfloor_integration", (c) => c.query(`update planning.operations set op_status = 5 where op_id = $1`, [op]));
+  const moved = await stamps();
+  t.true(moved.status_changed_at > created.status_changed_at);
+  t.deepEqual(moved.status_changed_at, moved.updated_at, "one statement, one clock");
 });
 
 test("save_sequence writes its audit row (actor, sequence, operations)", async (t) => {
@@ -109,17 +113,10 @@ test("available_jobs checks machine and shift (they do not narrow the list: no r
   t.deepEqual(await list(plant.machines[0], plant.m1Shift), ops);
   t.deepEqual(await list(plant.machines[2], plant.dayShift), ops, "the same list for every machine");
 
-  let e = await refusal(list("999999999", null));
-  t.is(code(e), "SF404");
-  t.regex(e!.message, /Machine 999999999 does not exist/);
-  e = await refusal(list(plant.machines[0], "999999999"));
-  t.is(code(e), "SF404");
-  t.regex(e!.message, /Shift 999999999 does not exist/);
-  e = await refusal(list(plant.machines[1], plant.m1Shift));
-  t.is(code(e), "SF422");
-  t.regex(e!.message, /belongs to machine/);
-  e = await refusal(db.query(`select * from planning.available_jobs(null)`));
-  t.is(code(e), "SF422");
+  await rejectsWith(t, list("999999999", null), "SF404", /Machine 999999999 does not exist/);
+  await rejectsWith(t, list(plant.machines[0], "999999999"), "SF404", /Shift 999999999 does not exist/);
+  await rejectsWith(t, list(plant.machines[1], plant.m1Shift), "SF422", /belongs to machine/);
+  await rejectsWith(t, db.query(`select * from planning.available_jobs(null)`), "SF422");
 
   // planned on one machine that date: gone from every machine's list
   await db.asRole("shopfloor_planner", (c) =>

@@ -3,6 +3,7 @@
 import test from "ava";
 import { createTestDatabase, type TestDb } from "../helpers/db.ts";
 import { balance, makeTicket, newProduct, receive, start } from "./fixtures.ts";
+import { rejectsWith } from "../helpers/assert.ts";
 
 let db: TestDb;
 test.before(async () => {
@@ -183,15 +184,11 @@ test("other behaviors start without touching the pool; execution refusals keep t
   t.like(res, { ok: true, status: "active", allocation_ok: null, allocation_skipped: true, reason: "NOT_ASSEMBLY" });
   t.is(await balance(db, p, 1, "A"), "5.000000", "LAW-05: no decrement outside assembly start");
 
-  const busy = await t.throwsAsync(start(db, tokenIds[0], 4, "ASSEMBLY"));
-  t.is((busy as any).code, "SF409");
-  const missing = await t.throwsAsync(start(db, 999999999));
-  t.is((missing as any).code, "SF404");
+  await rejectsWith(t, start(db, tokenIds[0], 4, "ASSEMBLY"), "SF409");
+  await rejectsWith(t, start(db, 999999999), "SF404");
   await db.query(`update execution.tokens set status = 'completed' where id = $1`, [tokenIds[1]]);
-  const done = await t.throwsAsync(start(db, tokenIds[1]));
-  t.is((done as any).code, "SF409");
-  const bad = await t.throwsAsync(start(db, tokenIds[1], 1, "assembly"));
-  t.is((bad as any).code, "SF422");
+  await rejectsWith(t, start(db, tokenIds[1]), "SF409");
+  await rejectsWith(t, start(db, tokenIds[1], 1, "assembly"), "SF422");
 });
 
 test("an operator may start tokens through the function alone", async (t) => {
@@ -201,6 +198,5 @@ test("an operator may start tokens through the function alone", async (t) => {
   const res = await db.asRole("shopfloor_operator", (c) => start(c, tokenIds[0], 11), "olga");
   t.true(res.allocation_ok!);
   t.is((await db.query(`select recorded_by from pool.events where token_id = $1`, [tokenIds[0]])).rows[0].recorded_by, "olga");
-  const e = await t.throwsAsync(db.asRole("shopfloor_operator", (c) => c.query(`update execution.tokens set status = 'ready'`)));
-  t.is((e as any).code, "42501");
+  await rejectsWith(t, db.asRole("shopfloor_operator", (c) => c.query(`update execution.tokens set status = 'ready'`)), "42501");
 });

@@ -1,7 +1,7 @@
 // Pool test fixtures: a pinned revision, a job ticket and tokens, made as a DBA would.
 import type pg from "pg";
 
-export interface Requirement {
+interface Requirement {
   component_code?: unknown;
   default_qty?: unknown;
   is_required?: unknown;
