@@ -55,7 +55,7 @@ export function folderWatches(config: Config, db: Queryable): FolderWatch[] {
           const { unreadable } = await stageSanity(db);
           if (unreadable.length > 0) throw new Error(`Ready-to-Run folder(s) not readable: ${unreadable.join("; ")}`);
           const { rows } = await db.query(
-            "select (extract(epoch from ops.setting_interval('nesting.stage_sanity_interval', interval '10 seconds')) * 1000)::int as ms",
+            "select (extract(epoch from ops.setting_interval('nesting.stage_sanity_interval')) * 1000)::int as ms",
           );
           return rows[0].ms;
         },

@@ -75,6 +75,18 @@ test("typed setting readers convert, default, and refuse the wrong type", async 
   await rejectsWith(t, db.query(`select ops.set_setting('plant.timezone', '"Mars/Olympus"')`), "SF422");
 });
 
+test("a seeded setting deleted by hand is named when read without a default, never read as null", async (t) => {
+  const seeded = await db.query(`select key from ops.settings where key = 'nesting.stage_sanity_interval'`);
+  t.is(seeded.rowCount, 1, "the migrations seed it");
+  await db.query(`delete from ops.settings where key = 'nesting.stage_sanity_interval'`);
+  try {
+    const err = await rejectsWith(t, db.query(`select ops.setting_interval('nesting.stage_sanity_interval')`), "P0002", "Setting nesting.stage_sanity_interval is missing");
+    t.regex(err.hint ?? "", /ops\.set_setting/);
+  } finally {
+    await db.query(`select ops.set_setting('nesting.stage_sanity_interval', '"10 seconds"')`);
+  }
+});
+
 test("set_setting writes an audit row naming the caller", async (t) => {
   await db.asRole("shopfloor_admin", (c) => c.query(`select ops.set_setting('test.audited', '"yes"', 'for the audit test')`), "alice");
   const { rows } = await db.query(`select actor, action, entity_type, entity_id, details from ops.audit_log where entity_id = 'test.audited'`);

@@ -1,5 +1,5 @@
---! Previous: sha1:aa6ea7ab33014f10fe4572797d03f790c35f0a09
---! Hash: sha1:2ddab49e83d6176277d104b77752adf1b8d0c5fa
+--! Previous: sha1:538f92c02dfd626b80454efc42d7f2c94406f7b8
+--! Hash: sha1:40a04a0edb22f6d9aa6651e12b02dd76699f627d
 --! Message: Private schemas for execution, pool and planning
 
 -- Worker-only functions, internal helpers and trigger functions of these
