@@ -44,33 +44,45 @@ const ROLE_COMMANDS: Record<string, Role[]> = {
 
 async function runRoles(config: Config, log: Logger, roles: Role[]) {
   const started = Date.now();
-  // Grafast reads GRAPHILE_ENV when it is first imported.
-  process.env.GRAPHILE_ENV ??= config.nodeEnv === "development" ? "development" : "production";
-  const { startApp } = await import("./app.ts");
-  const app: App = await startApp(config, log, roles);
-  log.info({ roles, ms: Date.now() - started }, app.api ? `Shopfloor is up: ${app.api.url}/graphiql` : "Shopfloor is up");
-
+  let app: App | undefined;
   let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) {
-      log.warn({ signal }, "second signal: exiting now");
-      await app.db.stop().catch(() => {});
-      process.exit(1);
-    }
-    stopping = true;
-    log.info({ signal }, "shutting down");
-    const timer = setTimeout(async () => {
+  // Armed at the first signal: whatever is still running by then, the database is stopped and we exit.
+  const armShutdownTimer = () =>
+    setTimeout(async () => {
       log.error({ timeoutMs: config.shutdownTimeoutMs }, "shutdown took too long; stopping the database and exiting");
-      await app.db.stop().catch(() => {});
+      await app?.db.stop().catch(() => {});
       process.exit(1);
     }, config.shutdownTimeoutMs);
-    await app.stop();
+  let timer: NodeJS.Timeout | undefined;
+  const stop = async (running: App) => {
+    await running.stop();
     clearTimeout(timer);
     log.info("stopped cleanly");
     process.exit(0);
   };
-  process.on("SIGINT", () => void shutdown("SIGINT"));
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  // Listen before starting anything: a signal that comes during start-up, or
+  // the instant after "Shopfloor is up", must not find Node's default action
+  // (which exits at once and leaves the embedded PostgreSQL behind).
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal }, "second signal: exiting now");
+      void (app?.db.stop() ?? Promise.resolve()).catch(() => {}).finally(() => process.exit(1));
+      return;
+    }
+    stopping = true;
+    timer = armShutdownTimer();
+    log.info({ signal }, app ? "shutting down" : "shutting down as soon as start-up has finished");
+    if (app) void stop(app);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  // Grafast reads GRAPHILE_ENV when it is first imported.
+  process.env.GRAPHILE_ENV ??= config.nodeEnv === "development" ? "development" : "production";
+  const { startApp } = await import("./app.ts");
+  app = await startApp(config, log, roles);
+  log.info({ roles, ms: Date.now() - started }, app.api ? `Shopfloor is up: ${app.api.url}/graphiql` : "Shopfloor is up");
+  if (stopping) await stop(app);
 }
 
 async function withDatabase<T>(config: Config, log: Logger, fn: (url: string, rootUrl: string | undefined) => Promise<T>) {

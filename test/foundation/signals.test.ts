@@ -32,21 +32,26 @@ function processesOn(dir: string): string[] {
 const dataDir = mkdtempSync(path.join(os.tmpdir(), "shopfloor-signals-"));
 chmodSync(dataDir, 0o755);
 
+/** The environment of a service on the embedded default, on a free port. */
+async function serviceEnv(): Promise<Record<string, string>> {
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    DATA_DIR: dataDir,
+    PORT: String(await freePort()),
+    HOST: "127.0.0.1",
+    LOG_PRETTY: "false",
+    LOG_LEVEL: "info",
+    NODE_ENV: "development",
+    SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+  };
+  delete env.DATABASE_URL;
+  delete env.CONFIG_FILE;
+  return env;
+}
+
 for (const script of ["start", "serve", "worker", "watch"]) {
   test.serial(`SIGTERM to the npm process of \`npm run ${script}\` stops everything and leaves no process on the data directory`, async (t) => {
-    const port = await freePort();
-    const env: Record<string, string> = {
-      ...(process.env as Record<string, string>),
-      DATA_DIR: dataDir,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      LOG_PRETTY: "false",
-      LOG_LEVEL: "info",
-      NODE_ENV: "development",
-      SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
-    };
-    delete env.DATABASE_URL;
-    delete env.CONFIG_FILE;
+    const env = await serviceEnv();
     const npm = spawn("npm", ["run", script], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
     t.teardown(() => {
       if (npm.exitCode === null) npm.kill("SIGKILL");
@@ -86,3 +91,27 @@ for (const script of ["start", "serve", "worker", "watch"]) {
     t.deepEqual(processesOn(dataDir), [], "no process names the data directory");
   });
 }
+
+test.serial("SIGTERM during start-up (PostgreSQL up, migrations running) still stops cleanly and leaves no PostgreSQL", async (t) => {
+  const env = await serviceEnv();
+  const node = spawn(process.execPath, ["src/cli.ts", "start"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  t.teardown(() => void (node.exitCode === null && node.kill("SIGKILL")));
+  let out = "";
+  const closed = new Promise<number | null>((resolve) => node.once("close", (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      out += d;
+      if (out.includes("embedded PostgreSQL started")) resolve();
+    };
+    node.stdout!.on("data", onData);
+    node.stderr!.on("data", onData);
+    node.once("exit", () => reject(new Error(`exited before PostgreSQL started:\n${out}`)));
+  });
+  const pgPid = Number(readFileSync(path.join(dataDir, "pg", "postmaster.pid"), "utf8").split("\n")[0]);
+  node.kill("SIGTERM");
+  t.is(await closed, 0, out);
+  t.regex(out, /shutting down/);
+  t.regex(out, /stopped cleanly/);
+  t.false(alive(pgPid), "the embedded PostgreSQL is gone");
+  t.deepEqual(processesOn(dataDir), []);
+});
