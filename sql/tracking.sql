@@ -273,9 +273,11 @@ create or replace function tracking.process_print_os(p_force boolean default fal
 language plpgsql volatile security definer
 set search_path = pg_catalog, public
 -- Temp-table statistics from a small sample (analyze of 300,000 rows: 70 ms
--- instead of 600 ms); JIT off: see docs/tracking.md, "Latency".
+-- instead of 600 ms); JIT off: see docs/tracking.md, "Latency"; sorts and
+-- hashes of a big backlog in memory, not in temp files.
 set default_statistics_target = 10
 set jit = off
+set work_mem = '64MB'
 as $$
 declare
   v_last bigint;
@@ -444,11 +446,14 @@ begin
   -- and jobs.operations), and what the record itself said in the note.
   with ins as (
     insert into tracking.job_status_updates (job_id, operation, status, source_type, source_id, event_at, notes)
-    select distinct f.job_id, 'print', s.status, 'print_os', f.id, f.event_at,
+    select f.job_id, 'print', s.status, 'print_os', f.id, f.event_at,
            format('%s %s %s; job: %s%s',
                   case when f.single_file then 'file' else 'imposition' end, f.imposition_id, lower(f.status), s.note,
                   case when f.status = 'ABORTED' and s.keep then ', status kept' else '' end)
-      from _pos_files f join _pjob_state s on s.job_id = f.job_id
+      -- one row per record and job before the notes are written (a record has a row per file)
+      from (select distinct on (job_id, id) job_id, id, imposition_id, status, event_at, single_file
+              from _pos_files where job_known order by job_id, id, single_file desc) f
+      join _pjob_state s on s.job_id = f.job_id
     on conflict (source_type, source_id, job_id, operation) do nothing
     returning job_id
   )
@@ -478,9 +483,11 @@ create or replace function tracking.process_scanned_codes() returns jsonb
 language plpgsql volatile security definer
 set search_path = pg_catalog, public
 -- Temp-table statistics from a small sample (analyze of 300,000 rows: 70 ms
--- instead of 600 ms); JIT off: see docs/tracking.md, "Latency".
+-- instead of 600 ms); JIT off: see docs/tracking.md, "Latency"; sorts and
+-- hashes of a big backlog in memory, not in temp files.
 set default_statistics_target = 10
 set jit = off
+set work_mem = '64MB'
 as $$
 declare
   v_last bigint;
@@ -529,34 +536,40 @@ begin
 
   -- Operations: ["coating", ...] or ["op003", ...] (names or operation ids),
   -- {"coating": true, ...} (false = not done) or "coating".
+  -- Each distinct operations value is unpacked once (a backlog repeats a few).
   insert into _scan_ops
-    select distinct s.scan_id, coalesce(c.name, op.name) as name, c.operation_id
-      from _scans s
-      cross join lateral (
-        select e #>> '{}' as name from jsonb_array_elements(case jsonb_typeof(s.operations) when 'array' then s.operations else '[]' end) e
-         where jsonb_typeof(e) = 'string'
-        union all
-        select k from jsonb_each(case jsonb_typeof(s.operations) when 'object' then s.operations else '{}' end) kv(k, v) where v = 'true'::jsonb
-        union all
-        select s.operations #>> '{}' where jsonb_typeof(s.operations) = 'string'
-      ) op
-      left join (select name as key, name, operation_id from tracking.operation_catalogue
-                 union all
-                 select lower(operation_id), name, operation_id from tracking.operation_catalogue) c
-        on c.key = lower(btrim(op.name));
+    with unpacked as (
+      select v.operations, coalesce(c.name, op.name) as name, c.operation_id
+        from (select distinct operations from _scans) v
+        cross join lateral (
+          select e #>> '{}' as name from jsonb_array_elements(case jsonb_typeof(v.operations) when 'array' then v.operations else '[]' end) e
+           where jsonb_typeof(e) = 'string'
+          union all
+          select k from jsonb_each(case jsonb_typeof(v.operations) when 'object' then v.operations else '{}' end) kv(k, val) where val = 'true'::jsonb
+          union all
+          select v.operations #>> '{}' where jsonb_typeof(v.operations) = 'string'
+        ) op
+        left join (select name as key, name, operation_id from tracking.operation_catalogue
+                   union all
+                   select lower(operation_id), name, operation_id from tracking.operation_catalogue) c
+          on c.key = lower(btrim(op.name))
+    )
+    select distinct s.scan_id, u.name, u.operation_id
+      from _scans s join unpacked u on u.operations = s.operations;
   analyze _scan_ops;
 
   -- What the code names, unless it is a runlist: a job id, a file id (its
   -- job, by tracking.file_id_pattern), or job_id_version_tag.
   insert into _scan_job
-    select s.scan_id, s.code_text, k.file_job,
-           coalesce(
-             (select j.job_id from tracking.jobs j where j.job_id = s.code_text),
-             (select j.job_id from tracking.jobs j where j.job_id = k.file_job),
-             (select j.job_id from tracking.jobs j where j.job_id = substring(s.code_text from '^(.*)_[^_]*$'))) as job_id,
+    select s.scan_id, s.code_text, k.file_job, coalesce(by_code.job_id, by_file.job_id, by_tag.job_id) as job_id,
            exists (select 1 from tracking.production_planner_paths p where p.runlist_id = s.code_text) as is_runlist
       from _scans s
-      cross join lateral (select nullif((regexp_match(s.code_text, v_pattern))[v_job_group], '') as file_job) k;
+      cross join lateral (select nullif((regexp_match(s.code_text, v_pattern))[v_job_group], '') as file_job,
+                                 substring(s.code_text from '^(.*)_[^_]*$') as tagged_job) k
+      -- joins, not sub-selects per scan: a backlog hashes jobs once
+      left join tracking.jobs by_code on by_code.job_id = s.code_text
+      left join tracking.jobs by_file on by_file.job_id = k.file_job
+      left join tracking.jobs by_tag on by_tag.job_id = k.tagged_job;
   analyze _scan_job;
 
   -- Impositions of the runlist: scanned directly, or the runlists holding a
@@ -837,23 +850,21 @@ begin
     select array_agg(distinct job_id) into changed from new_rows;
   elsif tg_op = 'DELETE' then
     select array_agg(distinct job_id) into changed from old_rows;
-  -- Updates: the rows that differ, as set differences both ways (hashed or
-  -- sorted, never a join of the two transition tables, which a plan cached for
-  -- a one-row statement would run as a nested loop over 300,000 rows).
+  -- Updates: the rows that differ, as the symmetric difference of the two
+  -- transition tables: old and new rows grouped together, a row whose group
+  -- has one member changed (rows are unique by their key). One hashed or
+  -- sorted pass, never a join of the two tables, which a plan cached for a
+  -- one-row statement would run as a nested loop over 300,000 rows.
   elsif tg_table_name = 'jobs' then
     select array_agg(distinct job_id) into changed
-      from ((select job_id, operations::text, version_tag from new_rows
-             except select job_id, operations::text, version_tag from old_rows)
-            union all
-            (select job_id, operations::text, version_tag from old_rows
-             except select job_id, operations::text, version_tag from new_rows)) d;
+      from (select job_id from (select job_id, operations::text, version_tag from new_rows
+                                union all select job_id, operations::text, version_tag from old_rows) r
+             group by job_id, operations, version_tag having count(*) = 1) d;
   else
     select array_agg(distinct job_id) into changed
-      from ((select job_operation_id, job_id, status, completed_at, completed_by, notes from new_rows
-             except select job_operation_id, job_id, status, completed_at, completed_by, notes from old_rows)
-            union all
-            (select job_operation_id, job_id, status, completed_at, completed_by, notes from old_rows
-             except select job_operation_id, job_id, status, completed_at, completed_by, notes from new_rows)) d;
+      from (select job_id from (select job_operation_id, job_id, status, completed_at, completed_by, notes from new_rows
+                                union all select job_operation_id, job_id, status, completed_at, completed_by, notes from old_rows) r
+             group by job_operation_id, job_id, status, completed_at, completed_by, notes having count(*) = 1) d;
   end if;
   if changed is null then
     return null;
