@@ -26,13 +26,17 @@ language plpgsql stable
 set search_path = pg_catalog, public
 as $$
 declare
-  p text := ops.setting_text('tracking.file_id_pattern', '^(?:FILE_(?<version>[^_]+)_)?Labex_(?<job_id>[^_]+_[^_]+)(?:_.*)?$');
+  p text := ops.setting_text('tracking.file_id_pattern');  -- seeded by the tracking migrations
   i int := 1;
   j int;
   n int := 0;
   c text;
   gname text;
 begin
+  if p is null then
+    raise exception 'Setting tracking.file_id_pattern is not set' using errcode = 'SF422',
+      hint = 'Set it with ops.set_setting (docs/tracking.md, Settings).';
+  end if;
   pattern := '';
   while i <= length(p) loop
     c := substr(p, i, 1);
@@ -123,7 +127,7 @@ end
 $$;
 comment on function tracking.reparse_file_ids() is 'Re-parses every file id in imposition_file_mapping after tracking.file_id_pattern changed (admin). Returns how many rows changed.';
 
-create or replace function tracking.mapping_parse_new() returns trigger
+create or replace function tracking_private.tg_imposition_file_mapping__parse_file_ids() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
@@ -144,11 +148,12 @@ $$;
 create or replace trigger mapping_parse_inserted
   after insert on tracking.imposition_file_mapping
   referencing new table as new_rows
-  for each statement execute function tracking.mapping_parse_new();
+  for each statement execute function tracking_private.tg_imposition_file_mapping__parse_file_ids();
 create or replace trigger mapping_parse_updated
   after update on tracking.imposition_file_mapping
   referencing new table as new_rows
-  for each statement execute function tracking.mapping_parse_new();
+  for each statement execute function tracking_private.tg_imposition_file_mapping__parse_file_ids();
+drop function if exists tracking.mapping_parse_new();  -- its former name, no trigger uses it now
 
 ------------------------------------------------------------------------------
 -- Lookups
@@ -196,7 +201,8 @@ comment on function tracking.job_status(text) is 'A job''s operations (current_s
 
 -- Upserts the issues found in this run (temp table _issues) for the records
 -- of this run (ids), resolves the ones that are gone, posts one message.
-create or replace function tracking.record_issues(p_source_type text, p_ids bigint[]) returns integer
+drop function if exists tracking.record_issues(text, bigint[]);
+create or replace function tracking_private.record_issues(p_source_type text, p_ids bigint[]) returns integer
 language plpgsql volatile security definer
 set search_path = pg_catalog, public
 as $$
@@ -223,7 +229,6 @@ begin
   return new_count;
 end
 $$;
-comment on function tracking.record_issues(text, bigint[]) is E'@behavior -queryField -mutationField';
 
 ------------------------------------------------------------------------------
 -- Temp tables
@@ -235,7 +240,8 @@ comment on function tracking.record_issues(text, bigint[]) is E'@behavior -query
 -- one-record run's time on a loaded server. A second run in the same
 -- transaction empties them first. No `if not exists` / `if exists`: their
 -- NOTICEs would reach psql users.
-create or replace function tracking.use_temp_table(p_name text, p_columns text) returns void
+drop function if exists tracking.use_temp_table(text, text);
+create or replace function tracking_private.use_temp_table(p_name text, p_columns text) returns void
 language plpgsql volatile
 set search_path = pg_catalog, public
 as $$
@@ -247,12 +253,13 @@ begin
   end if;
 end
 $$;
-comment on function tracking.use_temp_table(text, text) is E'@behavior -queryField -mutationField\nMakes the named temp table of this session (kept, emptied at commit), or empties it.';
+comment on function tracking_private.use_temp_table(text, text) is 'Makes the named temp table of this session (kept, emptied at commit), or empties it.';
 
 -- The file-id pattern for processing: null when the setting is broken, so
 -- that records which need no parsing still get through (parse_file_id and
 -- reparse_file_ids report the broken setting).
-create or replace function tracking.file_id_pattern_or_null(out pattern text, out job_group int)
+drop function if exists tracking.file_id_pattern_or_null();
+create or replace function tracking_private.file_id_pattern_or_null(out pattern text, out job_group int)
 language plpgsql stable
 set search_path = pg_catalog, public
 as $$
@@ -263,7 +270,7 @@ exception when sqlstate 'SF422' then
   job_group := null;
 end
 $$;
-comment on function tracking.file_id_pattern_or_null() is E'@behavior -queryField\nThe translated file-id pattern, or nulls when the setting is not a valid pattern.';
+comment on function tracking_private.file_id_pattern_or_null() is 'The translated file-id pattern, or nulls when the setting is missing or not a valid pattern.';
 
 ------------------------------------------------------------------------------
 -- Print OS
@@ -282,7 +289,8 @@ as $$
 declare
   v_last bigint;
   v_max bigint;
-  v_limit int := ops.setting_numeric('tracking.issue_retry_limit', 5)::int;
+  -- Seeded by the tracking migrations; without it records with issues are not retried.
+  v_limit int := ops.setting_numeric('tracking.issue_retry_limit')::int;
   v_op text;
   v_count int;
   v_retried int;
@@ -299,14 +307,14 @@ begin
                       where i.source_type = 'print_os' and i.resolved_at is null and i.attempts < v_limit) then
     return jsonb_build_object('processed_count', 0, 'retried_count', 0, 'jobs_updated', 0, 'last_marker', v_last);
   end if;
-  select pattern, job_group into v_pattern, v_job_group from tracking.file_id_pattern_or_null();
+  select pattern, job_group into v_pattern, v_job_group from tracking_private.file_id_pattern_or_null();
   select operation_id into v_op from tracking.operation_catalogue where name = 'print';
 
-  perform tracking.use_temp_table('_pos', 'id bigint, imposition_id text, status text, marker bigint, event_at timestamptz, fresh boolean');
-  perform tracking.use_temp_table('_pos_files', 'id bigint, imposition_id text, status text, event_at timestamptz, file_id text, job_id text, job_known boolean, single_file boolean');
-  perform tracking.use_temp_table('_issues', 'source_id bigint, kind text, subject text, reason text');
-  perform tracking.use_temp_table('_pjob_touched', 'job_id text, event_at timestamptz, source_id bigint, printed_now boolean');
-  perform tracking.use_temp_table('_pjob_state', 'job_id text, event_at timestamptz, source_id bigint, total int, printed int, aborted int, keep boolean, status text, note text');
+  perform tracking_private.use_temp_table('_pos', 'id bigint, imposition_id text, status text, marker bigint, event_at timestamptz, fresh boolean');
+  perform tracking_private.use_temp_table('_pos_files', 'id bigint, imposition_id text, status text, event_at timestamptz, file_id text, job_id text, job_known boolean, single_file boolean');
+  perform tracking_private.use_temp_table('_issues', 'source_id bigint, kind text, subject text, reason text');
+  perform tracking_private.use_temp_table('_pjob_touched', 'job_id text, event_at timestamptz, source_id bigint, printed_now boolean');
+  perform tracking_private.use_temp_table('_pjob_state', 'job_id text, event_at timestamptz, source_id bigint, total int, printed int, aborted int, keep boolean, status text, note text');
   -- Unprocessed records (partial index), plus processed ones with open issues; with force, all.
   insert into _pos
     select p.id, p.name as imposition_id, p.status, p.marker, coalesce(p.job_complete_time, p.created_at) as event_at,
@@ -459,7 +467,7 @@ begin
   )
   select count(distinct job_id)::int into v_jobs from ins;
 
-  perform tracking.record_issues('print_os', v_ids);
+  perform tracking_private.record_issues('print_os', v_ids);
 
   -- Processed: in the same transaction as the effects (exactly once, whatever the commit order).
   update tracking."print OS" p set processed_at = now()
@@ -492,7 +500,8 @@ as $$
 declare
   v_last bigint;
   v_max bigint;
-  v_limit int := ops.setting_numeric('tracking.issue_retry_limit', 5)::int;
+  -- Seeded by the tracking migrations; without it records with issues are not retried.
+  v_limit int := ops.setting_numeric('tracking.issue_retry_limit')::int;
   v_count int;
   v_retried int;
   v_jobs int;
@@ -506,16 +515,16 @@ begin
                       where i.source_type = 'scanner' and i.resolved_at is null and i.attempts < v_limit) then
     return jsonb_build_object('processed_count', 0, 'retried_count', 0, 'jobs_updated', 0, 'last_marker', v_last);
   end if;
-  select pattern, job_group into v_pattern, v_job_group from tracking.file_id_pattern_or_null();
+  select pattern, job_group into v_pattern, v_job_group from tracking_private.file_id_pattern_or_null();
 
-  perform tracking.use_temp_table('_scans', 'scan_id bigint, code_text text, event_at timestamptz, operations jsonb, machine_id text, fresh boolean');
-  perform tracking.use_temp_table('_scan_ops', 'scan_id bigint, name text, operation_id text');
-  perform tracking.use_temp_table('_scan_job', 'scan_id bigint, code_text text, file_job text, job_id text, is_runlist boolean');
-  perform tracking.use_temp_table('_scan_imps', 'scan_id bigint, runlist_id text, imposition_id text');
-  perform tracking.use_temp_table('_scan_files', 'scan_id bigint, imposition_id text, file_id text, job_id text, job_known boolean');
-  perform tracking.use_temp_table('_scan_jobs', 'scan_id bigint, job_id text, via text');
-  perform tracking.use_temp_table('_issues', 'source_id bigint, kind text, subject text, reason text');
-  perform tracking.use_temp_table('_eff', 'scan_id bigint, job_id text, via text, name text, operation_id text, event_at timestamptz, code_text text, machine_id text');
+  perform tracking_private.use_temp_table('_scans', 'scan_id bigint, code_text text, event_at timestamptz, operations jsonb, machine_id text, fresh boolean');
+  perform tracking_private.use_temp_table('_scan_ops', 'scan_id bigint, name text, operation_id text');
+  perform tracking_private.use_temp_table('_scan_job', 'scan_id bigint, code_text text, file_job text, job_id text, is_runlist boolean');
+  perform tracking_private.use_temp_table('_scan_imps', 'scan_id bigint, runlist_id text, imposition_id text');
+  perform tracking_private.use_temp_table('_scan_files', 'scan_id bigint, imposition_id text, file_id text, job_id text, job_known boolean');
+  perform tracking_private.use_temp_table('_scan_jobs', 'scan_id bigint, job_id text, via text');
+  perform tracking_private.use_temp_table('_issues', 'source_id bigint, kind text, subject text, reason text');
+  perform tracking_private.use_temp_table('_eff', 'scan_id bigint, job_id text, via text, name text, operation_id text, event_at timestamptz, code_text text, machine_id text');
   insert into _scans
     select s.scan_id, s.code_text, s.scanned_at as event_at, s.operations, s.machine_id, true as fresh
       from tracking.scanned_codes s
@@ -686,7 +695,7 @@ begin
   )
   select count(distinct job_id)::int into v_jobs from ins;
 
-  perform tracking.record_issues('scanner', v_ids);
+  perform tracking_private.record_issues('scanner', v_ids);
 
   update tracking.scanned_codes c set processed_at = now()
     from _scans s where c.scan_id = s.scan_id and s.fresh and c.processed_at is null;
@@ -769,7 +778,7 @@ comment on function tracking.record_print_os(text, text, bigint, text, text, tim
 -- Triggers: new records → one debounced worker job
 ------------------------------------------------------------------------------
 
-create or replace function tracking.records_added() returns trigger
+create or replace function tracking_private.tg__wake_processing() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
@@ -784,11 +793,12 @@ $$;
 create or replace trigger print_os_added
   after insert on tracking."print OS"
   referencing new table as new_rows
-  for each statement execute function tracking.records_added();
+  for each statement execute function tracking_private.tg__wake_processing();
 create or replace trigger scanned_codes_added
   after insert on tracking.scanned_codes
   referencing new table as new_rows
-  for each statement execute function tracking.records_added();
+  for each statement execute function tracking_private.tg__wake_processing();
+drop function if exists tracking.records_added();  -- its former name
 
 ------------------------------------------------------------------------------
 -- GraphQL shape and grants
@@ -808,8 +818,6 @@ comment on table tracking.production_planner_paths is E'@name ProductionPlannerP
 comment on table tracking.file_print_status is E'@name FilePrintStatus\n@behavior -insert -update -delete\nThe latest print outcome per file and imposition.';
 comment on table tracking.job_status_updates is E'@name JobStatusUpdate\n@behavior -insert -update -delete\nOne row per job, operation and source record.';
 comment on table tracking.processing_issues is E'@name TrackingIssue\n@behavior -insert -update -delete\nRecords that could not be fully applied, with the reason; retried up to tracking.issue_retry_limit.';
-comment on function tracking.mapping_parse_new() is E'@behavior -queryField -mutationField';
-comment on function tracking.records_added() is E'@behavior -queryField -mutationField';
 
 grant usage on schema tracking to shopfloor_operator, shopfloor_integration;
 grant select on all tables in schema tracking to shopfloor_operator, shopfloor_integration;
@@ -838,7 +846,7 @@ grant execute on function tracking.reparse_file_ids() to shopfloor_admin;
 -- job_operations. Statements that change no status send nothing. The payload
 -- stays small: how many jobs changed and the first of their ids (at most 100,
 -- and at most ~6,000 bytes of them: a NOTIFY payload must stay under 8,000).
-create or replace function tracking.notify_job_status_changed() returns trigger
+create or replace function tracking_private.tg__notify_job_status_changed() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
@@ -883,19 +891,20 @@ $$;
 -- Transition tables need one trigger per event.
 create or replace trigger jobs_status_inserted
   after insert on tracking.jobs referencing new table as new_rows
-  for each statement execute function tracking.notify_job_status_changed();
+  for each statement execute function tracking_private.tg__notify_job_status_changed();
 create or replace trigger jobs_status_updated
   after update on tracking.jobs referencing new table as new_rows old table as old_rows
-  for each statement execute function tracking.notify_job_status_changed();
+  for each statement execute function tracking_private.tg__notify_job_status_changed();
 create or replace trigger jobs_status_deleted
   after delete on tracking.jobs referencing old table as old_rows
-  for each statement execute function tracking.notify_job_status_changed();
+  for each statement execute function tracking_private.tg__notify_job_status_changed();
 create or replace trigger job_operations_status_inserted
   after insert on tracking.job_operations referencing new table as new_rows
-  for each statement execute function tracking.notify_job_status_changed();
+  for each statement execute function tracking_private.tg__notify_job_status_changed();
 create or replace trigger job_operations_status_updated
   after update on tracking.job_operations referencing new table as new_rows old table as old_rows
-  for each statement execute function tracking.notify_job_status_changed();
+  for each statement execute function tracking_private.tg__notify_job_status_changed();
 create or replace trigger job_operations_status_deleted
   after delete on tracking.job_operations referencing old table as old_rows
-  for each statement execute function tracking.notify_job_status_changed();
+  for each statement execute function tracking_private.tg__notify_job_status_changed();
+drop function if exists tracking.notify_job_status_changed();  -- its former name
