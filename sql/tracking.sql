@@ -315,6 +315,8 @@ begin
   perform tracking_private.use_temp_table('_issues', 'source_id bigint, kind text, subject text, reason text');
   perform tracking_private.use_temp_table('_pjob_touched', 'job_id text, event_at timestamptz, source_id bigint, printed_now boolean');
   perform tracking_private.use_temp_table('_pjob_state', 'job_id text, event_at timestamptz, source_id bigint, total int, printed int, aborted int, keep boolean, status text, note text');
+  perform tracking_private.use_temp_table('_pos_latest', 'imposition_id text, file_id text, job_id text, status text, id bigint, event_at timestamptz, known boolean');
+  perform tracking_private.use_temp_table('_logged', 'source_id bigint, job_id text, operation text');
   -- Unprocessed records (partial index), plus processed ones with open issues; with force, all.
   insert into _pos
     select p.id, p.name as imposition_id, p.status, p.marker, coalesce(p.job_complete_time, p.created_at) as event_at,
@@ -373,13 +375,26 @@ begin
 
   -- Per file: printed once stays printed (spec 8.3: an abort keeps the
   -- current status); otherwise the latest outcome by event time.
-  insert into tracking.file_print_status as s (imposition_id, file_id, job_id, status, source_id, event_at)
-  select distinct on (imposition_id, file_id) imposition_id, file_id, job_id, lower(status), id, event_at
-    from _pos_files
-   order by imposition_id, file_id, (status = 'PRINTED') desc, event_at desc, id desc
-  on conflict (imposition_id, file_id) do update
-    set status = excluded.status, source_id = excluded.source_id, event_at = excluded.event_at, job_id = excluded.job_id
-    where (excluded.status = 'printed', excluded.event_at, excluded.source_id) > (s.status = 'printed', s.event_at, s.source_id);
+  -- Known files are updated, new ones inserted without `on conflict`: its
+  -- speculative insertion made a backlog's inserts ~40% slower, and only
+  -- this function writes file_print_status and print_os history, behind the
+  -- marker lock. Which rows exist is looked up before the insert (`known`):
+  -- an anti-join in the insert itself may be planned as a nested loop over
+  -- the table it fills.
+  insert into _pos_latest
+    select l.*, (s.imposition_id is not null) as known
+      from (select distinct on (imposition_id, file_id) imposition_id, file_id, job_id, lower(status) as status, id, event_at
+              from _pos_files
+             order by imposition_id, file_id, (status = 'PRINTED') desc, event_at desc, id desc) l
+      left join tracking.file_print_status s on (s.imposition_id, s.file_id) = (l.imposition_id, l.file_id);
+  analyze _pos_latest;
+  update tracking.file_print_status s
+     set status = l.status, source_id = l.id, event_at = l.event_at, job_id = l.job_id
+    from _pos_latest l
+   where l.known and (s.imposition_id, s.file_id) = (l.imposition_id, l.file_id)
+     and (l.status = 'printed', l.event_at, l.id) > (s.status = 'printed', s.event_at, s.source_id);
+  insert into tracking.file_print_status (imposition_id, file_id, job_id, status, source_id, event_at)
+    select imposition_id, file_id, job_id, status, id, event_at from _pos_latest where not known;
 
   -- Per job: all of its distinct file ids (mapped, or printed on their own).
   -- A run that brings the job only aborts which do not settle it (not all
@@ -452,6 +467,12 @@ begin
 
   -- History: the job's print state after the record (as in job_operations
   -- and jobs.operations), and what the record itself said in the note.
+  -- Rows these records already have (a retry, a forced run) are skipped:
+  -- looked up first, not `on conflict` (see file_print_status above).
+  insert into _logged
+    select u.source_id, u.job_id, u.operation from tracking.job_status_updates u join _pos r on u.source_id = r.id
+     where u.source_type = 'print_os';
+  analyze _logged;
   with ins as (
     insert into tracking.job_status_updates (job_id, operation, status, source_type, source_id, event_at, notes)
     select f.job_id, 'print', s.status, 'print_os', f.id, f.event_at,
@@ -462,7 +483,7 @@ begin
       from (select distinct on (job_id, id) job_id, id, imposition_id, status, event_at, single_file
               from _pos_files where job_known order by job_id, id, single_file desc) f
       join _pjob_state s on s.job_id = f.job_id
-    on conflict (source_type, source_id, job_id, operation) do nothing
+     where not exists (select 1 from _logged l where (l.source_id, l.job_id, l.operation) = (f.id, f.job_id, 'print'))
     returning job_id
   )
   select count(distinct job_id)::int into v_jobs from ins;
@@ -525,6 +546,7 @@ begin
   perform tracking_private.use_temp_table('_scan_jobs', 'scan_id bigint, job_id text, via text');
   perform tracking_private.use_temp_table('_issues', 'source_id bigint, kind text, subject text, reason text');
   perform tracking_private.use_temp_table('_eff', 'scan_id bigint, job_id text, via text, name text, operation_id text, event_at timestamptz, code_text text, machine_id text');
+  perform tracking_private.use_temp_table('_logged', 'source_id bigint, job_id text, operation text');
   insert into _scans
     select s.scan_id, s.code_text, s.scanned_at as event_at, s.operations, s.machine_id, true as fresh
       from tracking.scanned_codes s
@@ -685,12 +707,17 @@ begin
      and (o.completed_at is null or o.completed_at <= e.event_at)
      and (o.completed_at, o.completed_by, o.source_id, o.status) is distinct from (e.event_at, 'scanner', e.scan_id, 'completed');
 
+  -- History rows these scans already have are skipped: see process_print_os.
+  insert into _logged
+    select u.source_id, u.job_id, u.operation from tracking.job_status_updates u join _scans s on u.source_id = s.scan_id
+     where u.source_type = 'scanner';
+  analyze _logged;
   with ins as (
     insert into tracking.job_status_updates (job_id, operation, status, source_type, source_id, event_at, notes)
     select e.job_id, e.name, 'completed', 'scanner', e.scan_id, e.event_at,
            format('%s scan %s on %s', e.via, e.code_text, coalesce(e.machine_id, 'unknown machine'))
-      from _eff e
-    on conflict (source_type, source_id, job_id, operation) do nothing
+      from (select distinct on (scan_id, job_id, name) * from _eff order by scan_id, job_id, name) e
+     where not exists (select 1 from _logged l where (l.source_id, l.job_id, l.operation) = (e.scan_id, e.job_id, e.name))
     returning job_id
   )
   select count(distinct job_id)::int into v_jobs from ins;
