@@ -26,13 +26,17 @@ language plpgsql stable
 set search_path = pg_catalog, public
 as $$
 declare
-  p text := ops.setting_text('tracking.file_id_pattern', '^(?:FILE_(?<version>[^_]+)_)?Labex_(?<job_id>[^_]+_[^_]+)(?:_.*)?$');
+  p text := ops.setting_text('tracking.file_id_pattern');  -- seeded by the tracking migrations
   i int := 1;
   j int;
   n int := 0;
   c text;
   gname text;
 begin
+  if p is null then
+    raise exception 'Setting tracking.file_id_pattern is not set' using errcode = 'SF422',
+      hint = 'Set it with ops.set_setting (docs/tracking.md, Settings).';
+  end if;
   pattern := '';
   while i <= length(p) loop
     c := substr(p, i, 1);
@@ -123,7 +127,7 @@ end
 $$;
 comment on function tracking.reparse_file_ids() is 'Re-parses every file id in imposition_file_mapping after tracking.file_id_pattern changed (admin). Returns how many rows changed.';
 
-create or replace function tracking.mapping_parse_new() returns trigger
+create or replace function tracking_private.tg_imposition_file_mapping__parse_file_ids() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
@@ -144,11 +148,12 @@ $$;
 create or replace trigger mapping_parse_inserted
   after insert on tracking.imposition_file_mapping
   referencing new table as new_rows
-  for each statement execute function tracking.mapping_parse_new();
+  for each statement execute function tracking_private.tg_imposition_file_mapping__parse_file_ids();
 create or replace trigger mapping_parse_updated
   after update on tracking.imposition_file_mapping
   referencing new table as new_rows
-  for each statement execute function tracking.mapping_parse_new();
+  for each statement execute function tracking_private.tg_imposition_file_mapping__parse_file_ids();
+drop function if exists tracking.mapping_parse_new();  -- its former name, no trigger uses it now
 
 ------------------------------------------------------------------------------
 -- Lookups
@@ -196,7 +201,8 @@ comment on function tracking.job_status(text) is 'A job''s operations (current_s
 
 -- Upserts the issues found in this run (temp table _issues) for the records
 -- of this run (ids), resolves the ones that are gone, posts one message.
-create or replace function tracking.record_issues(p_source_type text, p_ids bigint[]) returns integer
+drop function if exists tracking.record_issues(text, bigint[]);
+create or replace function tracking_private.record_issues(p_source_type text, p_ids bigint[]) returns integer
 language plpgsql volatile security definer
 set search_path = pg_catalog, public
 as $$
@@ -223,7 +229,6 @@ begin
   return new_count;
 end
 $$;
-comment on function tracking.record_issues(text, bigint[]) is E'@behavior -queryField -mutationField';
 
 ------------------------------------------------------------------------------
 -- Temp tables
@@ -235,7 +240,8 @@ comment on function tracking.record_issues(text, bigint[]) is E'@behavior -query
 -- one-record run's time on a loaded server. A second run in the same
 -- transaction empties them first. No `if not exists` / `if exists`: their
 -- NOTICEs would reach psql users.
-create or replace function tracking.use_temp_table(p_name text, p_columns text) returns void
+drop function if exists tracking.use_temp_table(text, text);
+create or replace function tracking_private.use_temp_table(p_name text, p_columns text) returns void
 language plpgsql volatile
 set search_path = pg_catalog, public
 as $$
@@ -247,12 +253,31 @@ begin
   end if;
 end
 $$;
-comment on function tracking.use_temp_table(text, text) is E'@behavior -queryField -mutationField\nMakes the named temp table of this session (kept, emptied at commit), or empties it.';
+comment on function tracking_private.use_temp_table(text, text) is 'Makes the named temp table of this session (kept, emptied at commit), or empties it.';
+
+-- The history rows (job_status_updates) that the records of this run already
+-- have, in the temp table _logged: processing inserts the others. Looked up
+-- before the insert, not with `on conflict do nothing`, whose speculative
+-- insertion made a backlog's insert ~40% slower; only processing writes the
+-- history, a source's rows behind its marker lock.
+create or replace function tracking_private.find_logged(p_source_type text, p_ids bigint[]) returns void
+language plpgsql volatile
+set search_path = pg_catalog, public
+as $$
+begin
+  perform tracking_private.use_temp_table('_logged', 'source_id bigint, job_id text, operation text');
+  insert into _logged
+    select u.source_id, u.job_id, u.operation from tracking.job_status_updates u
+     where u.source_type = p_source_type and u.source_id = any (p_ids);
+  analyze _logged;
+end
+$$;
 
 -- The file-id pattern for processing: null when the setting is broken, so
 -- that records which need no parsing still get through (parse_file_id and
 -- reparse_file_ids report the broken setting).
-create or replace function tracking.file_id_pattern_or_null(out pattern text, out job_group int)
+drop function if exists tracking.file_id_pattern_or_null();
+create or replace function tracking_private.file_id_pattern_or_null(out pattern text, out job_group int)
 language plpgsql stable
 set search_path = pg_catalog, public
 as $$
@@ -263,7 +288,7 @@ exception when sqlstate 'SF422' then
   job_group := null;
 end
 $$;
-comment on function tracking.file_id_pattern_or_null() is E'@behavior -queryField\nThe translated file-id pattern, or nulls when the setting is not a valid pattern.';
+comment on function tracking_private.file_id_pattern_or_null() is 'The translated file-id pattern, or nulls when the setting is missing or not a valid pattern.';
 
 ------------------------------------------------------------------------------
 -- Print OS
@@ -273,14 +298,17 @@ create or replace function tracking.process_print_os(p_force boolean default fal
 language plpgsql volatile security definer
 set search_path = pg_catalog, public
 -- Temp-table statistics from a small sample (analyze of 300,000 rows: 70 ms
--- instead of 600 ms); JIT off: see docs/tracking.md, "Latency".
+-- instead of 600 ms); JIT off: see docs/tracking.md, "Latency"; sorts and
+-- hashes of a big backlog in memory, not in temp files.
 set default_statistics_target = 10
 set jit = off
+set work_mem = '64MB'
 as $$
 declare
   v_last bigint;
   v_max bigint;
-  v_limit int := ops.setting_numeric('tracking.issue_retry_limit', 5)::int;
+  -- Seeded by the tracking migrations; without it records with issues are not retried.
+  v_limit int := ops.setting_numeric('tracking.issue_retry_limit')::int;
   v_op text;
   v_count int;
   v_retried int;
@@ -297,14 +325,15 @@ begin
                       where i.source_type = 'print_os' and i.resolved_at is null and i.attempts < v_limit) then
     return jsonb_build_object('processed_count', 0, 'retried_count', 0, 'jobs_updated', 0, 'last_marker', v_last);
   end if;
-  select pattern, job_group into v_pattern, v_job_group from tracking.file_id_pattern_or_null();
+  select pattern, job_group into v_pattern, v_job_group from tracking_private.file_id_pattern_or_null();
   select operation_id into v_op from tracking.operation_catalogue where name = 'print';
 
-  perform tracking.use_temp_table('_pos', 'id bigint, imposition_id text, status text, marker bigint, event_at timestamptz, fresh boolean');
-  perform tracking.use_temp_table('_pos_files', 'id bigint, imposition_id text, status text, event_at timestamptz, file_id text, job_id text, job_known boolean, single_file boolean');
-  perform tracking.use_temp_table('_issues', 'source_id bigint, kind text, subject text, reason text');
-  perform tracking.use_temp_table('_pjob_touched', 'job_id text, event_at timestamptz, source_id bigint, printed_now boolean');
-  perform tracking.use_temp_table('_pjob_state', 'job_id text, event_at timestamptz, source_id bigint, total int, printed int, aborted int, keep boolean, status text, note text');
+  perform tracking_private.use_temp_table('_pos', 'id bigint, imposition_id text, status text, marker bigint, event_at timestamptz, fresh boolean');
+  perform tracking_private.use_temp_table('_pos_files', 'id bigint, imposition_id text, status text, event_at timestamptz, file_id text, job_id text, job_known boolean, single_file boolean');
+  perform tracking_private.use_temp_table('_issues', 'source_id bigint, kind text, subject text, reason text');
+  perform tracking_private.use_temp_table('_pjob_touched', 'job_id text, event_at timestamptz, source_id bigint, printed_now boolean');
+  perform tracking_private.use_temp_table('_pjob_state', 'job_id text, event_at timestamptz, source_id bigint, total int, printed int, aborted int, keep boolean, status text, note text');
+  perform tracking_private.use_temp_table('_pos_latest', 'imposition_id text, file_id text, job_id text, status text, id bigint, event_at timestamptz, known boolean');
   -- Unprocessed records (partial index), plus processed ones with open issues; with force, all.
   insert into _pos
     select p.id, p.name as imposition_id, p.status, p.marker, coalesce(p.job_complete_time, p.created_at) as event_at,
@@ -363,13 +392,26 @@ begin
 
   -- Per file: printed once stays printed (spec 8.3: an abort keeps the
   -- current status); otherwise the latest outcome by event time.
-  insert into tracking.file_print_status as s (imposition_id, file_id, job_id, status, source_id, event_at)
-  select distinct on (imposition_id, file_id) imposition_id, file_id, job_id, lower(status), id, event_at
-    from _pos_files
-   order by imposition_id, file_id, (status = 'PRINTED') desc, event_at desc, id desc
-  on conflict (imposition_id, file_id) do update
-    set status = excluded.status, source_id = excluded.source_id, event_at = excluded.event_at, job_id = excluded.job_id
-    where (excluded.status = 'printed', excluded.event_at, excluded.source_id) > (s.status = 'printed', s.event_at, s.source_id);
+  -- Known files are updated, new ones inserted without `on conflict`: its
+  -- speculative insertion made a backlog's inserts ~40% slower, and only
+  -- this function writes file_print_status and print_os history, behind the
+  -- marker lock. Which rows exist is looked up before the insert (`known`):
+  -- an anti-join in the insert itself may be planned as a nested loop over
+  -- the table it fills.
+  insert into _pos_latest
+    select l.*, (s.imposition_id is not null) as known
+      from (select distinct on (imposition_id, file_id) imposition_id, file_id, job_id, lower(status) as status, id, event_at
+              from _pos_files
+             order by imposition_id, file_id, (status = 'PRINTED') desc, event_at desc, id desc) l
+      left join tracking.file_print_status s on (s.imposition_id, s.file_id) = (l.imposition_id, l.file_id);
+  analyze _pos_latest;
+  update tracking.file_print_status s
+     set status = l.status, source_id = l.id, event_at = l.event_at, job_id = l.job_id
+    from _pos_latest l
+   where l.known and (s.imposition_id, s.file_id) = (l.imposition_id, l.file_id)
+     and (l.status = 'printed', l.event_at, l.id) > (s.status = 'printed', s.event_at, s.source_id);
+  insert into tracking.file_print_status (imposition_id, file_id, job_id, status, source_id, event_at)
+    select imposition_id, file_id, job_id, status, id, event_at from _pos_latest where not known;
 
   -- Per job: all of its distinct file ids (mapped, or printed on their own).
   -- A run that brings the job only aborts which do not settle it (not all
@@ -442,19 +484,25 @@ begin
 
   -- History: the job's print state after the record (as in job_operations
   -- and jobs.operations), and what the record itself said in the note.
+  -- Rows these records already have (a retry, a forced run) are skipped:
+  -- looked up first, not `on conflict` (see file_print_status above).
+  perform tracking_private.find_logged('print_os', v_ids);
   with ins as (
     insert into tracking.job_status_updates (job_id, operation, status, source_type, source_id, event_at, notes)
-    select distinct f.job_id, 'print', s.status, 'print_os', f.id, f.event_at,
+    select f.job_id, 'print', s.status, 'print_os', f.id, f.event_at,
            format('%s %s %s; job: %s%s',
                   case when f.single_file then 'file' else 'imposition' end, f.imposition_id, lower(f.status), s.note,
                   case when f.status = 'ABORTED' and s.keep then ', status kept' else '' end)
-      from _pos_files f join _pjob_state s on s.job_id = f.job_id
-    on conflict (source_type, source_id, job_id, operation) do nothing
+      -- one row per record and job before the notes are written (a record has a row per file)
+      from (select distinct on (job_id, id) job_id, id, imposition_id, status, event_at, single_file
+              from _pos_files where job_known order by job_id, id, single_file desc) f
+      join _pjob_state s on s.job_id = f.job_id
+     where not exists (select 1 from _logged l where (l.source_id, l.job_id, l.operation) = (f.id, f.job_id, 'print'))
     returning job_id
   )
   select count(distinct job_id)::int into v_jobs from ins;
 
-  perform tracking.record_issues('print_os', v_ids);
+  perform tracking_private.record_issues('print_os', v_ids);
 
   -- Processed: in the same transaction as the effects (exactly once, whatever the commit order).
   update tracking."print OS" p set processed_at = now()
@@ -478,14 +526,17 @@ create or replace function tracking.process_scanned_codes() returns jsonb
 language plpgsql volatile security definer
 set search_path = pg_catalog, public
 -- Temp-table statistics from a small sample (analyze of 300,000 rows: 70 ms
--- instead of 600 ms); JIT off: see docs/tracking.md, "Latency".
+-- instead of 600 ms); JIT off: see docs/tracking.md, "Latency"; sorts and
+-- hashes of a big backlog in memory, not in temp files.
 set default_statistics_target = 10
 set jit = off
+set work_mem = '64MB'
 as $$
 declare
   v_last bigint;
   v_max bigint;
-  v_limit int := ops.setting_numeric('tracking.issue_retry_limit', 5)::int;
+  -- Seeded by the tracking migrations; without it records with issues are not retried.
+  v_limit int := ops.setting_numeric('tracking.issue_retry_limit')::int;
   v_count int;
   v_retried int;
   v_jobs int;
@@ -499,16 +550,16 @@ begin
                       where i.source_type = 'scanner' and i.resolved_at is null and i.attempts < v_limit) then
     return jsonb_build_object('processed_count', 0, 'retried_count', 0, 'jobs_updated', 0, 'last_marker', v_last);
   end if;
-  select pattern, job_group into v_pattern, v_job_group from tracking.file_id_pattern_or_null();
+  select pattern, job_group into v_pattern, v_job_group from tracking_private.file_id_pattern_or_null();
 
-  perform tracking.use_temp_table('_scans', 'scan_id bigint, code_text text, event_at timestamptz, operations jsonb, machine_id text, fresh boolean');
-  perform tracking.use_temp_table('_scan_ops', 'scan_id bigint, name text, operation_id text');
-  perform tracking.use_temp_table('_scan_job', 'scan_id bigint, code_text text, file_job text, job_id text, is_runlist boolean');
-  perform tracking.use_temp_table('_scan_imps', 'scan_id bigint, runlist_id text, imposition_id text');
-  perform tracking.use_temp_table('_scan_files', 'scan_id bigint, imposition_id text, file_id text, job_id text, job_known boolean');
-  perform tracking.use_temp_table('_scan_jobs', 'scan_id bigint, job_id text, via text');
-  perform tracking.use_temp_table('_issues', 'source_id bigint, kind text, subject text, reason text');
-  perform tracking.use_temp_table('_eff', 'scan_id bigint, job_id text, via text, name text, operation_id text, event_at timestamptz, code_text text, machine_id text');
+  perform tracking_private.use_temp_table('_scans', 'scan_id bigint, code_text text, event_at timestamptz, operations jsonb, machine_id text, fresh boolean');
+  perform tracking_private.use_temp_table('_scan_ops', 'scan_id bigint, name text, operation_id text');
+  perform tracking_private.use_temp_table('_scan_job', 'scan_id bigint, code_text text, file_job text, job_id text, is_runlist boolean');
+  perform tracking_private.use_temp_table('_scan_imps', 'scan_id bigint, runlist_id text, imposition_id text');
+  perform tracking_private.use_temp_table('_scan_files', 'scan_id bigint, imposition_id text, file_id text, job_id text, job_known boolean');
+  perform tracking_private.use_temp_table('_scan_jobs', 'scan_id bigint, job_id text, via text');
+  perform tracking_private.use_temp_table('_issues', 'source_id bigint, kind text, subject text, reason text');
+  perform tracking_private.use_temp_table('_eff', 'scan_id bigint, job_id text, via text, name text, operation_id text, event_at timestamptz, code_text text, machine_id text');
   insert into _scans
     select s.scan_id, s.code_text, s.scanned_at as event_at, s.operations, s.machine_id, true as fresh
       from tracking.scanned_codes s
@@ -529,34 +580,40 @@ begin
 
   -- Operations: ["coating", ...] or ["op003", ...] (names or operation ids),
   -- {"coating": true, ...} (false = not done) or "coating".
+  -- Each distinct operations value is unpacked once (a backlog repeats a few).
   insert into _scan_ops
-    select distinct s.scan_id, coalesce(c.name, op.name) as name, c.operation_id
-      from _scans s
-      cross join lateral (
-        select e #>> '{}' as name from jsonb_array_elements(case jsonb_typeof(s.operations) when 'array' then s.operations else '[]' end) e
-         where jsonb_typeof(e) = 'string'
-        union all
-        select k from jsonb_each(case jsonb_typeof(s.operations) when 'object' then s.operations else '{}' end) kv(k, v) where v = 'true'::jsonb
-        union all
-        select s.operations #>> '{}' where jsonb_typeof(s.operations) = 'string'
-      ) op
-      left join (select name as key, name, operation_id from tracking.operation_catalogue
-                 union all
-                 select lower(operation_id), name, operation_id from tracking.operation_catalogue) c
-        on c.key = lower(btrim(op.name));
+    with unpacked as (
+      select v.operations, coalesce(c.name, op.name) as name, c.operation_id
+        from (select distinct operations from _scans) v
+        cross join lateral (
+          select e #>> '{}' as name from jsonb_array_elements(case jsonb_typeof(v.operations) when 'array' then v.operations else '[]' end) e
+           where jsonb_typeof(e) = 'string'
+          union all
+          select k from jsonb_each(case jsonb_typeof(v.operations) when 'object' then v.operations else '{}' end) kv(k, val) where val = 'true'::jsonb
+          union all
+          select v.operations #>> '{}' where jsonb_typeof(v.operations) = 'string'
+        ) op
+        left join (select name as key, name, operation_id from tracking.operation_catalogue
+                   union all
+                   select lower(operation_id), name, operation_id from tracking.operation_catalogue) c
+          on c.key = lower(btrim(op.name))
+    )
+    select distinct s.scan_id, u.name, u.operation_id
+      from _scans s join unpacked u on u.operations = s.operations;
   analyze _scan_ops;
 
   -- What the code names, unless it is a runlist: a job id, a file id (its
   -- job, by tracking.file_id_pattern), or job_id_version_tag.
   insert into _scan_job
-    select s.scan_id, s.code_text, k.file_job,
-           coalesce(
-             (select j.job_id from tracking.jobs j where j.job_id = s.code_text),
-             (select j.job_id from tracking.jobs j where j.job_id = k.file_job),
-             (select j.job_id from tracking.jobs j where j.job_id = substring(s.code_text from '^(.*)_[^_]*$'))) as job_id,
+    select s.scan_id, s.code_text, k.file_job, coalesce(by_code.job_id, by_file.job_id, by_tag.job_id) as job_id,
            exists (select 1 from tracking.production_planner_paths p where p.runlist_id = s.code_text) as is_runlist
       from _scans s
-      cross join lateral (select nullif((regexp_match(s.code_text, v_pattern))[v_job_group], '') as file_job) k;
+      cross join lateral (select nullif((regexp_match(s.code_text, v_pattern))[v_job_group], '') as file_job,
+                                 substring(s.code_text from '^(.*)_[^_]*$') as tagged_job) k
+      -- joins, not sub-selects per scan: a backlog hashes jobs once
+      left join tracking.jobs by_code on by_code.job_id = s.code_text
+      left join tracking.jobs by_file on by_file.job_id = k.file_job
+      left join tracking.jobs by_tag on by_tag.job_id = k.tagged_job;
   analyze _scan_job;
 
   -- Impositions of the runlist: scanned directly, or the runlists holding a
@@ -663,17 +720,19 @@ begin
      and (o.completed_at is null or o.completed_at <= e.event_at)
      and (o.completed_at, o.completed_by, o.source_id, o.status) is distinct from (e.event_at, 'scanner', e.scan_id, 'completed');
 
+  -- History rows these scans already have are skipped: see process_print_os.
+  perform tracking_private.find_logged('scanner', v_ids);
   with ins as (
     insert into tracking.job_status_updates (job_id, operation, status, source_type, source_id, event_at, notes)
     select e.job_id, e.name, 'completed', 'scanner', e.scan_id, e.event_at,
            format('%s scan %s on %s', e.via, e.code_text, coalesce(e.machine_id, 'unknown machine'))
-      from _eff e
-    on conflict (source_type, source_id, job_id, operation) do nothing
+      from (select distinct on (scan_id, job_id, name) * from _eff order by scan_id, job_id, name) e
+     where not exists (select 1 from _logged l where (l.source_id, l.job_id, l.operation) = (e.scan_id, e.job_id, e.name))
     returning job_id
   )
   select count(distinct job_id)::int into v_jobs from ins;
 
-  perform tracking.record_issues('scanner', v_ids);
+  perform tracking_private.record_issues('scanner', v_ids);
 
   update tracking.scanned_codes c set processed_at = now()
     from _scans s where c.scan_id = s.scan_id and s.fresh and c.processed_at is null;
@@ -756,7 +815,7 @@ comment on function tracking.record_print_os(text, text, bigint, text, text, tim
 -- Triggers: new records → one debounced worker job
 ------------------------------------------------------------------------------
 
-create or replace function tracking.records_added() returns trigger
+create or replace function tracking_private.tg__wake_processing() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
@@ -771,11 +830,12 @@ $$;
 create or replace trigger print_os_added
   after insert on tracking."print OS"
   referencing new table as new_rows
-  for each statement execute function tracking.records_added();
+  for each statement execute function tracking_private.tg__wake_processing();
 create or replace trigger scanned_codes_added
   after insert on tracking.scanned_codes
   referencing new table as new_rows
-  for each statement execute function tracking.records_added();
+  for each statement execute function tracking_private.tg__wake_processing();
+drop function if exists tracking.records_added();  -- its former name
 
 ------------------------------------------------------------------------------
 -- GraphQL shape and grants
@@ -795,8 +855,6 @@ comment on table tracking.production_planner_paths is E'@name ProductionPlannerP
 comment on table tracking.file_print_status is E'@name FilePrintStatus\n@behavior -insert -update -delete\nThe latest print outcome per file and imposition.';
 comment on table tracking.job_status_updates is E'@name JobStatusUpdate\n@behavior -insert -update -delete\nOne row per job, operation and source record.';
 comment on table tracking.processing_issues is E'@name TrackingIssue\n@behavior -insert -update -delete\nRecords that could not be fully applied, with the reason; retried up to tracking.issue_retry_limit.';
-comment on function tracking.mapping_parse_new() is E'@behavior -queryField -mutationField';
-comment on function tracking.records_added() is E'@behavior -queryField -mutationField';
 
 grant usage on schema tracking to shopfloor_operator, shopfloor_integration;
 grant select on all tables in schema tracking to shopfloor_operator, shopfloor_integration;
@@ -825,7 +883,7 @@ grant execute on function tracking.reparse_file_ids() to shopfloor_admin;
 -- job_operations. Statements that change no status send nothing. The payload
 -- stays small: how many jobs changed and the first of their ids (at most 100,
 -- and at most ~6,000 bytes of them: a NOTIFY payload must stay under 8,000).
-create or replace function tracking.notify_job_status_changed() returns trigger
+create or replace function tracking_private.tg__notify_job_status_changed() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
@@ -837,23 +895,21 @@ begin
     select array_agg(distinct job_id) into changed from new_rows;
   elsif tg_op = 'DELETE' then
     select array_agg(distinct job_id) into changed from old_rows;
-  -- Updates: the rows that differ, as set differences both ways (hashed or
-  -- sorted, never a join of the two transition tables, which a plan cached for
-  -- a one-row statement would run as a nested loop over 300,000 rows).
+  -- Updates: the rows that differ, as the symmetric difference of the two
+  -- transition tables: old and new rows grouped together, a row whose group
+  -- has one member changed (rows are unique by their key). One hashed or
+  -- sorted pass, never a join of the two tables, which a plan cached for a
+  -- one-row statement would run as a nested loop over 300,000 rows.
   elsif tg_table_name = 'jobs' then
     select array_agg(distinct job_id) into changed
-      from ((select job_id, operations::text, version_tag from new_rows
-             except select job_id, operations::text, version_tag from old_rows)
-            union all
-            (select job_id, operations::text, version_tag from old_rows
-             except select job_id, operations::text, version_tag from new_rows)) d;
+      from (select job_id from (select job_id, operations::text, version_tag from new_rows
+                                union all select job_id, operations::text, version_tag from old_rows) r
+             group by job_id, operations, version_tag having count(*) = 1) d;
   else
     select array_agg(distinct job_id) into changed
-      from ((select job_operation_id, job_id, status, completed_at, completed_by, notes from new_rows
-             except select job_operation_id, job_id, status, completed_at, completed_by, notes from old_rows)
-            union all
-            (select job_operation_id, job_id, status, completed_at, completed_by, notes from old_rows
-             except select job_operation_id, job_id, status, completed_at, completed_by, notes from new_rows)) d;
+      from (select job_id from (select job_operation_id, job_id, status, completed_at, completed_by, notes from new_rows
+                                union all select job_operation_id, job_id, status, completed_at, completed_by, notes from old_rows) r
+             group by job_operation_id, job_id, status, completed_at, completed_by, notes having count(*) = 1) d;
   end if;
   if changed is null then
     return null;
@@ -872,19 +928,20 @@ $$;
 -- Transition tables need one trigger per event.
 create or replace trigger jobs_status_inserted
   after insert on tracking.jobs referencing new table as new_rows
-  for each statement execute function tracking.notify_job_status_changed();
+  for each statement execute function tracking_private.tg__notify_job_status_changed();
 create or replace trigger jobs_status_updated
   after update on tracking.jobs referencing new table as new_rows old table as old_rows
-  for each statement execute function tracking.notify_job_status_changed();
+  for each statement execute function tracking_private.tg__notify_job_status_changed();
 create or replace trigger jobs_status_deleted
   after delete on tracking.jobs referencing old table as old_rows
-  for each statement execute function tracking.notify_job_status_changed();
+  for each statement execute function tracking_private.tg__notify_job_status_changed();
 create or replace trigger job_operations_status_inserted
   after insert on tracking.job_operations referencing new table as new_rows
-  for each statement execute function tracking.notify_job_status_changed();
+  for each statement execute function tracking_private.tg__notify_job_status_changed();
 create or replace trigger job_operations_status_updated
   after update on tracking.job_operations referencing new table as new_rows old table as old_rows
-  for each statement execute function tracking.notify_job_status_changed();
+  for each statement execute function tracking_private.tg__notify_job_status_changed();
 create or replace trigger job_operations_status_deleted
   after delete on tracking.job_operations referencing old table as old_rows
-  for each statement execute function tracking.notify_job_status_changed();
+  for each statement execute function tracking_private.tg__notify_job_status_changed();
+drop function if exists tracking.notify_job_status_changed();  -- its former name

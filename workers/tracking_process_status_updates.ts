@@ -1,7 +1,8 @@
-// Applies new print OS records and scans to job status. Enqueued (debounced by
-// job_key) by statement triggers on "print OS" and scanned_codes, and every
-// minute by the crontab as a backstop. The work is one SQL function: set-based,
-// the marker row locked, so concurrent runs never process a record twice.
+// Applies new print OS records and scans to job status. Woken by statement
+// triggers on "print OS" and scanned_codes (ops_private.wake: a job still
+// waiting serves a whole burst), and every minute by the crontab as a backstop.
+// The work is one SQL function: set-based, the marker row locked, so concurrent
+// runs never process a record twice.
 import type { Task } from "graphile-worker";
 
 const task: Task = async (_payload, helpers) => {

@@ -70,7 +70,7 @@ test.serial("a lower marker committed after a run took a higher one reaches its 
     const lowInsert = low.query(`insert into tracking."print OS" (name, status, marker) values ('WLATE1', 'PRINTED', 1001)`);
     await high.query("commit");
     await lowInsert;
-    // The open feeder may hold the worker's job_key row, so a DBA runs processing meanwhile (or the worker did).
+    // The worker's run may still be busy or waiting, so a DBA runs processing meanwhile (or the worker did).
     await eventually(async () => {
       await db.query(`select tracking.process_status_updates('print_os')`);
       const r = await db.query(`select 1 from tracking.jobs where job_id = 'w_late2' and operations->>'print' = 'true'`);
@@ -95,7 +95,7 @@ test.serial("a lower marker committed after a run took a higher one reaches its 
   }
 });
 
-test("the crontab runs the same task every minute as a backstop, under the triggers' job key", (t) => {
+test("the crontab runs the same task every minute as a backstop, under a job key of its own", (t) => {
   const items = parseCrontab(readFileSync(CRONTAB_FILE, "utf8"));
   const item = items.find((i) => i.task === "tracking_process_status_updates");
   t.truthy(item, "crontab entry present");
