@@ -1,5 +1,5 @@
---! Previous: sha1:aa6ea7ab33014f10fe4572797d03f790c35f0a09
---! Hash: sha1:db9a01fcd9cb43f8d20d0ce4552924a0281acc78
+--! Previous: sha1:40a04a0edb22f6d9aa6651e12b02dd76699f627d
+--! Hash: sha1:92af2ede31f12c8415d3d4bc6ed81c47885c3314
 --! Message: Tracking: private schema for processing helpers and trigger functions
 
 -- Tracking (issue 18): worker-only helpers and trigger functions live in
