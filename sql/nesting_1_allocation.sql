@@ -6,21 +6,23 @@
 -- refresh.
 
 -- Worker-only functions and internal helpers live in nesting_private (issue
--- 18); the old names go. The grid's view calls some of them: it is rebuilt
--- below.
+-- 18); the old names go. The helpers the grid's view calls for its readers
+-- stay in nesting (a view's reader must be able to execute them), hidden from
+-- GraphQL; the view is rebuilt below.
 drop view if exists nesting.allocated_material_view;
+drop function if exists nesting_private.request_open(text);
 drop function if exists nesting.to_base36(bigint);
 drop function if exists nesting.job_event(text, text, jsonb);
-drop function if exists nesting.material_type(text);
-drop function if exists nesting.job_type(text, integer, integer);
+drop function if exists nesting_private.material_type(text);
+drop function if exists nesting_private.job_type(text, integer, integer);
 drop function if exists nesting.list_summary(text[], integer);
 drop function if exists nesting.short_text(text, integer);
-drop function if exists nesting.locked_since_figure(integer);
-drop function if exists nesting.available_to_lock(integer);
+drop function if exists nesting_private.locked_since_figure(integer);
+drop function if exists nesting_private.available_to_lock(integer);
 drop function if exists nesting.release_sources();
-drop function if exists nesting.ambiguous_customer_ids();
+drop function if exists nesting_private.ambiguous_customer_ids();
 drop function if exists nesting.check_field(text, text);
-drop function if exists nesting.pending_lock_count(integer);
+drop function if exists nesting_private.pending_lock_count(integer);
 drop function if exists nesting.open_request_for(text, text);
 drop function if exists nesting.lock_job_rows(text[]);
 drop function if exists nesting.erl_lines(text[]);
@@ -124,7 +126,7 @@ $$;
 -- a customer ID from the stock. A customer ID on several types resolves to
 -- the lowest type number (documented in docs/nesting.md; a supervisor pins
 -- another with pin_job_type, and operators see the ambiguity in the grid).
-create or replace function nesting_private.material_type(p_material text) returns integer
+create or replace function nesting.material_type(p_material text) returns integer
 language sql stable
 as $$
   select coalesce(
@@ -135,10 +137,10 @@ $$;
 -- The one type a job stands for, everywhere (lock, release, grid): the type
 -- its order was placed with while locked, else the supervisor's pin, else its
 -- material token.
-create or replace function nesting_private.job_type(p_material text, p_pinned integer, p_locked integer) returns integer
+create or replace function nesting.job_type(p_material text, p_pinned integer, p_locked integer) returns integer
 language sql stable
 as $$
-  select coalesce(p_locked, p_pinned, nesting_private.material_type(p_material))
+  select coalesce(p_locked, p_pinned, nesting.material_type(p_material))
 $$;
 
 -- A list for a title: the first few items and how many more ("A, B, C and 445
@@ -187,7 +189,7 @@ $$;
 -- A request is open until it finishes (queued, being written, or taken by the
 -- storage), and in flight while its file is on the share (sending, sent; one
 -- per file name, see the unique index grundner_requests_one_in_flight).
-create or replace function nesting_private.request_open(p_status text) returns boolean
+create or replace function nesting.request_open(p_status text) returns boolean
 language sql immutable
 as $$
   select p_status in ('queued', 'sending', 'sent')
@@ -200,17 +202,17 @@ as $$
 $$;
 
 -- Lock requests not yet finished hold boards Grundner does not count yet.
-create or replace function nesting_private.pending_lock_count(p_type integer) returns integer
+create or replace function nesting.pending_lock_count(p_type integer) returns integer
 language sql stable
 as $$
   select count(*)::int
     from nesting.grundner_request_items i join nesting.grundner_requests r on r.id = i.request_id
-   where i.type = p_type and r.kind = 'lock' and nesting_private.request_open(r.status)
+   where i.type = p_type and r.kind = 'lock' and nesting.request_open(r.status)
 $$;
 
 -- Locks acknowledged after the storage took its stock figures: Grundner's
 -- stock_available does not count them yet.
-create or replace function nesting_private.locked_since_figure(p_type integer) returns integer
+create or replace function nesting.locked_since_figure(p_type integer) returns integer
 language sql stable
 as $$
   select count(*)::int from nesting.jobs j
@@ -220,10 +222,10 @@ $$;
 
 -- What can still be locked of a type: the storage's figure less our locks it
 -- does not count yet (pending, and acknowledged since the figure was taken).
-create or replace function nesting_private.available_to_lock(p_type integer) returns integer
+create or replace function nesting.available_to_lock(p_type integer) returns integer
 language sql stable
 as $$
-  select g.stock_available - nesting_private.pending_lock_count(p_type) - nesting_private.locked_since_figure(p_type)
+  select g.stock_available - nesting.pending_lock_count(p_type) - nesting.locked_since_figure(p_type)
     from nesting.grundner g where g.type_data = p_type
 $$;
 
@@ -231,7 +233,7 @@ create or replace function nesting_private.open_request_for(p_key text, p_kind t
 language sql stable
 as $$
   select r.id from nesting.grundner_request_items i join nesting.grundner_requests r on r.id = i.request_id
-   where i.job_key = p_key and r.kind = p_kind and nesting_private.request_open(r.status)
+   where i.job_key = p_key and r.kind = p_kind and nesting.request_open(r.status)
    limit 1
 $$;
 
@@ -320,7 +322,7 @@ begin
   create temp table lock_batch (key text, job_no text, material text, type int, machine int, problem text) on commit drop;
   insert into lock_batch
   -- The saw: the Grundner number of the machine the job is staged on, else the setting.
-  select j.key, j.grundner_job_no, j.material, nesting_private.job_type(j.material, j.pinned_type, j.locked_type),
+  select j.key, j.grundner_job_no, j.material, nesting.job_type(j.material, j.pinned_type, j.locked_type),
          coalesce((select m.grundner_machine from nesting.machines m where m.id = j.staged_machine_id), default_machine),
          case
            when j.removed_at is not null then 'its NC file is gone'
@@ -346,7 +348,7 @@ begin
   select string_agg(format('type %s needs %s, %s available (%s)', t.type, t.needed, t.available, t.jobs), '; ' order by t.type)
     into short
     from (select b.type, count(*) as needed, string_agg(b.key, ', ' order by b.key) as jobs,
-                 nesting_private.available_to_lock(b.type) as available
+                 nesting.available_to_lock(b.type) as available
             from lock_batch b join nesting.grundner g on g.type_data = b.type
            group by b.type, g.stock_available) t
    where t.needed > t.available;
@@ -417,7 +419,7 @@ begin
          array_agg(format('%s;%s', j.job_no, j.machine) order by j.key),
          jsonb_agg(jsonb_build_object('key', j.key, 'job_no', j.job_no, 'type', j.type, 'machine', j.machine) order by j.key),
          coalesce(nullif(p_source, ''), 'user'), coalesce(p_reason, ''), ops.current_actor()
-    from (select x.key, x.grundner_job_no as job_no, nesting_private.job_type(x.material, x.pinned_type, x.locked_type) as type,
+    from (select x.key, x.grundner_job_no as job_no, nesting.job_type(x.material, x.pinned_type, x.locked_type) as type,
                  coalesce(x.grundner_machine, (select m.grundner_machine from nesting.machines m where m.id = x.staged_machine_id),
                           default_machine) as machine
             from nesting.jobs x where x.key = any(keys)) j
@@ -437,7 +439,7 @@ $$;
 ------------------------------------------------------------------------------
 
 -- Customer IDs that name more than one board type, with the types (lowest first).
-create or replace function nesting_private.ambiguous_customer_ids() returns table (customer_id text, types integer[])
+create or replace function nesting.ambiguous_customer_ids() returns table (customer_id text, types integer[])
 language sql stable
 as $$
   select g.customer_id, array_agg(g.type_data order by g.type_data)
@@ -525,11 +527,11 @@ select d.type_data, g.material_name, g.customer_id, d.reserved_stock, d.locked_c
 -- The allocation grid, and its live refresh
 ------------------------------------------------------------------------------
 
--- Each job counts on exactly one type: nesting_private.job_type, as in lock and release.
+-- Each job counts on exactly one type: nesting.job_type, as in lock and release.
 drop view if exists nesting.allocated_material_view;
 create view nesting.allocated_material_view as
 with held as (
-  select j.*, nesting_private.job_type(j.material, j.pinned_type, j.locked_type) as type
+  select j.*, nesting.job_type(j.material, j.pinned_type, j.locked_type) as type
     from nesting.jobs j where j.pre_reserved or j.is_locked
 ), per_type as (
   select h.type,
@@ -549,17 +551,17 @@ select g.type_data,
        g.reserved_stock,
        coalesce(p.pre_reserved_count, 0) as pre_reserved_count,
        coalesce(p.locked_count, 0) as locked_count,
-       nesting_private.pending_lock_count(g.type_data) as pending_lock_count,
-       nesting_private.locked_since_figure(g.type_data) as locked_since_sync,
-       nesting_private.available_to_lock(g.type_data) as available_to_lock,
-       nesting_private.available_to_lock(g.type_data) - coalesce(p.pre_reserved_count, 0) as available_after_reservations,
+       nesting.pending_lock_count(g.type_data) as pending_lock_count,
+       nesting.locked_since_figure(g.type_data) as locked_since_sync,
+       nesting.available_to_lock(g.type_data) as available_to_lock,
+       nesting.available_to_lock(g.type_data) - coalesce(p.pre_reserved_count, 0) as available_after_reservations,
        coalesce(p.jobs, '[]') as jobs,
        a.types as customer_id_types,
        d.type_data is not null as drifting,
        g.synced_at
   from nesting.grundner g
   left join per_type p on p.type = g.type_data
-  left join nesting_private.ambiguous_customer_ids() a on a.customer_id = g.customer_id
+  left join nesting.ambiguous_customer_ids() a on a.customer_id = g.customer_id
   left join nesting.stock_drift d on d.type_data = g.type_data;
 
 -- One NOTIFY per statement that changed reservations, locks, materials, job
@@ -626,13 +628,18 @@ grant select on nesting.jobs, nesting.grundner, nesting.job_events, nesting.allo
 -- The grid counts the boards of open lock requests (pending_lock_count).
 grant select on nesting.grundner_request_items to shopfloor_operator, shopfloor_integration;
 grant execute on function nesting.pin_job_type(text, integer) to shopfloor_supervisor;
--- The grid's view calls these for its readers (the only nesting_private
--- functions they may run; the schema is not exposed through GraphQL).
-grant usage on schema nesting_private to shopfloor_operator, shopfloor_integration;
-grant execute on function nesting_private.material_type(text), nesting_private.job_type(text, integer, integer), nesting_private.pending_lock_count(integer),
-  nesting_private.request_open(text),
-  nesting_private.locked_since_figure(integer), nesting_private.available_to_lock(integer), nesting_private.ambiguous_customer_ids()
+-- The grid's view calls these for its readers, so they live in nesting (no
+-- API role may use nesting_private), hidden from GraphQL.
+grant execute on function nesting.material_type(text), nesting.job_type(text, integer, integer), nesting.pending_lock_count(integer),
+  nesting.request_open(text), nesting.locked_since_figure(integer), nesting.available_to_lock(integer), nesting.ambiguous_customer_ids()
   to shopfloor_operator, shopfloor_integration;
+comment on function nesting.material_type(text) is E'@behavior -queryField -mutationField';
+comment on function nesting.job_type(text, integer, integer) is E'@behavior -queryField -mutationField';
+comment on function nesting.pending_lock_count(integer) is E'@behavior -queryField -mutationField';
+comment on function nesting.request_open(text) is E'@behavior -queryField -mutationField';
+comment on function nesting.locked_since_figure(integer) is E'@behavior -queryField -mutationField';
+comment on function nesting.available_to_lock(integer) is E'@behavior -queryField -mutationField';
+comment on function nesting.ambiguous_customer_ids() is E'@behavior -queryField -mutationField';
 grant execute on function nesting.reserve_job(text), nesting.unreserve_job(text), nesting.lock_jobs(text[]),
   nesting.unlock_jobs(text[], text, text) to shopfloor_operator;
 

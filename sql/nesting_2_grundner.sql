@@ -21,7 +21,7 @@ declare
 begin
   perform pg_advisory_xact_lock(hashtext('nesting.request_stock'));
   select id into request_id from nesting.grundner_requests
-   where kind = 'stock' and nesting_private.request_open(status) order by id limit 1;
+   where kind = 'stock' and nesting.request_open(status) order by id limit 1;
   if request_id is null then
     insert into nesting.grundner_requests (kind, file_name, lines, source, requested_by)
     values ('stock', 'stock_request', array['0', '!E'], p_source, ops.current_actor())
@@ -399,7 +399,7 @@ begin
   end if;
   perform pg_advisory_xact_lock(hashtext('nesting.apply_stock'));
   -- Customer IDs on several types before this sync (a new one is reported once).
-  select coalesce(array_agg(customer_id), '{}') into ambiguous_before from nesting_private.ambiguous_customer_ids();
+  select coalesce(array_agg(customer_id), '{}') into ambiguous_before from nesting.ambiguous_customer_ids();
   -- The stock rows in type order, the order lock_jobs takes them in, so the
   -- two never deadlock.
   perform 1 from nesting.grundner order by type_data for update;
@@ -472,7 +472,7 @@ begin
       format('Types %s share customer ID %s. A job whose material is this ID resolves to the lowest type (%s). '
              'A supervisor can pin a job to another type (pin_job_type).', array_to_string(a.types, ', '), a.customer_id, a.types[1]),
       jsonb_build_object('customer_id', a.customer_id, 'types', to_jsonb(a.types)))
-    from nesting_private.ambiguous_customer_ids() a
+    from nesting.ambiguous_customer_ids() a
    where not (a.customer_id = any(ambiguous_before));
   perform nesting_private.check_drift();
   return jsonb_build_object('types', jsonb_array_length(p_rows), 'changed', changed,
@@ -489,7 +489,7 @@ declare
   r nesting.grundner_requests;
 begin
   select * into r from nesting.grundner_requests where id = p_request_id for update;
-  if not nesting_private.request_open(r.status) then
+  if not nesting.request_open(r.status) then
     return;
   end if;
   perform nesting_private.finish_request(r.id, 'failed', null, p_error);

@@ -68,27 +68,38 @@ async function canLogIn(url: string): Promise<boolean> {
 
 /**
  * Makes the login roles accept `password`, as the owner, unless they already
- * do. Serialised with an advisory lock: concurrent ALTER ROLEs on one role fail.
+ * do. Serialised with an advisory lock: concurrent ALTER ROLEs on one role
+ * fail ("tuple concurrently updated"). Roles belong to the whole cluster but
+ * advisory locks to one database, so a process on another database of the
+ * same cluster (test databases, a second plant) may still collide: then it
+ * looks again, and tries again.
  */
 export async function ensureApiLogins(ownerPool: pg.Pool, ownerUrl: string, password: string, log: Logger) {
-  if (await canLogIn(loginUrl(ownerUrl, ANONYMOUS_ROLE, password))) return;
-  const c = await ownerPool.connect();
-  try {
-    await c.query("begin");
-    await c.query("select pg_advisory_xact_lock(hashtext('shopfloor.api-logins'))");
-    for (const role of API_ROLES) {
-      await c.query(`alter role ${pg.escapeIdentifier(loginRoleFor(role))} password ${pg.escapeLiteral(scramVerifier(password))}`);
+  for (let attempt = 1; ; attempt++) {
+    if (await canLogIn(loginUrl(ownerUrl, ANONYMOUS_ROLE, password))) return;
+    const c = await ownerPool.connect();
+    try {
+      await c.query("begin");
+      await c.query("select pg_advisory_xact_lock(hashtext('shopfloor.api-logins'))");
+      for (const role of API_ROLES) {
+        await c.query(`alter role ${pg.escapeIdentifier(loginRoleFor(role))} password ${pg.escapeLiteral(scramVerifier(password))}`);
+      }
+      await c.query("commit");
+      log.info({ roles: API_ROLES.map(loginRoleFor) }, "API login roles set to the configured password");
+      return;
+    } catch (e) {
+      await c.query("rollback").catch(() => {});
+      if (/tuple concurrently updated/.test((e as Error).message) && attempt < 5) {
+        await new Promise((r) => setTimeout(r, 50 * attempt + Math.random() * 100));
+        continue;
+      }
+      throw new Error(
+        `Could not set the password of the shopfloor_api_* login roles as ${new URL(ownerUrl).username}: ${(e as Error).message}. ` +
+          `Run as a role with CREATEROLE (PostgreSQL 16+: ADMIN on those roles), or set their password yourself and give it in API_DB_PASSWORD.`,
+      );
+    } finally {
+      c.release();
     }
-    await c.query("commit");
-    log.info({ roles: API_ROLES.map(loginRoleFor) }, "API login roles set to the configured password");
-  } catch (e) {
-    await c.query("rollback").catch(() => {});
-    throw new Error(
-      `Could not set the password of the shopfloor_api_* login roles as ${new URL(ownerUrl).username}: ${(e as Error).message}. ` +
-        `Run as a role with CREATEROLE (PostgreSQL 16+: ADMIN on those roles), or set their password yourself and give it in API_DB_PASSWORD.`,
-    );
-  } finally {
-    c.release();
   }
 }
 

@@ -11,6 +11,7 @@ import { getIntrospectionQuery } from "postgraphile/graphql";
 import { SF_CODES } from "../../src/api/errors.ts";
 import { signToken } from "../../src/auth/jwt.ts";
 import { loginUrl } from "../../src/db/api-roles.ts";
+import { sqlLayerFiles } from "../../src/db/sql-layer.ts";
 import { startTestApi, TEST_API_DB_PASSWORD, TEST_JWT_SECRET, type TestApi } from "../helpers/api.ts";
 import { rejectsWith } from "../helpers/assert.ts";
 import { createTestDatabase, eventually, listening, type TestDb } from "../helpers/db.ts";
@@ -302,8 +303,8 @@ test("the API's connections log in as roles that are neither superuser nor owner
 // 5. One error contract.
 
 test("every SF code raised in sql/ is in the error table, and docs/ops.md's table matches the code's", (t) => {
-  const sql = ["00_ops", "approval", "execution", "nesting", "planning", "pool", "tracking"]
-    .map((f) => readFileSync(new URL(`../../sql/${f}.sql`, import.meta.url), "utf8"))
+  const sql = sqlLayerFiles()
+    .map((f) => readFileSync(f, "utf8"))
     .join("\n");
   const raised = new Set([...sql.matchAll(/errcode\s*=\s*'(SF[0-9A-Z]{3})'/g)].map((m) => m[1]));
   for (const code of raised) t.truthy(SF_CODES[code], `${code} is raised but not in SF_CODES`);

@@ -61,7 +61,7 @@ test.serial("racing connections never lock more boards than the storage has", as
     t.true(more.every((r) => r.status === "rejected"));
     const { rows } = await db.query(
       `select (select count(*)::int from nesting.jobs where is_locked and locked_type = 104) +
-              nesting_private.pending_lock_count(104) as held`,
+              nesting.pending_lock_count(104) as held`,
     );
     t.is(rows[0].held, 4);
   } finally {
