@@ -1,23 +1,18 @@
 // The approval module through GraphQL: the spec's four scenarios once more,
 // the error a client gets for a blocked approval, type names and roles.
 import test from "ava";
-import { startTestApi, type TestApi } from "../helpers/api.ts";
-import { createTestDatabase, type TestDb } from "../helpers/db.ts";
+import { withTestApi, type TestApi } from "../helpers/api.ts";
+import type { TestDb } from "../helpers/db.ts";
 import { item, job, reserved } from "./helpers.ts";
 
 let db: TestDb;
 let api: TestApi;
 let supervisor: string;
 let operator: string;
-test.before(async () => {
-  db = await createTestDatabase();
-  api = await startTestApi(db);
+withTestApi(test, (made) => {
+  ({ db, api } = made);
   supervisor = api.tokenForRole("shopfloor_supervisor", "sue");
   operator = api.tokenForRole("shopfloor_operator", "olga");
-});
-test.after.always(async () => {
-  await api?.stop();
-  await db?.drop();
 });
 
 const SHORTFALL = `query ($id: BigInt!) { jobShortfall(jobId: $id) { nodes { itemId sku qtyNeeded onHand reserved available shortfall } } }`;

@@ -85,6 +85,11 @@ export function withServiceOnTestDatabase<S extends { stop(): Promise<void> }>(
   });
 }
 
+/** The hooks of a test file that needs only its own database: made in `test.before` and handed to `ready`, dropped in `test.after.always`. */
+export function withTestDatabase(test: TestFn, ready: (db: TestDb) => unknown) {
+  withServiceOnTestDatabase(test, async () => ({ async stop() {} }), (db) => ready(db));
+}
+
 /**
  * A wait's deadline on this machine: tests name the time a condition needs on
  * an idle machine; a busy one (another suite on the same cores) gets

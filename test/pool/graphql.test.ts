@@ -1,19 +1,12 @@
 // The pool over GraphQL: handleSinglePieceStart, receive, and the queries.
 import test from "ava";
-import { startTestApi, type TestApi } from "../helpers/api.ts";
-import { createTestDatabase, type TestDb } from "../helpers/db.ts";
+import { withTestApi, type TestApi } from "../helpers/api.ts";
+import type { TestDb } from "../helpers/db.ts";
 import { makeTicket, newProduct } from "./fixtures.ts";
 
 let db: TestDb;
 let api: TestApi;
-test.before(async () => {
-  db = await createTestDatabase();
-  api = await startTestApi(db);
-});
-test.after.always(async () => {
-  await api?.stop();
-  await db?.drop();
-});
+withTestApi(test, (made) => ({ db, api } = made));
 
 test("integration receives, an operator starts an assembly, supervisors see balances, events and shortages", async (t) => {
   const p = newProduct();

@@ -2,22 +2,17 @@
 // tokens, start, pause, resume, complete; retries; refusals naming what to do.
 import test from "ava";
 import pg from "pg";
-import { startTestApi, type TestApi } from "../helpers/api.ts";
-import { createTestDatabase, type TestDb } from "../helpers/db.ts";
+import { withTestApi, type TestApi } from "../helpers/api.ts";
+import type { TestDb } from "../helpers/db.ts";
 
 let db: TestDb;
 let api: TestApi;
 let integration: string;
 let operator: string;
-test.before(async () => {
-  db = await createTestDatabase();
-  api = await startTestApi(db);
+withTestApi(test, (made) => {
+  ({ db, api } = made);
   integration = api.tokenForRole("shopfloor_integration", "erp");
   operator = api.tokenForRole("shopfloor_operator", "olga");
-});
-test.after.always(async () => {
-  await api?.stop();
-  await db?.drop();
 });
 
 const SNAPSHOT = { structure: { component_requirements: [{ component_code: "BODY", default_qty: 2, is_required: true }] } };
