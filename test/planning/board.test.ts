@@ -3,25 +3,16 @@
 // out of the machines the board offers, refused by save_sequence and by the
 // plan itself.
 import test from "ava";
-import { createTestDatabase, type TestDb } from "../helpers/db.ts";
-import { startTestApi, type TestApi } from "../helpers/api.ts";
-import { addDays, createOps, seedPlant, today, type Plant } from "./fixture.ts";
+import type { TestDb } from "../helpers/db.ts";
+import type { TestApi } from "../helpers/api.ts";
+import { addDays, createOps, withPlantApi, type Plant } from "./fixture.ts";
 import { rejectsWith } from "../helpers/assert.ts";
 
 let db: TestDb;
 let plant: Plant;
 let T: string;
 let api: TestApi;
-test.before(async () => {
-  db = await createTestDatabase();
-  plant = await seedPlant(db);
-  T = await today(db);
-  api = await startTestApi(db);
-});
-test.after.always(async () => {
-  await api?.stop();
-  await db?.drop();
-});
+withPlantApi(test, (made) => ({ db, plant, T, api } = made));
 
 type Args = { item?: string | null; lot?: string | null; after?: string | null; limit?: number | null };
 const available = async (date: string, a: Args = {}) =>

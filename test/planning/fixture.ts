@@ -1,8 +1,10 @@
 // Shared set-up for the planning tests: items, machines, plant shifts and
 // operations, plus a door for writing past plan rows (superuser only, see
 // planning.past_allowed()).
+import type { TestFn } from "ava";
 import type pg from "pg";
-import type { TestDb } from "../helpers/db.ts";
+import { withTestApi, type TestApi } from "../helpers/api.ts";
+import { withTestDatabase, type TestDb } from "../helpers/db.ts";
 
 export interface Plant {
   items: Record<string, string>;
@@ -57,6 +59,28 @@ export async function today(db: Queryable): Promise<string> {
 
 export async function addDays(db: Queryable, date: string, days: number): Promise<string> {
   return (await db.query(`select ($1::date + $2::int)::text as d`, [date, days])).rows[0].d;
+}
+
+/** What a planning test file works on: its own database with the plant seeded, and the plant's today. */
+export interface PlantDb {
+  db: TestDb;
+  plant: Plant;
+  T: string;
+}
+
+async function seeded(db: TestDb): Promise<PlantDb> {
+  const plant = await seedPlant(db);
+  return { db, plant, T: await today(db) };
+}
+
+/** The hooks of a planning test file: see withTestDatabase; `ready` gets the seeded plant. */
+export function withPlant(test: TestFn, ready: (made: PlantDb) => unknown) {
+  withTestDatabase(test, async (db) => ready(await seeded(db)));
+}
+
+/** withPlant with the API running on the database: see withTestApi. */
+export function withPlantApi(test: TestFn, ready: (made: PlantDb & { api: TestApi }) => unknown) {
+  withTestApi(test, async ({ db, api }) => ready({ ...(await seeded(db)), api }));
 }
 
 /** Inserts plan rows dated in the past, as the test door allows (superuser session only). */

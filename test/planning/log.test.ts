@@ -2,18 +2,13 @@
 // entry of its own (issue 14), and the per-statement logging still records
 // every row a statement changes, and only those.
 import test from "ava";
-import { createTestDatabase, type TestDb } from "../helpers/db.ts";
-import { addDays, createOps, seedPlant, today, type Plant } from "./fixture.ts";
+import type { TestDb } from "../helpers/db.ts";
+import { addDays, createOps, withPlant, type Plant } from "./fixture.ts";
 
 let db: TestDb;
 let plant: Plant;
 let T: string;
-test.before(async () => {
-  db = await createTestDatabase();
-  plant = await seedPlant(db);
-  T = await today(db);
-});
-test.after.always(() => db?.drop());
+withPlant(test, (made) => ({ db, plant, T } = made));
 
 const logOf = async (ops: string[]) =>
   (await db.query(`select log_id, actor, reason, operation, mp_id::text, op_id::text, before, after

@@ -3,25 +3,16 @@
 // refusals, available jobs and the timeline.
 import test from "ava";
 import pg from "pg";
-import { createTestDatabase, type TestDb } from "../helpers/db.ts";
-import { startTestApi, type TestApi } from "../helpers/api.ts";
-import { addDays, createOps, insertPastRows, seedPlant, today, type Plant } from "./fixture.ts";
+import type { TestDb } from "../helpers/db.ts";
+import type { TestApi } from "../helpers/api.ts";
+import { addDays, createOps, insertPastRows, withPlantApi, type Plant } from "./fixture.ts";
 import { rejectsWith } from "../helpers/assert.ts";
 
 let db: TestDb;
 let plant: Plant;
 let T: string;
 let api: TestApi;
-test.before(async () => {
-  db = await createTestDatabase();
-  plant = await seedPlant(db);
-  T = await today(db);
-  api = await startTestApi(db);
-});
-test.after.always(async () => {
-  await api?.stop();
-  await db?.drop();
-});
+withPlantApi(test, (made) => ({ db, plant, T, api } = made));
 
 const pwd = async (d: string) =>
   (await db.query(`select planning.previous_working_date($1)::text as d`, [d])).rows[0].d as string | null;

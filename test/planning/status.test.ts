@@ -1,19 +1,14 @@
 // set_operation_status (the one function for a status change), the audit rows
 // of planning actions, and what available_jobs does with machine and shift.
 import test from "ava";
-import { createTestDatabase, type TestDb } from "../helpers/db.ts";
-import { addDays, createOps, seedPlant, today, type Plant } from "./fixture.ts";
+import type { TestDb } from "../helpers/db.ts";
+import { addDays, createOps, withPlant, type Plant } from "./fixture.ts";
 import { rejectsWith } from "../helpers/assert.ts";
 
 let db: TestDb;
 let plant: Plant;
 let T: string;
-test.before(async () => {
-  db = await createTestDatabase();
-  plant = await seedPlant(db);
-  T = await today(db);
-});
-test.after.always(() => db?.drop());
+withPlant(test, (made) => ({ db, plant, T } = made));
 
 test("set_operation_status: complete and paused remove the plan rows, logged and audited; others are mirrored", async (t) => {
   const ops = await createOps(db, plant.items["Bracket A"], 3);
