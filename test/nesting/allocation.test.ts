@@ -5,19 +5,12 @@
 import test from "ava";
 import pg from "pg";
 import { rejectsWith } from "../helpers/assert.ts";
-import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
-import { addJob, job, messages, startNesting, waitForRequest, type Nesting } from "./harness.ts";
+import { eventually, type TestDb } from "../helpers/db.ts";
+import { addJob, job, messages, waitForRequest, withNesting, type Nesting } from "./harness.ts";
 
 let db: TestDb;
 let n: Nesting;
-test.before(async () => {
-  db = await createTestDatabase();
-  n = await startNesting(db);
-});
-test.after.always(async () => {
-  await n?.stop();
-  await db?.drop();
-});
+withNesting(test, (made) => ({ db, n } = made));
 
 async function syncStock() {
   const { rows } = await db.query(`select nesting.request_stock('test') as id`);

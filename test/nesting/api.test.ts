@@ -1,23 +1,14 @@
 // The nesting API through GraphQL: an operator reserves and locks, a refusal
 // arrives with its code, an anonymous caller is refused.
 import test from "ava";
-import { startTestApi, type TestApi } from "../helpers/api.ts";
-import { createTestDatabase, type TestDb } from "../helpers/db.ts";
-import { addJob, job, startNesting, waitForRequest, type Nesting } from "./harness.ts";
+import type { TestApi } from "../helpers/api.ts";
+import type { TestDb } from "../helpers/db.ts";
+import { addJob, job, waitForRequest, withNestingApi, type Nesting } from "./harness.ts";
 
 let db: TestDb;
 let n: Nesting;
 let api: TestApi;
-test.before(async () => {
-  db = await createTestDatabase();
-  n = await startNesting(db);
-  api = await startTestApi(db);
-});
-test.after.always(async () => {
-  await api?.stop();
-  await n?.stop();
-  await db?.drop();
-});
+withNestingApi(test, (made) => ({ db, n, api } = made));
 
 test.serial("an operator reserves and locks through GraphQL", async (t) => {
   const token = api.tokenForRole("shopfloor_operator", "olga");

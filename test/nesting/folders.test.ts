@@ -4,27 +4,25 @@
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from "node:fs";
 import path from "node:path";
 import test from "ava";
-import { startTestApi, type TestApi } from "../helpers/api.ts";
+import type { TestApi } from "../helpers/api.ts";
 import { rejectsWith } from "../helpers/assert.ts";
-import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
-import { job, messages, startNesting, waitForRequest, type Nesting } from "./harness.ts";
+import { eventually, type TestDb } from "../helpers/db.ts";
+import { job, messages, waitForRequest, withNestingApi, type Nesting } from "./harness.ts";
 
 let db: TestDb;
 let n: Nesting;
 let api: TestApi;
-test.before(async () => {
-  db = await createTestDatabase();
-  await db.query(`select ops.set_setting('nesting.ingest_interval', '"200 milliseconds"'),
-                         ops.set_setting('nesting.stable_after', '"300 milliseconds"'),
-                         ops.set_setting('nesting.stage_sanity_interval', '"200 milliseconds"')`);
-  n = await startNesting(db, { folders: true });
-  api = await startTestApi(db);
-});
-test.after.always(async () => {
-  await api?.stop();
-  await n?.stop();
-  await db?.drop();
-});
+withNestingApi(
+  test,
+  (made) => ({ db, n, api } = made),
+  {
+    folders: true,
+    before: (fresh) =>
+      fresh.query(`select ops.set_setting('nesting.ingest_interval', '"200 milliseconds"'),
+                       ops.set_setting('nesting.stable_after', '"300 milliseconds"'),
+                       ops.set_setting('nesting.stage_sanity_interval', '"200 milliseconds"')`),
+  },
+);
 
 const nc = (material: string, x = 2800, y = 2070, z = 19) => `%\r\n(ID=${material})\r\nG100 X${x} Y${y} Z${z}\r\nG0 X0 Y0\r\nM30\r\n`;
 

@@ -5,27 +5,27 @@
 import { mkdirSync, renameSync, rmSync, rmdirSync, unlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import test from "ava";
-import { startTestApi, type TestApi } from "../helpers/api.ts";
+import type { TestApi } from "../helpers/api.ts";
 import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
-import { job, messages, startNesting, waitForRequest, type Nesting } from "./harness.ts";
+import { job, messages, waitForRequest, withNestingApi, type Nesting } from "./harness.ts";
 
 let db: TestDb;
 let n: Nesting;
 let api: TestApi;
-test.before(async () => {
-  db = await createTestDatabase();
-  await db.query(`select ops.set_setting('nesting.ingest_interval', '"200 milliseconds"'),
-                         ops.set_setting('nesting.stable_after', '"100 milliseconds"'),
-                         ops.set_setting('nesting.stage_sanity_interval', '"200 milliseconds"')`);
-  n = await startNesting(db, { folders: true });
-  api = await startTestApi(db);
-  api.health.register("watchers", () => n.watchers.health());
-});
-test.after.always(async () => {
-  await api?.stop();
-  await n?.stop();
-  await db?.drop();
-});
+withNestingApi(
+  test,
+  (made) => {
+    ({ db, n, api } = made);
+    api.health.register("watchers", () => n.watchers.health());
+  },
+  {
+    folders: true,
+    before: (fresh) =>
+      fresh.query(`select ops.set_setting('nesting.ingest_interval', '"200 milliseconds"'),
+                       ops.set_setting('nesting.stable_after', '"100 milliseconds"'),
+                       ops.set_setting('nesting.stage_sanity_interval', '"200 milliseconds"')`),
+  },
+);
 
 const nc = (material: string) => `%\r\n(ID=${material})\r\nG100 X2800. Y2070. Z19.\r\nM30\r\n`;
 const KEYS = [0, 1, 2].flatMap((f) => Array.from({ length: 10 }, (_, i) => `Order${f}/S${f}${i}`));

@@ -3,13 +3,15 @@
 import { mkdirSync, mkdtempSync, readdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import type { TestFn } from "ava";
 import { loadConfig, type Config } from "../../src/config.ts";
 import { createPool } from "../../src/db/pool.ts";
 import { GrundnerSimulator, type SimBoard, type SimFaults } from "../../src/grundner/simulator.ts";
 import { startWatchers, type Watchers } from "../../src/watchers/index.ts";
 import { folderWatches } from "../../src/watchers/registry.ts";
 import { startWorker, type Worker } from "../../src/worker.ts";
-import { eventually, testLog, type TestDb } from "../helpers/db.ts";
+import { startTestApi, type TestApi } from "../helpers/api.ts";
+import { eventually, testLog, withServiceOnTestDatabase, type TestDb } from "../helpers/db.ts";
 
 export const STOCK: SimBoard[] = [
   { type: 101, material_name: "Spanplatte weiß 19", length: 2800, width: 2070, thickness: 19, stock: 10, customer_id: "SP19W" },
@@ -32,10 +34,9 @@ export interface Nesting {
   restartWorker(): Promise<void>;
 }
 
-export async function startNesting(
-  db: TestDb,
-  opts: { delayMs?: number; faults?: SimFaults; syncStock?: boolean; folders?: boolean; prepare?: (config: Config) => void } = {},
-): Promise<Nesting> {
+export type NestingOptions = { delayMs?: number; faults?: SimFaults; syncStock?: boolean; folders?: boolean; prepare?: (config: Config) => void };
+
+export async function startNesting(db: TestDb, opts: NestingOptions = {}): Promise<Nesting> {
   const base = mkdtempSync(path.join(os.tmpdir(), "nesting-"));
   const config = loadConfig({
     DATA_DIR: base,
@@ -94,6 +95,45 @@ export async function startNesting(
     await waitForRequest(db, rows[0].id, ["answered"]);
   }
   return n;
+}
+
+/** `before` runs on the new database before the module starts (settings its duties read when they start). */
+export type WithNestingOptions = NestingOptions & { before?: (db: TestDb) => Promise<unknown> };
+
+/** The hooks of a nesting test file: its own database with the module running on it (startNesting); see withServiceOnTestDatabase. */
+export function withNesting(test: TestFn, ready: (made: { db: TestDb; n: Nesting }) => unknown, opts: WithNestingOptions = {}) {
+  withServiceOnTestDatabase(
+    test,
+    async (db) => {
+      await opts.before?.(db);
+      return startNesting(db, opts);
+    },
+    (db, n) => ready({ db, n }),
+  );
+}
+
+/** withNesting with the API too: started after the module, stopped before it. */
+export function withNestingApi(test: TestFn, ready: (made: { db: TestDb; n: Nesting; api: TestApi }) => unknown, opts: WithNestingOptions = {}) {
+  withServiceOnTestDatabase(
+    test,
+    async (db) => {
+      await opts.before?.(db);
+      const n = await startNesting(db, opts);
+      const api = await startTestApi(db).catch(async (e) => {
+        await n.stop();
+        throw e;
+      });
+      return {
+        n,
+        api,
+        async stop() {
+          await api.stop();
+          await n.stop();
+        },
+      };
+    },
+    (db, { n, api }) => ready({ db, n, api }),
+  );
 }
 
 export async function waitForRequest(db: TestDb, id: string | number, statuses: string[], timeoutMs = 15_000) {

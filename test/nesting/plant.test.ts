@@ -9,19 +9,12 @@ import test from "ava";
 import { encodeWindows1252, parseRows, RELEASE_FIELDS, releaseRow, STOCK_FIELDS, stockRow } from "../../src/grundner/csv.ts";
 import { realExportStock, type SimBoard } from "../../src/grundner/simulator.ts";
 import { rejectsWith } from "../helpers/assert.ts";
-import { createTestDatabase, eventually, type TestDb } from "../helpers/db.ts";
-import { addJob, job, messages, startNesting, waitForRequest, type Nesting } from "./harness.ts";
+import { eventually, type TestDb } from "../helpers/db.ts";
+import { addJob, job, messages, waitForRequest, withNesting, type Nesting } from "./harness.ts";
 
 let db: TestDb;
 let n: Nesting;
-test.before(async () => {
-  db = await createTestDatabase();
-  n = await startNesting(db);
-});
-test.after.always(async () => {
-  await n?.stop();
-  await db?.drop();
-});
+withNesting(test, (made) => ({ db, n } = made));
 
 /** A stock.csv as the plant's storage exported it: header, `;` at every line end, LF. */
 function realExport(boards: SimBoard[], extraLine?: string): Buffer {

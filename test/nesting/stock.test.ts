@@ -3,23 +3,14 @@
 // every change reaches GraphQL subscribers as allocatedMaterialChanged.
 import test from "ava";
 import WebSocket from "ws";
-import { startTestApi, type TestApi } from "../helpers/api.ts";
-import { createTestDatabase, eventually, listening, type TestDb } from "../helpers/db.ts";
-import { addJob, messages, startNesting, waitForRequest, type Nesting } from "./harness.ts";
+import type { TestApi } from "../helpers/api.ts";
+import { eventually, listening, type TestDb } from "../helpers/db.ts";
+import { addJob, messages, waitForRequest, withNestingApi, type Nesting } from "./harness.ts";
 
 let db: TestDb;
 let n: Nesting;
 let api: TestApi;
-test.before(async () => {
-  db = await createTestDatabase();
-  n = await startNesting(db);
-  api = await startTestApi(db);
-});
-test.after.always(async () => {
-  await api?.stop();
-  await n?.stop();
-  await db?.drop();
-});
+withNestingApi(test, (made) => ({ db, n, api } = made));
 
 async function sync() {
   const { rows } = await db.query(`select nesting.request_stock('test') as id`);
