@@ -6,20 +6,17 @@ import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { DEMO_USERS, loadDemoPlant, type DemoOptions } from "../../src/demo.ts";
-import { startTestApi, type TestApi } from "../helpers/api.ts";
-import { createTestDatabase, testLog, type TestDb } from "../helpers/db.ts";
+import { withTestApi, type TestApi } from "../helpers/api.ts";
+import { testLog, type TestDb } from "../helpers/db.ts";
 
 let db: TestDb;
 let api: TestApi;
 let dir: string;
-test.before(async () => {
-  db = await createTestDatabase();
-  api = await startTestApi(db);
+withTestApi(test, (made) => {
+  ({ db, api } = made);
   dir = mkdtempSync(path.join(os.tmpdir(), "shopfloor-demo-"));
 });
-test.after.always(async () => {
-  await api?.stop();
-  await db?.drop();
+test.after.always(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
