@@ -320,6 +320,23 @@ begin
 end
 $$;
 
+-- Statement triggers that read transition tables need one trigger per event
+-- (PostgreSQL allows no "insert or update or delete ... referencing"): this
+-- makes the three, <prefix>_inserted, <prefix>_updated and <prefix>_deleted,
+-- each giving the function new_rows and/or old_rows.
+create or replace function ops_private.create_transition_triggers(p_table regclass, p_prefix text, p_function regproc)
+returns void
+language plpgsql as $$
+begin
+  execute format('create or replace trigger %I after insert on %s referencing new table as new_rows
+                  for each statement execute function %s()', p_prefix || '_inserted', p_table, p_function);
+  execute format('create or replace trigger %I after update on %s referencing old table as old_rows new table as new_rows
+                  for each statement execute function %s()', p_prefix || '_updated', p_table, p_function);
+  execute format('create or replace trigger %I after delete on %s referencing old table as old_rows
+                  for each statement execute function %s()', p_prefix || '_deleted', p_table, p_function);
+end
+$$;
+
 -- One NOTIFY per statement (not per row) for live screens, and one debounced
 -- job that copies new messages into the process log.
 create or replace function ops_private.tg_messages__added() returns trigger

@@ -595,18 +595,8 @@ $$;
 
 drop trigger if exists jobs_allocation_changed on nesting.jobs;
 drop trigger if exists grundner_allocation_changed on nesting.grundner;
-create or replace trigger jobs_allocation_inserted after insert on nesting.jobs
-  referencing new table as new_rows for each statement execute function nesting_private.tg__notify_allocated_material_changed();
-create or replace trigger jobs_allocation_updated after update on nesting.jobs
-  referencing old table as old_rows new table as new_rows for each statement execute function nesting_private.tg__notify_allocated_material_changed();
-create or replace trigger jobs_allocation_deleted after delete on nesting.jobs
-  referencing old table as old_rows for each statement execute function nesting_private.tg__notify_allocated_material_changed();
-create or replace trigger grundner_allocation_inserted after insert on nesting.grundner
-  referencing new table as new_rows for each statement execute function nesting_private.tg__notify_allocated_material_changed();
-create or replace trigger grundner_allocation_updated after update on nesting.grundner
-  referencing new table as new_rows for each statement execute function nesting_private.tg__notify_allocated_material_changed();
-create or replace trigger grundner_allocation_deleted after delete on nesting.grundner
-  referencing old table as old_rows for each statement execute function nesting_private.tg__notify_allocated_material_changed();
+select ops_private.create_transition_triggers('nesting.jobs', 'jobs_allocation', 'nesting_private.tg__notify_allocated_material_changed');
+select ops_private.create_transition_triggers('nesting.grundner', 'grundner_allocation', 'nesting_private.tg__notify_allocated_material_changed');
 drop function if exists nesting.notify_allocated_material_changed();
 
 ------------------------------------------------------------------------------

@@ -860,14 +860,5 @@ begin
 end
 $$;
 
--- Transition tables need one trigger per event.
-create or replace trigger mach_planning_inserted
-  after insert on planning.mach_planning referencing new table as new_rows
-  for each statement execute function planning_private.tg_mach_planning__notify_changed();
-create or replace trigger mach_planning_updated
-  after update on planning.mach_planning referencing new table as new_rows old table as old_rows
-  for each statement execute function planning_private.tg_mach_planning__notify_changed();
-create or replace trigger mach_planning_deleted
-  after delete on planning.mach_planning referencing old table as old_rows
-  for each statement execute function planning_private.tg_mach_planning__notify_changed();
+select ops_private.create_transition_triggers('planning.mach_planning', 'mach_planning', 'planning_private.tg_mach_planning__notify_changed');
 drop function if exists planning.notify_plan_changed();

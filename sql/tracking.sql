@@ -925,23 +925,6 @@ begin
 end
 $$;
 
--- Transition tables need one trigger per event.
-create or replace trigger jobs_status_inserted
-  after insert on tracking.jobs referencing new table as new_rows
-  for each statement execute function tracking_private.tg__notify_job_status_changed();
-create or replace trigger jobs_status_updated
-  after update on tracking.jobs referencing new table as new_rows old table as old_rows
-  for each statement execute function tracking_private.tg__notify_job_status_changed();
-create or replace trigger jobs_status_deleted
-  after delete on tracking.jobs referencing old table as old_rows
-  for each statement execute function tracking_private.tg__notify_job_status_changed();
-create or replace trigger job_operations_status_inserted
-  after insert on tracking.job_operations referencing new table as new_rows
-  for each statement execute function tracking_private.tg__notify_job_status_changed();
-create or replace trigger job_operations_status_updated
-  after update on tracking.job_operations referencing new table as new_rows old table as old_rows
-  for each statement execute function tracking_private.tg__notify_job_status_changed();
-create or replace trigger job_operations_status_deleted
-  after delete on tracking.job_operations referencing old table as old_rows
-  for each statement execute function tracking_private.tg__notify_job_status_changed();
+select ops_private.create_transition_triggers('tracking.jobs', 'jobs_status', 'tracking_private.tg__notify_job_status_changed');
+select ops_private.create_transition_triggers('tracking.job_operations', 'job_operations_status', 'tracking_private.tg__notify_job_status_changed');
 drop function if exists tracking.notify_job_status_changed();  -- its former name
