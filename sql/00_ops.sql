@@ -337,8 +337,10 @@ begin
 end
 $$;
 
--- One NOTIFY per statement (not per row) for live screens, and one debounced
--- job that copies new messages into the process log.
+-- One NOTIFY per statement (not per row), for live screens and for the worker
+-- process, which hears it after the commit and asks for the job that copies
+-- new messages into the process log (src/message-log-listener.ts: no job row
+-- written in the writer's transaction).
 create or replace function ops_private.tg_messages__added() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
@@ -354,7 +356,6 @@ begin
     return null;
   end if;
   perform pg_notify('ops_message_added', json_build_object('ids', ids, 'count', n)::text);
-  perform ops_private.wake('ops_log_messages');
   return null;
 end
 $$;

@@ -8,6 +8,7 @@ import type { Config } from "./config.ts";
 import type pg from "pg";
 import type { PartHealth } from "./health.ts";
 import type { Logger } from "./log.ts";
+import { listenForMessages } from "./message-log-listener.ts";
 
 const TASK_DIR = fileURLToPath(new URL("../workers/", import.meta.url));
 export const CRONTAB_FILE = fileURLToPath(new URL("../crontab", import.meta.url));
@@ -79,6 +80,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   runner.events.on("job:failed", ({ job, error }) =>
     log.warn({ task: job.task_identifier, jobId: job.id, attempts: job.attempts, err: error }, "job failed; it will be retried"),
   );
+  const messages = listenForMessages(opts.pool, log);
   let stopped = false;
   // Every worker process asks for a Grundner pass now and then (wake() adds
   // none while one is waiting): the exchange resumes within seconds when the
@@ -90,11 +92,17 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   const grundnerTimer = passes ? setInterval(wakeGrundner, opts.config.grundnerPassMs) : undefined;
   log.info({ tasks: TASK_DIR, concurrency: opts.concurrency }, "worker started");
   return {
-    health: () => ({ ok: !stopped && lastError === undefined, status: stopped ? "stopped" : "running", listening, lastError }),
+    health: () => ({
+      ok: !stopped && lastError === undefined,
+      status: stopped ? "stopped" : "running",
+      listening: listening && messages.listening(),
+      lastError,
+    }),
     async stop() {
       if (stopped) return;
       stopped = true;
       clearInterval(grundnerTimer);
+      await messages.stop();
       await runner.stop();
       log.info("worker stopped");
     },

@@ -3,8 +3,11 @@
 import test from "ava";
 import pg from "pg";
 import type { Worker } from "../../src/worker.ts";
+import { readFileSync } from "node:fs";
+import { parseCrontab } from "graphile-worker";
+import { CRONTAB_FILE } from "../../src/worker.ts";
 import { eventually, type TestDb } from "../helpers/db.ts";
-import { withTestWorker } from "../helpers/worker.ts";
+import { startTestWorker, withTestWorker } from "../helpers/worker.ts";
 
 let db: TestDb;
 let worker: Worker;
@@ -76,5 +79,41 @@ test.serial("a writer that stays open delays nobody: another writer's message is
     t.pass();
   } finally {
     await open.end();
+  }
+});
+
+const loggedAt = async (id: string) =>
+  (await db.query<{ logged_at: Date | null }>(`select logged_at from ops.messages where id = $1`, [id])).rows[0].logged_at;
+
+test.serial("the worker listens again after its LISTEN connection is killed, and catches up", async (t) => {
+  await eventually(async () => worker.health().listening);
+  const killed = await db.query(
+    `select pg_terminate_backend(pid) from pg_stat_activity
+      where datname = current_database() and query = 'listen ops_message_added'`,
+  );
+  t.is(killed.rowCount, 1, "one LISTEN connection for messages");
+  const { rows } = await db.query<{ id: string }>(`select id from ops.post_message('listen-lost', 'info', 'posted while the LISTEN was down')`);
+  t.truthy(await eventually(() => loggedAt(rows[0].id), 10_000, 20), "caught up after reconnecting");
+  await eventually(async () => worker.health().listening, 10_000);
+  const again = await db.query<{ id: string }>(`select id from ops.post_message('listen-back', 'info', 'posted after the reconnect')`);
+  t.truthy(await eventually(() => loggedAt(again.rows[0].id), 2000, 10));
+});
+
+test("the crontab asks for the message log every minute as a backstop, under the listener's job key", (t) => {
+  const item = parseCrontab(readFileSync(CRONTAB_FILE, "utf8")).find((i) => i.task === "ops_log_messages");
+  t.is(item?.options.jobKey, "ops_log_messages");
+});
+
+// Last: it stops the file's worker.
+test.serial("messages posted while no worker listens are logged when one starts", async (t) => {
+  await worker.stop();
+  const { rows } = await db.query<{ id: string }>(`select id from ops.post_message('nobody-listens', 'warning', 'posted with no worker')`);
+  await new Promise((r) => setTimeout(r, 200));
+  t.is(await loggedAt(rows[0].id), null, "nothing logs it without a worker");
+  const later = await startTestWorker(db, { concurrency: 2, pollInterval: 1000 });
+  try {
+    t.truthy(await eventually(() => loggedAt(rows[0].id), 5000, 10));
+  } finally {
+    await later.stop();
   }
 });

@@ -8,7 +8,7 @@ import { testLog, withServiceOnTestDatabase, type TestDb } from "./db.ts";
 export type TestWorkerOptions = { concurrency?: number; pollInterval?: number; config?: Config };
 
 export async function startTestWorker(db: TestDb, opts: TestWorkerOptions = {}): Promise<Worker> {
-  const pool = createPool(db.url, { max: (opts.concurrency ?? 2) + 2, log: testLog, name: "test-worker" });
+  const pool = createPool(db.url, { max: (opts.concurrency ?? 2) + 3, log: testLog, name: "test-worker" });
   const worker = await startWorker({
     pool,
     config: opts.config ?? loadConfig({}),
@@ -17,12 +17,10 @@ export async function startTestWorker(db: TestDb, opts: TestWorkerOptions = {}):
     log: testLog,
     grundnerPasses: false, // no Grundner share here
   });
+  let stopping: Promise<void> | undefined;
   return {
     health: () => worker.health(),
-    async stop() {
-      await worker.stop();
-      await pool.end();
-    },
+    stop: () => (stopping ??= worker.stop().then(() => pool.end())),
   };
 }
 

@@ -95,6 +95,32 @@ test.serial("a lower marker committed after a run took a higher one reaches its 
   }
 });
 
+test.serial("a writer that stays open delays nobody: ops_private.wake gives another writer's record its own job", async (t) => {
+  await db.query(`insert into tracking.jobs (job_id) values ('w_open'), ('w_quick')`);
+  await db.query(`insert into tracking.imposition_file_mapping (imposition_id, file_id) values ('WOPEN', 'FILE_1_Labex_w_open_x'), ('WQUICK', 'FILE_1_Labex_w_quick_x')`);
+  const open = new pg.Client({ connectionString: db.url });
+  await open.connect();
+  try {
+    await open.query("begin");
+    await open.query(`insert into tracking."print OS" (name, status, marker) values ('WOPEN', 'PRINTED', 2001)`);
+    const started = Date.now();
+    await db.query(`insert into tracking."print OS" (name, status, marker) values ('WQUICK', 'PRINTED', 2002)`);
+    await eventually(async () => {
+      const r = await db.query(`select 1 from tracking.jobs where job_id = 'w_quick' and operations->>'print' = 'true'`);
+      return r.rowCount === 1;
+    }, 5000, 10);
+    t.log(`job status in ${Date.now() - started} ms while the other writer stayed open`);
+    await open.query("commit");
+    await eventually(async () => {
+      const r = await db.query(`select 1 from tracking.jobs where job_id = 'w_open' and operations->>'print' = 'true'`);
+      return r.rowCount === 1;
+    }, 5000, 10);
+    t.pass();
+  } finally {
+    await open.end();
+  }
+});
+
 test("the crontab runs the same task every minute as a backstop, under a job key of its own", (t) => {
   const items = parseCrontab(readFileSync(CRONTAB_FILE, "utf8"));
   const item = items.find((i) => i.task === "tracking_process_status_updates");
