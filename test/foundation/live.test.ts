@@ -217,6 +217,44 @@ test.serial("jobStatusChanged: one event per statement that changes job status, 
   }
 });
 
+test.serial("jobStatusChanged from processing: one event per statement, naming only the jobs whose status changed", async (t) => {
+  await db.query(`insert into tracking.jobs (job_id, version_tag) values ('LP_1', '1'), ('LP_2', '1')`);
+  await db.query(`insert into tracking.imposition_file_mapping (imposition_id, file_id)
+                  values ('LPIMP1', 'FILE_1_Labex_LP_1_a'), ('LPIMP2', 'FILE_1_Labex_LP_2_a')`);
+  const ops = await db.query<{ operation_id: string; name: string }>(
+    `select operation_id, name from tracking.operation_catalogue where name in ('print', 'coating')`,
+  );
+  const op = Object.fromEntries(ops.rows.map((r) => [r.name, r.operation_id]));
+  await db.query(
+    `insert into tracking.job_operations (job_operation_id, job_id, version_tag, operation_id)
+     select j || ':' || o, j, '1', o from unnest(array['LP_1', 'LP_2']) j, unnest(array[$1, $2]) o`,
+    [op.print, op.coating],
+  );
+  const [screen] = await openScreens(1, `subscription { jobStatusChanged { table op count jobIds } }`, api.tokenForRole("shopfloor_operator"));
+  const run = async (sql: string, source: string) => {
+    await db.query(sql);
+    await db.query(`select tracking.process_status_updates($1)`, [source]);
+  };
+  try {
+    await run(`insert into tracking."print OS" (name, status, marker, job_complete_time)
+               values ('LPIMP1', 'PRINTED', 901, '2026-11-20 06:00'), ('LPIMP2', 'PRINTED', 902, '2026-11-20 06:00')`, "print_os");
+    // Printed again later: the job's print time moves (no status change); the operation's completion time does.
+    await run(`insert into tracking."print OS" (name, status, marker, job_complete_time) values ('LPIMP1', 'PRINTED', 903, '2026-11-20 07:00')`, "print_os");
+    await run(`insert into tracking.scanned_codes (code_text, operations, scanned_at) values ('LP_2', '["coating"]', '2026-11-20 08:00')`, "scanner");
+    await eventually(async () => screen.events.length >= 5, 10_000);
+    await settled([screen]);
+    t.deepEqual(screen.events.map((e) => e.jobStatusChanged), [
+      { table: "jobs", op: "update", count: 2, jobIds: ["LP_1", "LP_2"] },
+      { table: "job_operations", op: "update", count: 2, jobIds: ["LP_1", "LP_2"] },
+      { table: "job_operations", op: "update", count: 1, jobIds: ["LP_1"] },
+      { table: "jobs", op: "update", count: 1, jobIds: ["LP_2"] },
+      { table: "job_operations", op: "update", count: 1, jobIds: ["LP_2"] },
+    ]);
+  } finally {
+    await closeAll([screen]);
+  }
+});
+
 test.serial("jobStatusChanged keeps its notification small when a statement changes thousands of long job ids", async (t) => {
   const [screen] = await openScreens(1, `subscription { jobStatusChanged { count jobIds } }`, api.tokenForRole("shopfloor_operator"));
   try {
