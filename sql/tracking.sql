@@ -516,14 +516,15 @@ begin
            format('%s %s %s; job: %s%s',
                   case when f.single_file then 'file' else 'imposition' end, f.imposition_id, lower(f.status), s.note,
                   case when f.status = 'ABORTED' and s.keep then ', status kept' else '' end)
-      -- one row per record and job before the notes are written (a record has a row per file)
+      -- one row per record and job before the notes are written (a record has a row per file;
+      -- sorted by job: the history's job index fills in order, far cheaper than in a hash's order)
       from (select distinct on (job_id, id) job_id, id, imposition_id, status, event_at, single_file
               from _pos_files where job_known order by job_id, id, single_file desc) f
       join _pjob_state s on s.job_id = f.job_id
      where not exists (select 1 from _logged l where (l.source_id, l.job_id, l.operation) = (f.id, f.job_id, 'print'))
     returning job_id
   )
-  select count(distinct job_id)::int into v_jobs from ins;
+  select count(*)::int into v_jobs from (select distinct job_id from ins) d;
 
   perform tracking_private.record_issues('print_os', v_ids);
 
@@ -632,11 +633,14 @@ begin
   -- job, by tracking.file_id_pattern), or job_id_version_tag.
   insert into _scan_job
     select s.scan_id, s.code_text, k.file_job, coalesce(by_code.job_id, by_file.job_id, by_tag.job_id) as job_id,
-           exists (select 1 from tracking.production_planner_paths p where p.runlist_id = s.code_text) as is_runlist
+           runlist.runlist_id is not null as is_runlist
       from _scans s
       cross join lateral (select nullif((regexp_match(s.code_text, v_pattern))[v_job_group], '') as file_job,
                                  substring(s.code_text from '^(.*)_[^_]*$') as tagged_job) k
-      -- joins, not sub-selects per scan: a backlog hashes jobs once
+      -- joins, not sub-selects per scan: a backlog hashes jobs and the
+      -- scanned runlists once; one scan looks them up by index
+      left join (select distinct p.runlist_id from tracking.production_planner_paths p
+                  where p.runlist_id in (select code_text from _scans)) runlist on runlist.runlist_id = s.code_text
       left join tracking.jobs by_code on by_code.job_id = s.code_text
       left join tracking.jobs by_file on by_file.job_id = k.file_job
       left join tracking.jobs by_tag on by_tag.job_id = k.tagged_job;
@@ -774,7 +778,7 @@ begin
      where not exists (select 1 from _logged l where (l.source_id, l.job_id, l.operation) = (e.scan_id, e.job_id, e.name))
     returning job_id
   )
-  select count(distinct job_id)::int into v_jobs from ins;
+  select count(*)::int into v_jobs from (select distinct job_id from ins) d;
 
   perform tracking_private.record_issues('scanner', v_ids);
 
