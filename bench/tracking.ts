@@ -227,7 +227,14 @@ export default async function bench({ url, quick, print }: BenchContext) {
 
     const n = quick ? 50 : 200;
     const ms = await latency(url, c, n, scale);
-    print(`latency   record insert → job status, ${n} records: p50 ${percentile(ms, 50).toFixed(0)} ms p95 ${percentile(ms, 95).toFixed(0)} ms  (worker running; max ${ms[ms.length - 1].toFixed(0)} ms)`);
+    const p95 = percentile(ms, 95);
+    print(`latency   record insert → job status, ${n} records: p50 ${percentile(ms, 50).toFixed(0)} ms p95 ${p95.toFixed(0)} ms  (worker running; max ${ms[ms.length - 1].toFixed(0)} ms)`);
+    const met = (ok: boolean) => (ok ? "met" : "NOT met");
+    print(
+      `aim       backlog of ${records} under ${15 * scale} s: ${setSec.toFixed(2)} s (${met(setSec < 15 * scale)}); ` +
+        `at least 40x the baseline: ${(setRate / baseRate).toFixed(1)}x (${met(setRate / baseRate >= 40)}); ` +
+        `latency p95 under 300 ms: ${p95.toFixed(0)} ms (${met(p95 < 300)})`,
+    );
   } finally {
     await c.end();
   }
