@@ -303,8 +303,6 @@ set search_path = pg_catalog, public
 set default_statistics_target = 10
 set jit = off
 set work_mem = '64MB'
--- Live events are sent by the function itself (see notify_job_status_changed).
-set tracking.quiet_status_triggers = 'on'
 as $$
 declare
   v_last bigint;
@@ -318,7 +316,6 @@ declare
   v_ids bigint[];
   v_pattern text;
   v_job_group int;
-  v_changed text[];
 begin
   select last_processed_id into v_last from tracking.processing_markers where marker_type = 'print_os' for update;
   -- Nothing pending: answer before any temp table is made (the common wake-up of the other source).
@@ -456,44 +453,24 @@ begin
   -- Lock the jobs in a fixed order (a scanner run may touch the same jobs).
   perform 1 from tracking.jobs j join _pjob_state s using (job_id) order by j.job_id for update of j;
 
-  -- Each update names the jobs whose status it changed (the status the live
-  -- event reports: jobs.operations; an operation's status, time or notes),
-  -- as the quieted trigger would, and sends the event.
-  with updated as (
-    update tracking.jobs j
-       set operations = j.operations || jsonb_build_object('print', s.status = 'completed'),
-           operation_times = j.operation_times || jsonb_build_object('print', s.event_at),
-           updated_at = now()
-      from (select s.*, (j.operations -> 'print') is distinct from to_jsonb(s.status = 'completed') as status_changed
-              from _pjob_state s join tracking.jobs j using (job_id)) s
-     where j.job_id = s.job_id and not s.keep
-       and coalesce((j.operation_times ->> 'print')::timestamptz, '-infinity') <= s.event_at
-       and (s.status_changed or (j.operation_times ->> 'print')::timestamptz is distinct from s.event_at)
-    returning j.job_id, s.status_changed
-  )
-  select array_agg(job_id) filter (where status_changed) into v_changed from updated;
-  perform tracking_private.notify_job_status_changed('jobs', 'update', v_changed);
+  update tracking.jobs j
+     set operations = j.operations || jsonb_build_object('print', s.status = 'completed'),
+         operation_times = j.operation_times || jsonb_build_object('print', s.event_at),
+         updated_at = now()
+    from _pjob_state s
+   where j.job_id = s.job_id and not s.keep
+     and coalesce((j.operation_times ->> 'print')::timestamptz, '-infinity') <= s.event_at
+     and ((j.operations -> 'print') is distinct from to_jsonb(s.status = 'completed')
+          or (j.operation_times ->> 'print')::timestamptz is distinct from s.event_at);
 
-  with target as (
-    select o.job_operation_id, s.job_id, s.event_at, s.source_id, s.status, s.note,
-           (o.completed_at, o.completed_by, o.status, o.notes) is distinct from (s.event_at, 'print_os', s.status, s.note) as status_changed
-      from tracking.job_operations o
-      join _pjob_state s on s.job_id = o.job_id
-      join tracking.jobs j on j.job_id = s.job_id
-     where o.version_tag is not distinct from j.version_tag and o.operation_id = v_op
-       and not s.keep
-       and (o.completed_at is null or o.completed_at <= s.event_at)
-       and (o.completed_at, o.completed_by, o.source_id, o.status, o.notes)
-           is distinct from (s.event_at, 'print_os', s.source_id, s.status, s.note)
-  ), updated as (
-    update tracking.job_operations o
-       set completed_at = t.event_at, completed_by = 'print_os', source_id = t.source_id, status = t.status, notes = t.note
-      from target t
-     where o.job_operation_id = t.job_operation_id
-    returning t.job_id, t.status_changed
-  )
-  select array_agg(distinct job_id) filter (where status_changed) into v_changed from updated;
-  perform tracking_private.notify_job_status_changed('job_operations', 'update', v_changed);
+  update tracking.job_operations o
+     set completed_at = s.event_at, completed_by = 'print_os', source_id = s.source_id, status = s.status, notes = s.note
+    from _pjob_state s join tracking.jobs j on j.job_id = s.job_id
+   where o.job_id = s.job_id and o.version_tag is not distinct from j.version_tag and o.operation_id = v_op
+     and not s.keep
+     and (o.completed_at is null or o.completed_at <= s.event_at)
+     and (o.completed_at, o.completed_by, o.source_id, o.status, o.notes)
+         is distinct from (s.event_at, 'print_os', s.source_id, s.status, s.note);
 
   update tracking.imposition_operations o
      set completed_at = r.event_at, completed_by = 'print_os', source_id = r.id,
@@ -555,8 +532,6 @@ set search_path = pg_catalog, public
 set default_statistics_target = 10
 set jit = off
 set work_mem = '64MB'
--- Live events are sent by the function itself (see notify_job_status_changed).
-set tracking.quiet_status_triggers = 'on'
 as $$
 declare
   v_last bigint;
@@ -569,7 +544,6 @@ declare
   v_ids bigint[];
   v_pattern text;
   v_job_group int;
-  v_changed text[];
 begin
   select last_processed_id into v_last from tracking.processing_markers where marker_type = 'scanned_codes' for update;
   if not exists (select 1 from tracking.scanned_codes s where s.processed_at is null)
@@ -718,44 +692,26 @@ begin
     select distinct on (e.job_id, e.name) e.job_id, e.name, e.event_at
       from _eff e order by e.job_id, e.name, e.event_at desc, e.scan_id desc
   ), applicable as (
-    select l.*, (j.operations -> l.name) is distinct from 'true'::jsonb as status_changed
-      from latest l join tracking.jobs j on j.job_id = l.job_id
+    select l.* from latest l join tracking.jobs j on j.job_id = l.job_id
      where coalesce((j.operation_times ->> l.name)::timestamptz, '-infinity') <= l.event_at
        and ((j.operations -> l.name) is distinct from 'true'::jsonb
             or (j.operation_times ->> l.name)::timestamptz is distinct from l.event_at)
   ), agg as (
-    select job_id, jsonb_object_agg(name, true) as ops, jsonb_object_agg(name, event_at) as times,
-           bool_or(status_changed) as status_changed
+    select job_id, jsonb_object_agg(name, true) as ops, jsonb_object_agg(name, event_at) as times
       from applicable group by job_id
-  ), updated as (
-    update tracking.jobs j
-       set operations = j.operations || agg.ops, operation_times = j.operation_times || agg.times, updated_at = now()
-      from agg where j.job_id = agg.job_id
-    returning j.job_id, agg.status_changed
   )
-  -- The jobs whose status changed, for the live event (see process_print_os).
-  select array_agg(job_id) filter (where status_changed) into v_changed from updated;
-  perform tracking_private.notify_job_status_changed('jobs', 'update', v_changed);
+  update tracking.jobs j
+     set operations = j.operations || agg.ops, operation_times = j.operation_times || agg.times, updated_at = now()
+    from agg where j.job_id = agg.job_id;
 
-  with target as (
-    select o.job_operation_id, e.job_id, e.event_at, e.scan_id, n.note,
-           (o.completed_at, o.completed_by, o.status, o.notes) is distinct from (e.event_at, 'scanner', 'completed', n.note) as status_changed
-      from (select distinct on (job_id, operation_id) * from _eff order by job_id, operation_id, event_at desc, scan_id desc) e
-      cross join lateral (select format('scan %s on %s', e.code_text, coalesce(e.machine_id, 'unknown machine')) as note) n
-      join tracking.jobs j on j.job_id = e.job_id
-      join tracking.job_operations o on o.job_id = e.job_id and o.operation_id = e.operation_id
-     where o.version_tag is not distinct from j.version_tag
-       and (o.completed_at is null or o.completed_at <= e.event_at)
-       and (o.completed_at, o.completed_by, o.source_id, o.status) is distinct from (e.event_at, 'scanner', e.scan_id, 'completed')
-  ), updated as (
-    update tracking.job_operations o
-       set completed_at = t.event_at, completed_by = 'scanner', source_id = t.scan_id, status = 'completed', notes = t.note
-      from target t
-     where o.job_operation_id = t.job_operation_id
-    returning t.job_id, t.status_changed
-  )
-  select array_agg(distinct job_id) filter (where status_changed) into v_changed from updated;
-  perform tracking_private.notify_job_status_changed('job_operations', 'update', v_changed);
+  update tracking.job_operations o
+     set completed_at = e.event_at, completed_by = 'scanner', source_id = e.scan_id, status = 'completed',
+         notes = format('scan %s on %s', e.code_text, coalesce(e.machine_id, 'unknown machine'))
+    from (select distinct on (job_id, operation_id) * from _eff order by job_id, operation_id, event_at desc, scan_id desc) e
+    join tracking.jobs j on j.job_id = e.job_id
+   where o.job_id = e.job_id and o.version_tag is not distinct from j.version_tag and o.operation_id = e.operation_id
+     and (o.completed_at is null or o.completed_at <= e.event_at)
+     and (o.completed_at, o.completed_by, o.source_id, o.status) is distinct from (e.event_at, 'scanner', e.scan_id, 'completed');
 
   update tracking.imposition_operations o
      set completed_at = e.event_at, completed_by = 'scanner', source_id = e.scan_id, status = 'completed',
@@ -931,62 +887,50 @@ grant execute on function tracking.reparse_file_ids() to shopfloor_admin;
 -- job_operations. Statements that change no status send nothing. The payload
 -- stays small: how many jobs changed and the first of their ids (at most 100,
 -- and at most ~6,000 bytes of them: a NOTIFY payload must stay under 8,000).
--- The event itself: how many jobs changed and the first of their ids.
-create or replace function tracking_private.notify_job_status_changed(p_table text, p_op text, p_changed text[]) returns void
-language plpgsql volatile
-set search_path = pg_catalog, public
-as $$
-declare
-  ids text[];
-begin
-  if coalesce(cardinality(p_changed), 0) = 0 then
-    return;
-  end if;
-  select coalesce(array_agg(job_id order by job_id), '{}') into ids
-    from (select job_id, sum(octet_length(job_id) + 3) over (order by job_id) as upto
-            from unnest(p_changed) job_id
-           order by job_id limit 100) firsts
-   where upto <= 6000;
-  perform pg_notify('tracking_job_status_changed',
-    json_build_object('table', p_table, 'op', p_op, 'count', cardinality(p_changed), 'jobIds', ids)::text);
-end
-$$;
-
--- Processing (process_print_os, process_scanned_codes) runs with
--- tracking.quiet_status_triggers = on and sends these events itself, from
--- what it already knows: the triggers' pass over both transition tables cost
--- a 200,000-record backlog about a second.
 create or replace function tracking_private.tg__notify_job_status_changed() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
 declare
   changed text[];
+  ids text[];
 begin
-  if current_setting('tracking.quiet_status_triggers', true) = 'on' then
-    return null;
-  end if;
   if tg_op = 'INSERT' then
     select array_agg(distinct job_id) into changed from new_rows;
   elsif tg_op = 'DELETE' then
     select array_agg(distinct job_id) into changed from old_rows;
-  -- Updates: the rows that differ, as the symmetric difference of the two
-  -- transition tables: old and new rows grouped together, a row whose group
-  -- has one member changed (rows are unique by their key). One hashed or
-  -- sorted pass, never a join of the two tables, which a plan cached for a
-  -- one-row statement would run as a nested loop over 300,000 rows.
+  -- Updates: old and new rows joined on the key (full join: a changed key
+  -- counts as changed), the jobs of the pairs whose status differs (an
+  -- operation moved to another job names both). EXECUTE, so that each
+  -- statement is planned for its own row counts: a hash join for a backlog's
+  -- 100,000 rows, where a plan cached for a one-row statement would loop.
+  -- (Grouping old and new rows together instead cost a backlog twice as much.)
   elsif tg_table_name = 'jobs' then
-    select array_agg(distinct job_id) into changed
-      from (select job_id from (select job_id, operations::text, version_tag from new_rows
-                                union all select job_id, operations::text, version_tag from old_rows) r
-             group by job_id, operations, version_tag having count(*) = 1) d;
+    execute $q$
+      select array_agg(coalesce(n.job_id, o.job_id))
+        from new_rows n full join old_rows o on o.job_id = n.job_id
+       where (n.operations, n.version_tag) is distinct from (o.operations, o.version_tag)
+    $q$ into changed;
   else
-    select array_agg(distinct job_id) into changed
-      from (select job_id from (select job_operation_id, job_id, status, completed_at, completed_by, notes from new_rows
-                                union all select job_operation_id, job_id, status, completed_at, completed_by, notes from old_rows) r
-             group by job_operation_id, job_id, status, completed_at, completed_by, notes having count(*) = 1) d;
+    execute $q$
+      select array_agg(distinct id)
+        from new_rows n full join old_rows o on o.job_operation_id = n.job_operation_id
+             cross join lateral unnest(array[n.job_id, o.job_id]) id
+       where (n.job_id, n.status, n.completed_at, n.completed_by, n.notes)
+             is distinct from (o.job_id, o.status, o.completed_at, o.completed_by, o.notes)
+         and id is not null
+    $q$ into changed;
   end if;
-  perform tracking_private.notify_job_status_changed(tg_table_name, lower(tg_op), changed);
+  if changed is null then
+    return null;
+  end if;
+  select coalesce(array_agg(job_id order by job_id), '{}') into ids
+    from (select job_id, sum(octet_length(job_id) + 3) over (order by job_id) as upto
+            from unnest(changed) job_id
+           order by job_id limit 100) firsts
+   where upto <= 6000;
+  perform pg_notify('tracking_job_status_changed',
+    json_build_object('table', tg_table_name, 'op', lower(tg_op), 'count', cardinality(changed), 'jobIds', ids)::text);
   return null;
 end
 $$;
