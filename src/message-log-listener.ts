@@ -28,8 +28,8 @@ export interface MessageLogListener {
 
 export function listenForMessages(pool: pg.Pool, log: Logger): MessageLogListener {
   let stopped = false;
+  // Set once the LISTEN is in place.
   let client: pg.PoolClient | undefined;
-  let live = false;
   let retryTimer: NodeJS.Timeout | undefined;
   let retryMs = RETRY_MIN_MS;
   // At most one request in flight; notifications meanwhile ask for one more.
@@ -57,17 +57,23 @@ export function listenForMessages(pool: pg.Pool, log: Logger): MessageLogListene
       });
   };
 
-  const drop = (c: pg.PoolClient, err?: Error) => {
-    if (client !== c) return;
-    client = undefined;
-    live = false;
+  const retryLater = (err: unknown, what: string) => {
+    log.warn({ err, retryInMs: retryMs }, what);
+    retryTimer = setTimeout(connect, retryMs);
+    retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+  };
+
+  const release = (c: pg.PoolClient, err?: Error) => {
     c.removeAllListeners("notification");
     c.release(err ?? true); // never back into the pool: it was LISTENing
-    if (!stopped) {
-      if (err) log.warn({ err, retryInMs: retryMs }, `lost the LISTEN on ${CHANNEL}; reconnecting`);
-      retryTimer = setTimeout(connect, retryMs);
-      retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
-    }
+  };
+
+  // The connection died while listening (an error during connect is the catch's).
+  const lost = (c: pg.PoolClient, err: Error) => {
+    if (client !== c) return;
+    client = undefined;
+    release(c, err);
+    if (!stopped) retryLater(err, `lost the LISTEN on ${CHANNEL}; reconnecting`);
   };
 
   const connect = async () => {
@@ -77,33 +83,27 @@ export function listenForMessages(pool: pg.Pool, log: Logger): MessageLogListene
     try {
       c = await pool.connect();
       const mine = c;
-      mine.on("error", (err) => drop(mine, err));
-      mine.on("notification", (n) => {
-        if (n.channel === CHANNEL) ask();
-      });
-      client = mine;
+      mine.on("error", (err) => lost(mine, err));
+      mine.on("notification", (n) => n.channel === CHANNEL && ask());
       await mine.query(`listen ${CHANNEL}`);
-      if (stopped) return drop(mine);
-      live = true;
+      if (stopped) return release(mine);
+      client = mine;
       retryMs = RETRY_MIN_MS;
       ask(); // messages posted while nobody listened
     } catch (err) {
-      if (c && client === c) drop(c, err as Error);
-      else if (!stopped) {
-        log.warn({ err, retryInMs: retryMs }, `could not LISTEN on ${CHANNEL}; retrying`);
-        retryTimer = setTimeout(connect, retryMs);
-        retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
-      }
+      if (c) release(c, err as Error);
+      if (!stopped) retryLater(err, `could not LISTEN on ${CHANNEL}; retrying`);
     }
   };
 
   void connect();
   return {
-    listening: () => live,
+    listening: () => client !== undefined,
     async stop() {
       stopped = true;
       clearTimeout(retryTimer);
-      if (client) drop(client);
+      if (client) release(client);
+      client = undefined;
       await asking;
     },
   };

@@ -13,6 +13,9 @@ let db: TestDb;
 let worker: Worker;
 withTestWorker(test, (made) => ({ db, worker } = made), { concurrency: 2, pollInterval: 1000 });
 
+const loggedAt = async (id: string) =>
+  (await db.query<{ logged_at: Date | null }>(`select logged_at from ops.messages where id = $1`, [id])).rows[0].logged_at;
+
 test.serial("a message inserted by plain SQL is logged by the worker within a second", async (t) => {
   // Let the worker's LISTEN settle so we measure the trigger path, not polling.
   await eventually(async () => worker.health().listening);
@@ -20,10 +23,7 @@ test.serial("a message inserted by plain SQL is logged by the worker within a se
   const { rows } = await db.query<{ id: string }>(
     `insert into ops.messages (source, severity, title) values ('worker-test', 'error', 'Grundner did not answer') returning id`,
   );
-  const logged = await eventually(async () => {
-    const r = await db.query<{ logged_at: Date | null }>(`select logged_at from ops.messages where id = $1`, [rows[0].id]);
-    return r.rows[0].logged_at;
-  }, 1000, 10);
+  const logged = await eventually(() => loggedAt(rows[0].id), 1000, 10);
   const ms = Date.now() - started;
   t.truthy(logged);
   t.true(ms < 1000, `took ${ms} ms`);
@@ -66,10 +66,7 @@ test.serial("a writer that stays open delays nobody: another writer's message is
     await open.query(`select ops.post_message('slow-writer', 'info', 'still open')`);
     const started = Date.now();
     const { rows } = await db.query<{ id: string }>(`select id from ops.post_message('quick-writer', 'info', 'committed at once')`);
-    await eventually(async () => {
-      const r = await db.query(`select logged_at from ops.messages where id = $1`, [rows[0].id]);
-      return r.rows[0].logged_at;
-    }, 3000, 10);
+    await eventually(() => loggedAt(rows[0].id), 3000, 10);
     t.log(`logged in ${Date.now() - started} ms while the other writer stayed open`);
     await open.query("commit");
     await eventually(async () => {
@@ -81,9 +78,6 @@ test.serial("a writer that stays open delays nobody: another writer's message is
     await open.end();
   }
 });
-
-const loggedAt = async (id: string) =>
-  (await db.query<{ logged_at: Date | null }>(`select logged_at from ops.messages where id = $1`, [id])).rows[0].logged_at;
 
 test.serial("the worker listens again after its LISTEN connection is killed, and catches up", async (t) => {
   await eventually(async () => worker.health().listening);
