@@ -450,38 +450,6 @@ begin
       from _pjob_touched t join counts c using (job_id);
   analyze _pjob_state;
 
-  -- Lock the jobs in a fixed order (a scanner run may touch the same jobs).
-  perform 1 from tracking.jobs j join _pjob_state s using (job_id) order by j.job_id for update of j;
-
-  update tracking.jobs j
-     set operations = j.operations || jsonb_build_object('print', s.status = 'completed'),
-         operation_times = j.operation_times || jsonb_build_object('print', s.event_at),
-         updated_at = now()
-    from _pjob_state s
-   where j.job_id = s.job_id and not s.keep
-     and coalesce((j.operation_times ->> 'print')::timestamptz, '-infinity') <= s.event_at
-     and ((j.operations -> 'print') is distinct from to_jsonb(s.status = 'completed')
-          or (j.operation_times ->> 'print')::timestamptz is distinct from s.event_at);
-
-  update tracking.job_operations o
-     set completed_at = s.event_at, completed_by = 'print_os', source_id = s.source_id, status = s.status, notes = s.note
-    from _pjob_state s join tracking.jobs j on j.job_id = s.job_id
-   where o.job_id = s.job_id and o.version_tag is not distinct from j.version_tag and o.operation_id = v_op
-     and not s.keep
-     and (o.completed_at is null or o.completed_at <= s.event_at)
-     and (o.completed_at, o.completed_by, o.source_id, o.status, o.notes)
-         is distinct from (s.event_at, 'print_os', s.source_id, s.status, s.note);
-
-  update tracking.imposition_operations o
-     set completed_at = r.event_at, completed_by = 'print_os', source_id = r.id,
-         status = case r.status when 'PRINTED' then 'completed' else 'aborted' end, notes = null
-    from (select distinct on (imposition_id) imposition_id, id, status, event_at from _pos
-           order by imposition_id, event_at desc, id desc) r
-   where o.imposition_id = r.imposition_id and o.operation_id = v_op
-     and (o.completed_at is null or o.completed_at <= r.event_at)
-     and (o.completed_at, o.completed_by, o.source_id, o.status)
-         is distinct from (r.event_at, 'print_os', r.id, case r.status when 'PRINTED' then 'completed' else 'aborted' end);
-
   -- History: the job's print state after the record (as in job_operations
   -- and jobs.operations), and what the record itself said in the note.
   -- Rows these records already have (a retry, a forced run) are skipped:
@@ -513,6 +481,41 @@ begin
   update tracking.processing_markers
      set last_processed_id = v_max, last_processed_at = now(), updated_at = now()
    where marker_type = 'print_os' and last_processed_id < v_max;
+
+  -- Last, the rows a scanner run may also write: the jobs, locked in a fixed
+  -- order, then their operations and the impositions' operations. Taken this
+  -- late, the locks are held for the shortest time, so a scanner run beside
+  -- this one (the worker runs the two sources side by side) waits least.
+  perform 1 from tracking.jobs j join _pjob_state s using (job_id) order by j.job_id for update of j;
+
+  update tracking.jobs j
+     set operations = j.operations || jsonb_build_object('print', s.status = 'completed'),
+         operation_times = j.operation_times || jsonb_build_object('print', s.event_at),
+         updated_at = now()
+    from _pjob_state s
+   where j.job_id = s.job_id and not s.keep
+     and coalesce((j.operation_times ->> 'print')::timestamptz, '-infinity') <= s.event_at
+     and ((j.operations -> 'print') is distinct from to_jsonb(s.status = 'completed')
+          or (j.operation_times ->> 'print')::timestamptz is distinct from s.event_at);
+
+  update tracking.job_operations o
+     set completed_at = s.event_at, completed_by = 'print_os', source_id = s.source_id, status = s.status, notes = s.note
+    from _pjob_state s join tracking.jobs j on j.job_id = s.job_id
+   where o.job_id = s.job_id and o.version_tag is not distinct from j.version_tag and o.operation_id = v_op
+     and not s.keep
+     and (o.completed_at is null or o.completed_at <= s.event_at)
+     and (o.completed_at, o.completed_by, o.source_id, o.status, o.notes)
+         is distinct from (s.event_at, 'print_os', s.source_id, s.status, s.note);
+
+  update tracking.imposition_operations o
+     set completed_at = r.event_at, completed_by = 'print_os', source_id = r.id,
+         status = case r.status when 'PRINTED' then 'completed' else 'aborted' end, notes = null
+    from (select distinct on (imposition_id) imposition_id, id, status, event_at from _pos
+           order by imposition_id, event_at desc, id desc) r
+   where o.imposition_id = r.imposition_id and o.operation_id = v_op
+     and (o.completed_at is null or o.completed_at <= r.event_at)
+     and (o.completed_at, o.completed_by, o.source_id, o.status)
+         is distinct from (r.event_at, 'print_os', r.id, case r.status when 'PRINTED' then 'completed' else 'aborted' end);
 
   return jsonb_build_object('processed_count', v_count, 'retried_count', v_retried, 'jobs_updated', v_jobs, 'last_marker', v_max);
 end
@@ -687,6 +690,30 @@ begin
      where o.operation_id is not null;
   analyze _eff;
 
+  -- History rows these scans already have are skipped: see process_print_os.
+  perform tracking_private.find_logged('scanner', v_ids);
+  with ins as (
+    insert into tracking.job_status_updates (job_id, operation, status, source_type, source_id, event_at, notes)
+    select e.job_id, e.name, 'completed', 'scanner', e.scan_id, e.event_at,
+           format('%s scan %s on %s', e.via, e.code_text, coalesce(e.machine_id, 'unknown machine'))
+      from (select distinct on (scan_id, job_id, name) * from _eff order by scan_id, job_id, name) e
+     where not exists (select 1 from _logged l where (l.source_id, l.job_id, l.operation) = (e.scan_id, e.job_id, e.name))
+    returning job_id
+  )
+  select count(*)::int into v_jobs from (select distinct job_id from ins) d;
+
+  perform tracking_private.record_issues('scanner', v_ids);
+
+  update tracking.scanned_codes c set processed_at = now()
+    from _scans s where c.scan_id = s.scan_id and s.fresh and c.processed_at is null;
+
+  v_max := greatest(v_last, v_max);
+  update tracking.processing_markers
+     set last_processed_id = v_max, last_processed_at = now(), updated_at = now()
+   where marker_type = 'scanned_codes' and last_processed_id < v_max;
+
+  -- Last, the rows a print OS run may also write, jobs locked in a fixed
+  -- order first (see process_print_os).
   perform 1 from tracking.jobs j where j.job_id in (select job_id from _eff) order by j.job_id for update;
   with latest as (
     select distinct on (e.job_id, e.name) e.job_id, e.name, e.event_at
@@ -723,28 +750,6 @@ begin
    where o.imposition_id = e.imposition_id and o.operation_id = e.operation_id
      and (o.completed_at is null or o.completed_at <= e.event_at)
      and (o.completed_at, o.completed_by, o.source_id, o.status) is distinct from (e.event_at, 'scanner', e.scan_id, 'completed');
-
-  -- History rows these scans already have are skipped: see process_print_os.
-  perform tracking_private.find_logged('scanner', v_ids);
-  with ins as (
-    insert into tracking.job_status_updates (job_id, operation, status, source_type, source_id, event_at, notes)
-    select e.job_id, e.name, 'completed', 'scanner', e.scan_id, e.event_at,
-           format('%s scan %s on %s', e.via, e.code_text, coalesce(e.machine_id, 'unknown machine'))
-      from (select distinct on (scan_id, job_id, name) * from _eff order by scan_id, job_id, name) e
-     where not exists (select 1 from _logged l where (l.source_id, l.job_id, l.operation) = (e.scan_id, e.job_id, e.name))
-    returning job_id
-  )
-  select count(*)::int into v_jobs from (select distinct job_id from ins) d;
-
-  perform tracking_private.record_issues('scanner', v_ids);
-
-  update tracking.scanned_codes c set processed_at = now()
-    from _scans s where c.scan_id = s.scan_id and s.fresh and c.processed_at is null;
-
-  v_max := greatest(v_last, v_max);
-  update tracking.processing_markers
-     set last_processed_id = v_max, last_processed_at = now(), updated_at = now()
-   where marker_type = 'scanned_codes' and last_processed_id < v_max;
 
   return jsonb_build_object('processed_count', v_count, 'retried_count', v_retried, 'jobs_updated', v_jobs, 'last_marker', v_max);
 end
@@ -816,16 +821,18 @@ $$;
 comment on function tracking.record_print_os(text, text, bigint, text, text, timestamptz, integer, jsonb) is 'Records one print OS record from the printer feed. SF409 when its marker is already recorded.';
 
 ------------------------------------------------------------------------------
--- Triggers: new records → one debounced worker job
+-- Triggers: new records → one debounced worker job per source
 ------------------------------------------------------------------------------
 
+-- The task to wake is the trigger's argument: each source has its own, so
+-- the worker runs print OS and scanner processing side by side.
 create or replace function tracking_private.tg__wake_processing() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
 begin
   if exists (select 1 from new_rows) then
-    perform ops_private.wake('tracking_process_status_updates');
+    perform ops_private.wake(tg_argv[0]);
   end if;
   return null;
 end
@@ -834,11 +841,11 @@ $$;
 create or replace trigger print_os_added
   after insert on tracking."print OS"
   referencing new table as new_rows
-  for each statement execute function tracking_private.tg__wake_processing();
+  for each statement execute function tracking_private.tg__wake_processing('tracking_process_print_os');
 create or replace trigger scanned_codes_added
   after insert on tracking.scanned_codes
   referencing new table as new_rows
-  for each statement execute function tracking_private.tg__wake_processing();
+  for each statement execute function tracking_private.tg__wake_processing('tracking_process_scans');
 drop function if exists tracking.records_added();  -- its former name
 
 ------------------------------------------------------------------------------

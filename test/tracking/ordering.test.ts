@@ -127,6 +127,13 @@ test.serial("a runner racing a late commit: every record processed exactly once 
 test.serial("runners for both sources and for one source at once do not deadlock", async (t) => {
   await db.query(`insert into tracking.jobs (job_id) select 'd_' || g from generate_series(1, 300) g`);
   await db.query(`insert into tracking.imposition_file_mapping (imposition_id, file_id) select 'DIMP' || g, 'FILE_1_Labex_d_' || g || '_x' from generate_series(1, 300) g`);
+  // Runlists of ten impositions, and the print operation on every imposition: scans of a
+  // runlist that name "print" write the same job and imposition operations as print OS runs.
+  await db.query(`insert into tracking.production_planner_paths (runlist_id, imposition_id) select 'DRL' || (g / 10), 'DIMP' || g from generate_series(1, 300) g`);
+  await db.query(
+    `insert into tracking.imposition_operations (imposition_operation_id, imposition_id, operation_id)
+     select 'DIMP' || g || '-' || c.operation_id, 'DIMP' || g, c.operation_id from generate_series(1, 300) g, tracking.operation_catalogue c where c.name in ('print', 'coating')`,
+  );
   const runners = await Promise.all(
     Array.from({ length: 3 }, async () => {
       const c = new pg.Client({ connectionString: db.url });
@@ -143,7 +150,12 @@ test.serial("runners for both sources and for one source at once do not deadlock
         [marker],
       );
       marker += 1000;
-      await db.query(`insert into tracking.scanned_codes (code_text, operations) select 'd_' || g, '["coating"]' from generate_series(1, 300) g`);
+      await db.query(
+        `insert into tracking.scanned_codes (code_text, operations)
+         select case when g % 3 = 0 then 'DRL' || (g / 10) else 'd_' || g end,
+                case when g % 2 = 0 then '["print", "coating"]' else '["coating"]' end::jsonb
+           from generate_series(1, 300) g`,
+      );
       const sources = ["both", "scanner", "print_os"];
       const results = await Promise.allSettled(runners.map((c, i) => c.query(`select tracking.process_status_updates($1) as r`, [sources[i]])));
       for (const r of results) if (r.status === "rejected") errors.push(String((r.reason as Error).message));

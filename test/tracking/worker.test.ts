@@ -121,12 +121,44 @@ test.serial("a writer that stays open delays nobody: ops_private.wake gives anot
   }
 });
 
-test("the crontab runs the same task every minute as a backstop, under a job key of its own", (t) => {
+test.serial("the two sources run side by side: a scan is applied while a print OS run is busy", async (t) => {
+  await db.query(`insert into tracking.jobs (job_id) values ('w_sidep'), ('w_sides')`);
+  await db.query(`insert into tracking.imposition_file_mapping (imposition_id, file_id) values ('WSIDE', 'FILE_1_Labex_w_sidep_x')`);
+  // A long print OS run, as a backlog would be: its marker row stays locked.
+  const busy = new pg.Client({ connectionString: db.url });
+  await busy.connect();
+  try {
+    await busy.query("begin");
+    await busy.query(`select 1 from tracking.processing_markers where marker_type = 'print_os' for update`);
+    await db.query(`insert into tracking."print OS" (name, status, marker) values ('WSIDE', 'PRINTED', 3001)`);
+    const started = Date.now();
+    await db.query(`insert into tracking.scanned_codes (code_text, operations) values ('w_sides', '["coating"]')`);
+    await eventually(async () => {
+      const r = await db.query(`select 1 from tracking.jobs where job_id = 'w_sides' and operations->>'coating' = 'true'`);
+      return r.rowCount === 1;
+    }, 5000, 10);
+    t.log(`scan → job status in ${Date.now() - started} ms while print OS processing waited`);
+    const p = await db.query(`select processed_at from tracking."print OS" where marker = 3001`);
+    t.is(p.rows[0].processed_at, null, "the print OS record is still waiting for its run");
+    await busy.query("commit");
+    await eventually(async () => {
+      const r = await db.query(`select 1 from tracking.jobs where job_id = 'w_sidep' and operations->>'print' = 'true'`);
+      return r.rowCount === 1;
+    }, 5000, 10);
+  } finally {
+    await busy.query("rollback").catch(() => {});
+    await busy.end();
+  }
+});
+
+test("the crontab runs each source's task every minute as a backstop, under a job key of its own", (t) => {
   const items = parseCrontab(readFileSync(CRONTAB_FILE, "utf8"));
-  const item = items.find((i) => i.task === "tracking_process_status_updates");
-  t.truthy(item, "crontab entry present");
-  t.is(item!.options.jobKey, "tracking_process_status_updates");
-  const parsed = (item!.match as unknown as { parsedCronMatch: { minutes: number[]; hours: number[] } }).parsedCronMatch;
-  t.is(parsed.minutes.length, 60, "every minute");
-  t.is(parsed.hours.length, 24, "of every hour");
+  for (const task of ["tracking_process_print_os", "tracking_process_scans"]) {
+    const item = items.find((i) => i.task === task);
+    t.truthy(item, `crontab entry for ${task}`);
+    t.is(item!.options.jobKey, task);
+    const parsed = (item!.match as unknown as { parsedCronMatch: { minutes: number[]; hours: number[] } }).parsedCronMatch;
+    t.is(parsed.minutes.length, 60, "every minute");
+    t.is(parsed.hours.length, 24, "of every hour");
+  }
 });
