@@ -69,14 +69,20 @@ export async function seed(c: pg.Client, scale: number) {
   await c.query(`vacuum analyze`);
 }
 
+/** Back to the seeded state; every record queued again in bulk (the requeue row triggers, one call per record, are off meanwhile). */
 export async function reset(c: pg.Client) {
   await c.query(`truncate tracking.job_status_updates, tracking.file_print_status, tracking.processing_issues;
     update tracking.jobs set operations = '{}', operation_times = '{}';
     update tracking.job_operations set completed_at = null, completed_by = null, source_id = null, status = null, notes = null;
     update tracking.imposition_operations set completed_at = null, completed_by = null, source_id = null, status = null, notes = null;
     update tracking.processing_markers set last_processed_id = 0;
+    alter table tracking."print OS" disable trigger print_os_requeued; alter table tracking.scanned_codes disable trigger scanned_codes_requeued;
     update tracking."print OS" set processed_at = null where processed_at is not null;
-    update tracking.scanned_codes set processed_at = null where processed_at is not null`);
+    update tracking.scanned_codes set processed_at = null where processed_at is not null;
+    alter table tracking."print OS" enable trigger print_os_requeued; alter table tracking.scanned_codes enable trigger scanned_codes_requeued;
+    insert into tracking_private.pending_records (source_type, record_id)
+      select 'print_os', id from tracking."print OS" union all select 'scanner', scan_id from tracking.scanned_codes
+      on conflict do nothing`);
   await c.query(`vacuum analyze`);
 }
 

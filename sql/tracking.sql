@@ -1,11 +1,12 @@
 -- tracking: print OS and scanner records drive job status (issue 5).
 -- Re-applied after every migrate: everything is create or replace.
 --
--- Processing is set-based: each run takes every unprocessed record
--- (processed_at is null, whatever its marker or scan_id: a feeder may commit
--- a lower marker after a higher one was processed) plus records with open
--- issues (up to the retry limit), works on them as sets in temp tables, and
--- sets processed_at and the marker in the same transaction as the effects.
+-- Processing is set-based: each run takes every unprocessed record (queued
+-- in tracking_private.pending_records by the insert triggers, whatever its
+-- marker or scan_id: a feeder may commit a lower marker after a higher one was
+-- processed) plus records with open issues (up to the retry limit), works on
+-- them as sets in temp tables, and empties their queue rows, sets
+-- processed_at and the marker in the same transaction as the effects.
 -- The marker row is locked FOR UPDATE first, so two runners queue behind each
 -- other and never process a record twice.
 --
@@ -290,6 +291,21 @@ end
 $$;
 comment on function tracking_private.file_id_pattern_or_null() is 'The translated file-id pattern, or nulls when the setting is missing or not a valid pattern.';
 
+-- Print OS and scanner runs go side by side (each source has its worker
+-- task), so the rows both may write are taken in one order by both: first
+-- the print operation's rows (job and imposition operations), behind this
+-- lock, then the jobs, locked in job_id order. Print OS runs write the print
+-- operation's rows in every run; scanner runs only when a scan names the
+-- print operation, and only then take the lock. Every other operation's rows
+-- are written by scans alone. The lock is held to the end of the transaction.
+create or replace function tracking_private.lock_print_operation_rows() returns void
+language sql volatile
+set search_path = pg_catalog, public
+as $$
+  select pg_advisory_xact_lock(hashtext('shopfloor.tracking.print_operation_rows'));
+$$;
+comment on function tracking_private.lock_print_operation_rows() is 'Taken before writing the print operation''s job or imposition operation rows (print OS runs, and scanner runs whose scans name print); see the comment above it.';
+
 ------------------------------------------------------------------------------
 -- Print OS
 ------------------------------------------------------------------------------
@@ -320,7 +336,7 @@ begin
   select last_processed_id into v_last from tracking.processing_markers where marker_type = 'print_os' for update;
   -- Nothing pending: answer before any temp table is made (the common wake-up of the other source).
   if not coalesce(p_force, false)
-     and not exists (select 1 from tracking."print OS" p where p.processed_at is null)
+     and not exists (select 1 from tracking_private.pending_records q where q.source_type = 'print_os')
      and not exists (select 1 from tracking.processing_issues i
                       where i.source_type = 'print_os' and i.resolved_at is null and i.attempts < v_limit) then
     return jsonb_build_object('processed_count', 0, 'retried_count', 0, 'jobs_updated', 0, 'last_marker', v_last);
@@ -331,10 +347,14 @@ begin
   perform tracking_private.use_temp_table('_pos', 'id bigint, imposition_id text, status text, marker bigint, event_at timestamptz, fresh boolean');
   perform tracking_private.use_temp_table('_pos_files', 'id bigint, imposition_id text, status text, event_at timestamptz, file_id text, job_id text, job_known boolean, single_file boolean');
   perform tracking_private.use_temp_table('_issues', 'source_id bigint, kind text, subject text, reason text');
+  perform tracking_private.use_temp_table('_pos_jobs', 'id bigint, job_id text, imposition_id text, status text, event_at timestamptz, single_file boolean');
   perform tracking_private.use_temp_table('_pjob_touched', 'job_id text, event_at timestamptz, source_id bigint, printed_now boolean');
   perform tracking_private.use_temp_table('_pjob_state', 'job_id text, event_at timestamptz, source_id bigint, total int, printed int, aborted int, keep boolean, status text, note text');
-  perform tracking_private.use_temp_table('_pos_latest', 'imposition_id text, file_id text, job_id text, status text, id bigint, event_at timestamptz, known boolean');
-  -- Unprocessed records (partial index), plus processed ones with open issues; with force, all.
+  -- The queued records (their queue rows taken: deleted, in this transaction),
+  -- plus processed ones with open issues; with force, all.
+  with queued as (
+    delete from tracking_private.pending_records q where q.source_type = 'print_os' returning q.record_id
+  )
   insert into _pos
     select p.id, p.name as imposition_id, p.status, p.marker, coalesce(p.job_complete_time, p.created_at) as event_at,
            (p.processed_at is null) as fresh
@@ -342,7 +362,7 @@ begin
      where coalesce(p_force, false)
     union all
     select p.id, p.name, p.status, p.marker, coalesce(p.job_complete_time, p.created_at), true
-      from tracking."print OS" p
+      from queued q join tracking."print OS" p on p.id = q.record_id
      where not coalesce(p_force, false) and p.processed_at is null
     union all
     select p.id, p.name, p.status, p.marker, coalesce(p.job_complete_time, p.created_at), false
@@ -395,23 +415,32 @@ begin
   -- Known files are updated, new ones inserted without `on conflict`: its
   -- speculative insertion made a backlog's inserts ~40% slower, and only
   -- this function writes file_print_status and print_os history, behind the
-  -- marker lock. Which rows exist is looked up before the insert (`known`):
-  -- an anti-join in the insert itself may be planned as a nested loop over
-  -- the table it fills.
-  insert into _pos_latest
+  -- marker lock. Which rows exist is looked up first (`known`, in the
+  -- statement's own snapshot): an anti-join in the insert itself may be
+  -- planned as a nested loop over the table it fills.
+  with latest as (
     select l.*, (s.imposition_id is not null) as known
       from (select distinct on (imposition_id, file_id) imposition_id, file_id, job_id, lower(status) as status, id, event_at
               from _pos_files
              order by imposition_id, file_id, (status = 'PRINTED') desc, event_at desc, id desc) l
-      left join tracking.file_print_status s on (s.imposition_id, s.file_id) = (l.imposition_id, l.file_id);
-  analyze _pos_latest;
-  update tracking.file_print_status s
-     set status = l.status, source_id = l.id, event_at = l.event_at, job_id = l.job_id
-    from _pos_latest l
-   where l.known and (s.imposition_id, s.file_id) = (l.imposition_id, l.file_id)
-     and (l.status = 'printed', l.event_at, l.id) > (s.status = 'printed', s.event_at, s.source_id);
+      left join tracking.file_print_status s on (s.imposition_id, s.file_id) = (l.imposition_id, l.file_id)
+  ), updated as (
+    update tracking.file_print_status s
+       set status = l.status, source_id = l.id, event_at = l.event_at, job_id = l.job_id
+      from latest l
+     where l.known and (s.imposition_id, s.file_id) = (l.imposition_id, l.file_id)
+       and (l.status = 'printed', l.event_at, l.id) > (s.status = 'printed', s.event_at, s.source_id)
+  )
   insert into tracking.file_print_status (imposition_id, file_id, job_id, status, source_id, event_at)
-    select imposition_id, file_id, job_id, status, id, event_at from _pos_latest where not known;
+    select imposition_id, file_id, job_id, status, id, event_at from latest where not known;
+
+  -- One row per record and job (a record has a row per file), sorted by job:
+  -- the history below is inserted in this order, and its job index fills in
+  -- order, far cheaper than in a hash's order.
+  insert into _pos_jobs
+    select distinct on (job_id, id) id, job_id, imposition_id, status, event_at, single_file
+      from _pos_files where job_known order by job_id, id, single_file desc;
+  analyze _pos_jobs;
 
   -- Per job: all of its distinct file ids (mapped, or printed on their own).
   -- A run that brings the job only aborts which do not settle it (not all
@@ -421,7 +450,7 @@ begin
            (array_agg(event_at order by (status = 'PRINTED') desc, event_at desc, id desc))[1] as event_at,
            (array_agg(id order by (status = 'PRINTED') desc, event_at desc, id desc))[1] as source_id,
            bool_or(status = 'PRINTED') as printed_now
-      from _pos_files where job_known group by job_id;
+      from _pos_jobs group by job_id;
   analyze _pjob_touched;
   insert into _pjob_state
     with files as (
@@ -461,11 +490,7 @@ begin
            format('%s %s %s; job: %s%s',
                   case when f.single_file then 'file' else 'imposition' end, f.imposition_id, lower(f.status), s.note,
                   case when f.status = 'ABORTED' and s.keep then ', status kept' else '' end)
-      -- one row per record and job before the notes are written (a record has a row per file;
-      -- sorted by job: the history's job index fills in order, far cheaper than in a hash's order)
-      from (select distinct on (job_id, id) job_id, id, imposition_id, status, event_at, single_file
-              from _pos_files where job_known order by job_id, id, single_file desc) f
-      join _pjob_state s on s.job_id = f.job_id
+      from _pos_jobs f join _pjob_state s on s.job_id = f.job_id
      where not exists (select 1 from _logged l where (l.source_id, l.job_id, l.operation) = (f.id, f.job_id, 'print'))
     returning job_id
   )
@@ -482,22 +507,10 @@ begin
      set last_processed_id = v_max, last_processed_at = now(), updated_at = now()
    where marker_type = 'print_os' and last_processed_id < v_max;
 
-  -- Last, the rows a scanner run may also write: the jobs, locked in a fixed
-  -- order, then their operations and the impositions' operations. Taken this
-  -- late, the locks are held for the shortest time, so a scanner run beside
-  -- this one (the worker runs the two sources side by side) waits least.
-  perform 1 from tracking.jobs j join _pjob_state s using (job_id) order by j.job_id for update of j;
-
-  update tracking.jobs j
-     set operations = j.operations || jsonb_build_object('print', s.status = 'completed'),
-         operation_times = j.operation_times || jsonb_build_object('print', s.event_at),
-         updated_at = now()
-    from _pjob_state s
-   where j.job_id = s.job_id and not s.keep
-     and coalesce((j.operation_times ->> 'print')::timestamptz, '-infinity') <= s.event_at
-     and ((j.operations -> 'print') is distinct from to_jsonb(s.status = 'completed')
-          or (j.operation_times ->> 'print')::timestamptz is distinct from s.event_at);
-
+  -- Last, the rows a scanner run may also write, in the order both take
+  -- them (see lock_print_operation_rows): the print operation's rows, then
+  -- the jobs. Taken this late, the locks are held for the shortest time.
+  perform tracking_private.lock_print_operation_rows();
   update tracking.job_operations o
      set completed_at = s.event_at, completed_by = 'print_os', source_id = s.source_id, status = s.status, notes = s.note
     from _pjob_state s join tracking.jobs j on j.job_id = s.job_id
@@ -516,6 +529,17 @@ begin
      and (o.completed_at is null or o.completed_at <= r.event_at)
      and (o.completed_at, o.completed_by, o.source_id, o.status)
          is distinct from (r.event_at, 'print_os', r.id, case r.status when 'PRINTED' then 'completed' else 'aborted' end);
+
+  perform 1 from tracking.jobs j join _pjob_state s using (job_id) order by j.job_id for update of j;
+  update tracking.jobs j
+     set operations = j.operations || jsonb_build_object('print', s.status = 'completed'),
+         operation_times = j.operation_times || jsonb_build_object('print', s.event_at),
+         updated_at = now()
+    from _pjob_state s
+   where j.job_id = s.job_id and not s.keep
+     and coalesce((j.operation_times ->> 'print')::timestamptz, '-infinity') <= s.event_at
+     and ((j.operations -> 'print') is distinct from to_jsonb(s.status = 'completed')
+          or (j.operation_times ->> 'print')::timestamptz is distinct from s.event_at);
 
   return jsonb_build_object('processed_count', v_count, 'retried_count', v_retried, 'jobs_updated', v_jobs, 'last_marker', v_max);
 end
@@ -549,7 +573,7 @@ declare
   v_job_group int;
 begin
   select last_processed_id into v_last from tracking.processing_markers where marker_type = 'scanned_codes' for update;
-  if not exists (select 1 from tracking.scanned_codes s where s.processed_at is null)
+  if not exists (select 1 from tracking_private.pending_records q where q.source_type = 'scanner')
      and not exists (select 1 from tracking.processing_issues i
                       where i.source_type = 'scanner' and i.resolved_at is null and i.attempts < v_limit) then
     return jsonb_build_object('processed_count', 0, 'retried_count', 0, 'jobs_updated', 0, 'last_marker', v_last);
@@ -564,9 +588,13 @@ begin
   perform tracking_private.use_temp_table('_scan_jobs', 'scan_id bigint, job_id text, via text');
   perform tracking_private.use_temp_table('_issues', 'source_id bigint, kind text, subject text, reason text');
   perform tracking_private.use_temp_table('_eff', 'scan_id bigint, job_id text, via text, name text, operation_id text, event_at timestamptz, code_text text, machine_id text');
+  -- The queued scans (their queue rows taken), plus processed ones with open issues.
+  with queued as (
+    delete from tracking_private.pending_records q where q.source_type = 'scanner' returning q.record_id
+  )
   insert into _scans
     select s.scan_id, s.code_text, s.scanned_at as event_at, s.operations, s.machine_id, true as fresh
-      from tracking.scanned_codes s
+      from queued q join tracking.scanned_codes s on s.scan_id = q.record_id
      where s.processed_at is null
     union all
     select s.scan_id, s.code_text, s.scanned_at, s.operations, s.machine_id, false
@@ -712,25 +740,12 @@ begin
      set last_processed_id = v_max, last_processed_at = now(), updated_at = now()
    where marker_type = 'scanned_codes' and last_processed_id < v_max;
 
-  -- Last, the rows a print OS run may also write, jobs locked in a fixed
-  -- order first (see process_print_os).
-  perform 1 from tracking.jobs j where j.job_id in (select job_id from _eff) order by j.job_id for update;
-  with latest as (
-    select distinct on (e.job_id, e.name) e.job_id, e.name, e.event_at
-      from _eff e order by e.job_id, e.name, e.event_at desc, e.scan_id desc
-  ), applicable as (
-    select l.* from latest l join tracking.jobs j on j.job_id = l.job_id
-     where coalesce((j.operation_times ->> l.name)::timestamptz, '-infinity') <= l.event_at
-       and ((j.operations -> l.name) is distinct from 'true'::jsonb
-            or (j.operation_times ->> l.name)::timestamptz is distinct from l.event_at)
-  ), agg as (
-    select job_id, jsonb_object_agg(name, true) as ops, jsonb_object_agg(name, event_at) as times
-      from applicable group by job_id
-  )
-  update tracking.jobs j
-     set operations = j.operations || agg.ops, operation_times = j.operation_times || agg.times, updated_at = now()
-    from agg where j.job_id = agg.job_id;
-
+  -- Last, the operations and the jobs, in the order a print OS run takes
+  -- them (see tracking_private.lock_print_operation_rows): a scan that names
+  -- the print operation writes rows a print OS run writes too.
+  if exists (select 1 from _scan_ops o join tracking.operation_catalogue c using (operation_id) where c.name = 'print') then
+    perform tracking_private.lock_print_operation_rows();
+  end if;
   update tracking.job_operations o
      set completed_at = e.event_at, completed_by = 'scanner', source_id = e.scan_id, status = 'completed',
          notes = format('scan %s on %s', e.code_text, coalesce(e.machine_id, 'unknown machine'))
@@ -750,6 +765,23 @@ begin
    where o.imposition_id = e.imposition_id and o.operation_id = e.operation_id
      and (o.completed_at is null or o.completed_at <= e.event_at)
      and (o.completed_at, o.completed_by, o.source_id, o.status) is distinct from (e.event_at, 'scanner', e.scan_id, 'completed');
+
+  perform 1 from tracking.jobs j where j.job_id in (select job_id from _eff) order by j.job_id for update;
+  with latest as (
+    select distinct on (e.job_id, e.name) e.job_id, e.name, e.event_at
+      from _eff e order by e.job_id, e.name, e.event_at desc, e.scan_id desc
+  ), applicable as (
+    select l.* from latest l join tracking.jobs j on j.job_id = l.job_id
+     where coalesce((j.operation_times ->> l.name)::timestamptz, '-infinity') <= l.event_at
+       and ((j.operations -> l.name) is distinct from 'true'::jsonb
+            or (j.operation_times ->> l.name)::timestamptz is distinct from l.event_at)
+  ), agg as (
+    select job_id, jsonb_object_agg(name, true) as ops, jsonb_object_agg(name, event_at) as times
+      from applicable group by job_id
+  )
+  update tracking.jobs j
+     set operations = j.operations || agg.ops, operation_times = j.operation_times || agg.times, updated_at = now()
+    from agg where j.job_id = agg.job_id;
 
   return jsonb_build_object('processed_count', v_count, 'retried_count', v_retried, 'jobs_updated', v_jobs, 'last_marker', v_max);
 end
@@ -846,6 +878,59 @@ create or replace trigger scanned_codes_added
   after insert on tracking.scanned_codes
   referencing new table as new_rows
   for each statement execute function tracking_private.tg__wake_processing('tracking_process_scans');
+
+-- Every new record is queued for processing (tracking_private.pending_records),
+-- and so is a processed one whose processed_at a DBA sets back to null (to
+-- apply it again). The row trigger's condition keeps processing's own updates
+-- of processed_at free of trigger calls.
+create or replace function tracking_private.tg__queue_records() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, public
+as $$
+begin
+  if tg_table_name = 'print OS' then
+    insert into tracking_private.pending_records (source_type, record_id)
+      select 'print_os', id from new_rows where processed_at is null
+      on conflict do nothing;
+  else
+    insert into tracking_private.pending_records (source_type, record_id)
+      select 'scanner', scan_id from new_rows where processed_at is null
+      on conflict do nothing;
+  end if;
+  return null;
+end
+$$;
+
+create or replace function tracking_private.tg__requeue_record() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, public
+as $$
+begin
+  if tg_table_name = 'print OS' then
+    insert into tracking_private.pending_records (source_type, record_id) values ('print_os', new.id) on conflict do nothing;
+  else
+    insert into tracking_private.pending_records (source_type, record_id) values ('scanner', new.scan_id) on conflict do nothing;
+  end if;
+  return null;
+end
+$$;
+
+create or replace trigger print_os_queued
+  after insert on tracking."print OS"
+  referencing new table as new_rows
+  for each statement execute function tracking_private.tg__queue_records();
+create or replace trigger scanned_codes_queued
+  after insert on tracking.scanned_codes
+  referencing new table as new_rows
+  for each statement execute function tracking_private.tg__queue_records();
+create or replace trigger print_os_requeued
+  after update of processed_at on tracking."print OS"
+  for each row when (new.processed_at is null and old.processed_at is not null)
+  execute function tracking_private.tg__requeue_record();
+create or replace trigger scanned_codes_requeued
+  after update of processed_at on tracking.scanned_codes
+  for each row when (new.processed_at is null and old.processed_at is not null)
+  execute function tracking_private.tg__requeue_record();
 drop function if exists tracking.records_added();  -- its former name
 
 ------------------------------------------------------------------------------

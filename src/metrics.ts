@@ -144,11 +144,11 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
     {
       name: "tracking",
-      sql: `select 'print_os' as stream, count(*) as n, extract(epoch from now() - min(created_at)) as oldest
-              from tracking."print OS" where processed_at is null
-            union all
-            select 'scanned_codes', count(*), extract(epoch from now() - min(scanned_at))
-              from tracking.scanned_codes where processed_at is null`,
+      // The processing queue (tracking_private.pending_records): by its primary key, never a scan of the records.
+      sql: `select s.stream, count(q.record_id) as n, extract(epoch from now() - min(q.queued_at)) as oldest
+              from (values ('print_os', 'print_os'), ('scanner', 'scanned_codes')) s(source_type, stream)
+              left join tracking_private.pending_records q on q.source_type = s.source_type
+             group by s.stream`,
       apply(rows) {
         set(trackingWaiting, rows, "stream", "n");
         set(trackingOldest, rows, "stream", "oldest");

@@ -243,12 +243,13 @@ test.serial("jobStatusChanged from processing: one event per statement, naming o
     await run(`insert into tracking.scanned_codes (code_text, operations, scanned_at) values ('LP_2', '["coating"]', '2026-11-20 08:00')`, "scanner");
     await eventually(async () => screen.events.length >= 5, 10_000);
     await settled([screen]);
+    // Each run writes the operations before the jobs (the order both sources lock them in).
     t.deepEqual(screen.events.map((e) => e.jobStatusChanged), [
-      { table: "jobs", op: "update", count: 2, jobIds: ["LP_1", "LP_2"] },
       { table: "job_operations", op: "update", count: 2, jobIds: ["LP_1", "LP_2"] },
+      { table: "jobs", op: "update", count: 2, jobIds: ["LP_1", "LP_2"] },
       { table: "job_operations", op: "update", count: 1, jobIds: ["LP_1"] },
-      { table: "jobs", op: "update", count: 1, jobIds: ["LP_2"] },
       { table: "job_operations", op: "update", count: 1, jobIds: ["LP_2"] },
+      { table: "jobs", op: "update", count: 1, jobIds: ["LP_2"] },
     ]);
   } finally {
     await closeAll([screen]);

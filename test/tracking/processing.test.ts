@@ -312,3 +312,46 @@ test.serial("feeds cannot mark their own records processed", async (t) => {
   const done = await db.query(`select processed_at is not null as done from tracking.scanned_codes where code_text = 'zz-code'`);
   t.true(done.rows[0].done);
 });
+
+test.serial("a record set back to processed_at null is queued again and applied once more, nothing duplicated", async (t) => {
+  await fixture("q");
+  const id = await printOs("qimp3", "PRINTED");
+  const sid = await scan("q3_3", ["coating"]);
+  await process();
+  const history = async () => (await db.query<{ n: number }>(`select count(*)::int as n from tracking.job_status_updates where job_id = 'q3_3'`)).rows[0].n;
+  const before = await history();
+  // What docs/tracking.md tells a DBA to do to apply a record again.
+  await db.query(`update tracking."print OS" set processed_at = null where id = $1`, [id]);
+  await db.query(`update tracking.scanned_codes set processed_at = null where scan_id = $1`, [sid]);
+  const queued = await db.query(`select source_type, record_id::int from tracking_private.pending_records order by source_type`);
+  t.deepEqual(queued.rows, [{ source_type: "print_os", record_id: id }, { source_type: "scanner", record_id: sid }]);
+  t.deepEqual(await process(), { print_os_processed: 1, scanner_processed: 1, jobs_updated: 0 });
+  t.is(await history(), before, "its history rows are there already");
+  const left = await db.query(`select count(*)::int as n from tracking_private.pending_records`);
+  t.is(left.rows[0].n, 0);
+});
+
+test.serial("marking records processed stays on their page (HOT): processed_at is in no index", async (t) => {
+  await fixture("h");
+  const c = new pg.Client({ connectionString: db.url });
+  await c.connect();
+  try {
+    // One transaction, so that pg_stat_xact_user_tables counts exactly its own updates.
+    await c.query("begin");
+    await c.query(`insert into tracking."print OS" (name, status, marker) select 'himp3', 'PRINTED', 880000 + g from generate_series(1, 40) g`);
+    await c.query(`insert into tracking.scanned_codes (code_text, operations) select 'h3_3', '["coating"]' from generate_series(1, 40) g`);
+    await c.query(`select tracking.process_status_updates('both')`);
+    const { rows } = await c.query<{ relname: string; upd: number; hot: number }>(
+      `select relname, n_tup_upd::int as upd, n_tup_hot_upd::int as hot from pg_stat_xact_user_tables
+        where relid in ('tracking."print OS"'::regclass, 'tracking.scanned_codes'::regclass) order by relname`,
+    );
+    await c.query("commit");
+    t.deepEqual(rows, [
+      { relname: "print OS", upd: 40, hot: 40 },
+      { relname: "scanned_codes", upd: 40, hot: 40 },
+    ]);
+  } finally {
+    await c.query("rollback").catch(() => {});
+    await c.end();
+  }
+});
