@@ -584,10 +584,11 @@ begin
   perform tracking_private.use_temp_table('_scan_ops', 'scan_id bigint, name text, operation_id text');
   perform tracking_private.use_temp_table('_scan_job', 'scan_id bigint, code_text text, file_job text, job_id text, is_runlist boolean');
   perform tracking_private.use_temp_table('_scan_imps', 'scan_id bigint, runlist_id text, imposition_id text');
-  perform tracking_private.use_temp_table('_scan_files', 'scan_id bigint, imposition_id text, file_id text, job_id text, job_known boolean');
+  perform tracking_private.use_temp_table('_imp_files', 'imposition_id text, file_id text, job_id text, job_known boolean');
   perform tracking_private.use_temp_table('_scan_jobs', 'scan_id bigint, job_id text, via text');
   perform tracking_private.use_temp_table('_issues', 'source_id bigint, kind text, subject text, reason text');
   perform tracking_private.use_temp_table('_eff', 'scan_id bigint, job_id text, via text, name text, operation_id text, event_at timestamptz, code_text text, machine_id text');
+  perform tracking_private.use_temp_table('_scan_latest', 'job_id text, name text, operation_id text, event_at timestamptz, scan_id bigint, code_text text, machine_id text');
   -- The queued scans (their queue rows taken), plus processed ones with open issues.
   with queued as (
     delete from tracking_private.pending_records q where q.source_type = 'scanner' returning q.record_id
@@ -666,15 +667,19 @@ begin
      where not sj.is_runlist;
   analyze _scan_imps;
 
-  insert into _scan_files
-    select i.scan_id, i.imposition_id, m.file_id, m.job_id, (j.job_id is not null) as job_known
-      from _scan_imps i
+  -- The files of the scanned impositions, once per imposition: a backlog
+  -- scans the same runlists again and again (per scan and file it was three
+  -- times the rows).
+  insert into _imp_files
+    select m.imposition_id, m.file_id, m.job_id, (j.job_id is not null) as job_known
+      from (select distinct imposition_id from _scan_imps) i
       join tracking.imposition_file_mapping m on m.imposition_id = i.imposition_id
       left join tracking.jobs j on j.job_id = m.job_id;
-  analyze _scan_files;
+  analyze _imp_files;
 
   insert into _scan_jobs
-    select distinct scan_id, job_id, 'runlist'::text as via from _scan_files where job_known
+    select i.scan_id, f.job_id, 'runlist'::text as via
+      from _scan_imps i join (select distinct imposition_id, job_id from _imp_files where job_known) f using (imposition_id)
     union
     select sj.scan_id, sj.job_id, 'job' from _scan_job sj
      where not sj.is_runlist and sj.job_id is not null
@@ -704,19 +709,27 @@ begin
              else true end
     union all
     select i.scan_id, 'unknown_imposition', i.imposition_id, format('imposition %s (runlist %s) has no file mapping', i.imposition_id, i.runlist_id)
-      from _scan_imps i where not exists (select 1 from tracking.imposition_file_mapping m where m.imposition_id = i.imposition_id)
+      from _scan_imps i where not exists (select 1 from _imp_files f where f.imposition_id = i.imposition_id)
     union all
-    select f.scan_id, 'unparseable_file_id', f.file_id, format('file id %s does not match tracking.file_id_pattern', f.file_id)
-      from _scan_files f where f.job_id is null
+    select i.scan_id, 'unparseable_file_id', f.file_id, format('file id %s does not match tracking.file_id_pattern', f.file_id)
+      from _scan_imps i join _imp_files f using (imposition_id) where f.job_id is null
     union all
-    select f.scan_id, 'unknown_job', f.job_id, format('job %s (file %s) is not in tracking.jobs', f.job_id, f.file_id)
-      from _scan_files f where f.job_id is not null and not f.job_known;
+    select i.scan_id, 'unknown_job', f.job_id, format('job %s (file %s) is not in tracking.jobs', f.job_id, f.file_id)
+      from _scan_imps i join _imp_files f using (imposition_id) where f.job_id is not null and not f.job_known;
 
   insert into _eff
     select sj.scan_id, sj.job_id, sj.via, o.name, o.operation_id, s.event_at, s.code_text, s.machine_id
       from _scan_jobs sj join _scans s using (scan_id) join _scan_ops o using (scan_id)
      where o.operation_id is not null;
   analyze _eff;
+  -- The latest scan per job and operation (for the job, its operations),
+  -- with statistics: as a sub-query its row count was unknown, and the jobs
+  -- update grouped it in a hash planned for 200 jobs (46,000 in a backlog:
+  -- spilled to disk).
+  insert into _scan_latest
+    select distinct on (e.job_id, e.name) e.job_id, e.name, e.operation_id, e.event_at, e.scan_id, e.code_text, e.machine_id
+      from _eff e order by e.job_id, e.name, e.event_at desc, e.scan_id desc;
+  analyze _scan_latest;
 
   -- History rows these scans already have are skipped: see process_print_os.
   perform tracking_private.find_logged('scanner', v_ids);
@@ -749,8 +762,7 @@ begin
   update tracking.job_operations o
      set completed_at = e.event_at, completed_by = 'scanner', source_id = e.scan_id, status = 'completed',
          notes = format('scan %s on %s', e.code_text, coalesce(e.machine_id, 'unknown machine'))
-    from (select distinct on (job_id, operation_id) * from _eff order by job_id, operation_id, event_at desc, scan_id desc) e
-    join tracking.jobs j on j.job_id = e.job_id
+    from _scan_latest e join tracking.jobs j on j.job_id = e.job_id
    where o.job_id = e.job_id and o.version_tag is not distinct from j.version_tag and o.operation_id = e.operation_id
      and (o.completed_at is null or o.completed_at <= e.event_at)
      and (o.completed_at, o.completed_by, o.source_id, o.status) is distinct from (e.event_at, 'scanner', e.scan_id, 'completed');
@@ -767,11 +779,8 @@ begin
      and (o.completed_at, o.completed_by, o.source_id, o.status) is distinct from (e.event_at, 'scanner', e.scan_id, 'completed');
 
   perform 1 from tracking.jobs j where j.job_id in (select job_id from _eff) order by j.job_id for update;
-  with latest as (
-    select distinct on (e.job_id, e.name) e.job_id, e.name, e.event_at
-      from _eff e order by e.job_id, e.name, e.event_at desc, e.scan_id desc
-  ), applicable as (
-    select l.* from latest l join tracking.jobs j on j.job_id = l.job_id
+  with applicable as (
+    select l.job_id, l.name, l.event_at from _scan_latest l join tracking.jobs j on j.job_id = l.job_id
      where coalesce((j.operation_times ->> l.name)::timestamptz, '-infinity') <= l.event_at
        and ((j.operations -> l.name) is distinct from 'true'::jsonb
             or (j.operation_times ->> l.name)::timestamptz is distinct from l.event_at)
