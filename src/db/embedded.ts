@@ -372,7 +372,14 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedServ
     if (owner) chownSync(dir, owner.uid, owner.gid);
     const user = state.user;
     await withPasswordFile(path.dirname(dir), state.password, owner, async (pwfile) => {
-      const args = [`--pgdata=${dir}`, "--auth=scram-sha-256", `--username=${user}`, `--pwfile=${pwfile}`, "--encoding=UTF8", "--lc-messages=C"];
+      // The builtin C.UTF-8 locale (PostgreSQL 17+): the same on every machine whatever its
+      // OS locale, never changed under the indexes by a C library update, and text compared
+      // byte-wise (code point order, as glibc's C.UTF-8), without strcoll: a tracking backlog
+      // ran 10-15% faster than under the libc C.UTF-8 locale (README, "The embedded server").
+      const args = [
+        `--pgdata=${dir}`, "--auth=scram-sha-256", `--username=${user}`, `--pwfile=${pwfile}`, "--encoding=UTF8",
+        "--locale=C", "--locale-provider=builtin", "--builtin-locale=C.UTF-8", "--lc-messages=C",
+      ];
       const { child, recent } = runProgram(programs.initdb, args, owner, path.dirname(dir), pgLog);
       const [code, signal] = (await once(child, "close")) as [number | null, string | null];
       if (code !== 0) throw new Error(`initdb failed (${signal ?? `exit ${code}`}): ${recent.join(" | ")}`);
