@@ -384,17 +384,17 @@ begin
   -- The files of each record: those mapped to its imposition, or, when its
   -- name is no imposition but a file id, that one file (printed outside an
   -- imposition; the name then stands for the imposition in file_print_status).
+  -- One join: the name is matched against the pattern only when it is no
+  -- imposition (the `or` stops at a mapped row).
   insert into _pos_files
     select f.*, (j.job_id is not null) as job_known, f.file_id = f.imposition_id as single_file
       from (
-        select r.id, r.imposition_id, r.status, r.event_at, m.file_id, m.job_id
-          from _pos r join tracking.imposition_file_mapping m on m.imposition_id = r.imposition_id
-        union all
-        select r.id, r.imposition_id, r.status, r.event_at, r.imposition_id,
-               nullif((regexp_match(r.imposition_id, v_pattern))[v_job_group], '')
-          from _pos r
-         where not exists (select 1 from tracking.imposition_file_mapping m where m.imposition_id = r.imposition_id)
-           and r.imposition_id ~ v_pattern
+        select r.id, r.imposition_id, r.status, r.event_at,
+               coalesce(m.file_id, r.imposition_id) as file_id,
+               case when m.imposition_id is null then nullif((regexp_match(r.imposition_id, v_pattern))[v_job_group], '')
+                    else m.job_id end as job_id
+          from _pos r left join tracking.imposition_file_mapping m on m.imposition_id = r.imposition_id
+         where m.imposition_id is not null or r.imposition_id ~ v_pattern
       ) f
       left join tracking.jobs j on j.job_id = f.job_id;
   analyze _pos_files;
@@ -661,7 +661,9 @@ begin
     union
     select sj.scan_id, p.runlist_id, p.imposition_id
       from _scan_job sj
-      join tracking.imposition_file_mapping m on m.job_id = sj.job_id
+      -- each of the job's impositions once, not once per file
+      join (select distinct m.job_id, m.imposition_id from tracking.imposition_file_mapping m
+             where m.job_id in (select job_id from _scan_job where not is_runlist)) m on m.job_id = sj.job_id
       join tracking.production_planner_paths held on held.imposition_id = m.imposition_id
       join tracking.production_planner_paths p on p.runlist_id = held.runlist_id
      where not sj.is_runlist;
