@@ -183,7 +183,7 @@ async function until(check: () => Promise<boolean>, timeoutMs = 30_000, everyMs 
 async function drain(url: string, c: pg.Client) {
   const log = createLogger({ level: "warn", pretty: false, fd: 2 });
   const base = mkdtempSync(path.join(os.tmpdir(), "tracking-bench-"));
-  const pool = createPool(url, { max: 5, log, name: "bench-worker" });
+  const pool = createPool(url, { max: 10, log, name: "bench-worker" }); // DB_POOL_MAX's default, as npm start
   const worker = await startWorker({ pool, config: loadConfig({ DATA_DIR: base }), concurrency: 2, pollInterval: 2000, log });
   const done = { print_os: 0, scanner: 0 };
   try {
@@ -213,7 +213,7 @@ async function drain(url: string, c: pg.Client) {
 async function latency(url: string, c: pg.Client, n: number, scale: number) {
   const log = createLogger({ level: "warn", pretty: false, fd: 2 });
   const base = mkdtempSync(path.join(os.tmpdir(), "tracking-bench-"));
-  const pool = createPool(url, { max: 5, log, name: "bench-worker" });
+  const pool = createPool(url, { max: 10, log, name: "bench-worker" }); // DB_POOL_MAX's default, as npm start
   const worker = await startWorker({ pool, config: loadConfig({ DATA_DIR: base }), concurrency: 2, pollInterval: 2000, log });
   await c.query(`alter table tracking."print OS" enable trigger print_os_added; alter table tracking.scanned_codes enable trigger scanned_codes_added`);
   const imps = 100_000 * scale;

@@ -350,21 +350,32 @@ begin
   perform tracking_private.use_temp_table('_pos_jobs', 'id bigint, job_id text, imposition_id text, status text, event_at timestamptz, single_file boolean');
   perform tracking_private.use_temp_table('_pjob_touched', 'job_id text, event_at timestamptz, source_id bigint, printed_now boolean');
   perform tracking_private.use_temp_table('_pjob_state', 'job_id text, event_at timestamptz, source_id bigint, total int, printed int, aborted int, keep boolean, status text, note text');
-  -- The queued records (their queue rows taken: deleted, in this transaction),
-  -- plus processed ones with open issues; with force, all.
+  -- The queued records (with force, every unprocessed one): their queue rows
+  -- deleted and the records marked processed here, in the same transaction
+  -- as the effects below (exactly once, whatever the commit order); plus
+  -- processed ones with open issues (with force, all processed ones).
+  -- The ids go through an array: an index scan for one record or 100,000,
+  -- whatever the queue's statistics say (they lag behind a drained backlog).
+  if coalesce(p_force, false) then
+    insert into tracking_private.pending_records (source_type, record_id)
+      select 'print_os', id from tracking."print OS" where processed_at is null
+      on conflict do nothing;
+  end if;
   with queued as (
     delete from tracking_private.pending_records q where q.source_type = 'print_os' returning q.record_id
+  ), marked as (
+    update tracking."print OS" p set processed_at = now()
+     where p.id = any (array(select record_id from queued)) and p.processed_at is null
+    returning p.id, p.name, p.status, p.marker, coalesce(p.job_complete_time, p.created_at) as event_at
   )
   insert into _pos
-    select p.id, p.name as imposition_id, p.status, p.marker, coalesce(p.job_complete_time, p.created_at) as event_at,
-           (p.processed_at is null) as fresh
+    select m.id, m.name as imposition_id, m.status, m.marker, m.event_at, true as fresh from marked m
+    union all
+    select p.id, p.name, p.status, p.marker, coalesce(p.job_complete_time, p.created_at), false
       from tracking."print OS" p
-     where coalesce(p_force, false)
+     where coalesce(p_force, false) and p.processed_at is not null
     union all
-    select p.id, p.name, p.status, p.marker, coalesce(p.job_complete_time, p.created_at), true
-      from queued q join tracking."print OS" p on p.id = q.record_id
-     where not coalesce(p_force, false) and p.processed_at is null
-    union all
+    -- (a branch of its own: an `or` with the force flag would scan the whole table in every run)
     select p.id, p.name, p.status, p.marker, coalesce(p.job_complete_time, p.created_at), false
       from tracking."print OS" p
      where not coalesce(p_force, false) and p.processed_at is not null
@@ -498,10 +509,6 @@ begin
 
   perform tracking_private.record_issues('print_os', v_ids);
 
-  -- Processed: in the same transaction as the effects (exactly once, whatever the commit order).
-  update tracking."print OS" p set processed_at = now()
-    from _pos r where p.id = r.id and r.fresh and p.processed_at is null;
-
   v_max := greatest(v_last, v_max);
   update tracking.processing_markers
      set last_processed_id = v_max, last_processed_at = now(), updated_at = now()
@@ -589,14 +596,18 @@ begin
   perform tracking_private.use_temp_table('_issues', 'source_id bigint, kind text, subject text, reason text');
   perform tracking_private.use_temp_table('_eff', 'scan_id bigint, job_id text, via text, name text, operation_id text, event_at timestamptz, code_text text, machine_id text');
   perform tracking_private.use_temp_table('_scan_latest', 'job_id text, name text, operation_id text, event_at timestamptz, scan_id bigint, code_text text, machine_id text');
-  -- The queued scans (their queue rows taken), plus processed ones with open issues.
+  -- The queued scans, their queue rows deleted and the scans marked processed
+  -- here, in the same transaction as the effects below; plus processed ones
+  -- with open issues.
   with queued as (
     delete from tracking_private.pending_records q where q.source_type = 'scanner' returning q.record_id
+  ), marked as (
+    update tracking.scanned_codes s set processed_at = now()
+     where s.scan_id = any (array(select record_id from queued)) and s.processed_at is null  -- see process_print_os
+    returning s.scan_id, s.code_text, s.scanned_at, s.operations, s.machine_id
   )
   insert into _scans
-    select s.scan_id, s.code_text, s.scanned_at as event_at, s.operations, s.machine_id, true as fresh
-      from queued q join tracking.scanned_codes s on s.scan_id = q.record_id
-     where s.processed_at is null
+    select m.scan_id, m.code_text, m.scanned_at as event_at, m.operations, m.machine_id, true as fresh from marked m
     union all
     select s.scan_id, s.code_text, s.scanned_at, s.operations, s.machine_id, false
       from tracking.scanned_codes s
@@ -746,9 +757,6 @@ begin
   select count(*)::int into v_jobs from (select distinct job_id from ins) d;
 
   perform tracking_private.record_issues('scanner', v_ids);
-
-  update tracking.scanned_codes c set processed_at = now()
-    from _scans s where c.scan_id = s.scan_id and s.fresh and c.processed_at is null;
 
   v_max := greatest(v_last, v_max);
   update tracking.processing_markers
