@@ -274,6 +274,17 @@ begin
 end
 $$;
 
+-- Moves a source's marker forward to the highest marker / scan_id processed
+-- (never back: a run that took only lower, late-committed records).
+create or replace function tracking_private.move_marker(p_marker_type text, p_max bigint) returns void
+language sql volatile
+set search_path = pg_catalog, public
+as $$
+  update tracking.processing_markers
+     set last_processed_id = p_max, last_processed_at = now(), updated_at = now()
+   where marker_type = p_marker_type and last_processed_id < p_max;
+$$;
+
 -- The file-id pattern for processing: null when the setting is broken, so
 -- that records which need no parsing still get through (parse_file_id and
 -- reparse_file_ids report the broken setting).
@@ -510,9 +521,7 @@ begin
   perform tracking_private.record_issues('print_os', v_ids);
 
   v_max := greatest(v_last, v_max);
-  update tracking.processing_markers
-     set last_processed_id = v_max, last_processed_at = now(), updated_at = now()
-   where marker_type = 'print_os' and last_processed_id < v_max;
+  perform tracking_private.move_marker('print_os', v_max);
 
   -- Last, the rows a scanner run may also write, in the order both take
   -- them (see lock_print_operation_rows): the print operation's rows, then
@@ -759,9 +768,7 @@ begin
   perform tracking_private.record_issues('scanner', v_ids);
 
   v_max := greatest(v_last, v_max);
-  update tracking.processing_markers
-     set last_processed_id = v_max, last_processed_at = now(), updated_at = now()
-   where marker_type = 'scanned_codes' and last_processed_id < v_max;
+  perform tracking_private.move_marker('scanned_codes', v_max);
 
   -- Last, the operations and the jobs, in the order a print OS run takes
   -- them (see tracking_private.lock_print_operation_rows): a scan that names
