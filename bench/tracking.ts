@@ -52,6 +52,7 @@ export async function seed(c: pg.Client, scale: number) {
     [imps],
   );
   // One print OS record per imposition (5% aborted); scans: every tenth a runlist, else a job.
+  // Inserted with the insert triggers off (no worker jobs, nothing queued): reset() queues them all.
   await c.query(`alter table tracking."print OS" disable trigger print_os_added; alter table tracking.scanned_codes disable trigger scanned_codes_added`);
   await c.query(
     `insert into tracking."print OS" (name, status, marker, job_complete_time)
@@ -175,19 +176,30 @@ async function until(check: () => Promise<boolean>, timeoutMs = 30_000, everyMs 
   }
 }
 
+/** Runs `fn` while a graphile-worker runs as `npm start` runs it (concurrency 2, DB_POOL_MAX's default pool of 10), once it listens. */
+async function withWorker(url: string, fn: () => Promise<void>) {
+  const log = createLogger({ level: "warn", pretty: false, fd: 2 });
+  const base = mkdtempSync(path.join(os.tmpdir(), "tracking-bench-"));
+  const pool = createPool(url, { max: 10, log, name: "bench-worker" });
+  const worker = await startWorker({ pool, config: loadConfig({ DATA_DIR: base }), concurrency: 2, pollInterval: 2000, log });
+  try {
+    await until(async () => Boolean(worker.health().listening));
+    await fn();
+  } finally {
+    await worker.stop();
+    await pool.end();
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
 /**
  * The backlog drained by the worker as a plant runs it (concurrency 2): both
  * tasks are asked for at once, and each source is done when its marker
  * reaches its last record. Returns the seconds until each source was done.
  */
 async function drain(url: string, c: pg.Client) {
-  const log = createLogger({ level: "warn", pretty: false, fd: 2 });
-  const base = mkdtempSync(path.join(os.tmpdir(), "tracking-bench-"));
-  const pool = createPool(url, { max: 10, log, name: "bench-worker" }); // DB_POOL_MAX's default, as npm start
-  const worker = await startWorker({ pool, config: loadConfig({ DATA_DIR: base }), concurrency: 2, pollInterval: 2000, log });
   const done = { print_os: 0, scanner: 0 };
-  try {
-    await until(async () => Boolean(worker.health().listening));
+  await withWorker(url, async () => {
     const last = (await c.query<{ p: string; s: string }>(`select (select max(marker) from tracking."print OS") as p, (select max(scan_id) from tracking.scanned_codes) as s`)).rows[0];
     const t = performance.now();
     await c.query(`select graphile_worker.add_job('tracking_process_print_os'), graphile_worker.add_job('tracking_process_scans')`);
@@ -201,26 +213,17 @@ async function drain(url: string, c: pg.Client) {
       if (!done.scanner && m.s === last.s) done.scanner = at;
       return done.print_os > 0 && done.scanner > 0;
     }, 300_000, 50); // every 50 ms: polling faster would take CPU from the two runs it measures
-  } finally {
-    await worker.stop();
-    await pool.end();
-    rmSync(base, { recursive: true, force: true });
-  }
+  });
   return done;
 }
 
 /** Insert → job status with the worker running, one record at a time. */
 async function latency(url: string, c: pg.Client, n: number, scale: number) {
-  const log = createLogger({ level: "warn", pretty: false, fd: 2 });
-  const base = mkdtempSync(path.join(os.tmpdir(), "tracking-bench-"));
-  const pool = createPool(url, { max: 10, log, name: "bench-worker" }); // DB_POOL_MAX's default, as npm start
-  const worker = await startWorker({ pool, config: loadConfig({ DATA_DIR: base }), concurrency: 2, pollInterval: 2000, log });
   await c.query(`alter table tracking."print OS" enable trigger print_os_added; alter table tracking.scanned_codes enable trigger scanned_codes_added`);
   const imps = 100_000 * scale;
   const jobs = 50_000 * scale;
   const ms: number[] = [];
-  try {
-    await until(async () => Boolean(worker.health().listening));
+  await withWorker(url, async () => {
     for (let i = 0; i < n; i++) {
       const k = (i * 7919) % imps;
       const isPrint = i % 2 === 0;
@@ -232,11 +235,7 @@ async function latency(url: string, c: pg.Client, n: number, scale: number) {
       await until(async () => (await c.query(`select 1 from tracking.job_status_updates where source_type = $1 and source_id = $2 limit 1`, [source, rows[0].id])).rowCount === 1);
       ms.push(performance.now() - t);
     }
-  } finally {
-    await worker.stop();
-    await pool.end();
-    rmSync(base, { recursive: true, force: true });
-  }
+  });
   return ms.sort((a, b) => a - b);
 }
 

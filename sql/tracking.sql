@@ -879,84 +879,67 @@ $$;
 comment on function tracking.record_print_os(text, text, bigint, text, text, timestamptz, integer, jsonb) is 'Records one print OS record from the printer feed. SF409 when its marker is already recorded.';
 
 ------------------------------------------------------------------------------
--- Triggers: new records → one debounced worker job per source
+-- Triggers: new records → the queue and one debounced worker job per source
 ------------------------------------------------------------------------------
 
--- The task to wake is the trigger's argument: each source has its own, so
--- the worker runs print OS and scanner processing side by side.
-create or replace function tracking_private.tg__wake_processing() returns trigger
-language plpgsql security definer
-set search_path = pg_catalog, public
-as $$
-begin
-  if exists (select 1 from new_rows) then
-    perform ops_private.wake(tg_argv[0]);
-  end if;
-  return null;
-end
-$$;
-
-create or replace trigger print_os_added
-  after insert on tracking."print OS"
-  referencing new table as new_rows
-  for each statement execute function tracking_private.tg__wake_processing('tracking_process_print_os');
-create or replace trigger scanned_codes_added
-  after insert on tracking.scanned_codes
-  referencing new table as new_rows
-  for each statement execute function tracking_private.tg__wake_processing('tracking_process_scans');
-
--- Every new record is queued for processing (tracking_private.pending_records),
--- and so is a processed one whose processed_at a DBA sets back to null (to
--- apply it again). The row trigger's condition keeps processing's own updates
--- of processed_at free of trigger calls.
+-- A statement's new records are queued for processing
+-- (tracking_private.pending_records) and their source's task is woken
+-- (ops_private.wake: a job still waiting serves a whole burst). Each source
+-- has its own task, so the worker runs print OS and scanner processing side
+-- by side. Arguments: the source type, the column holding the record id, the
+-- task. EXECUTE names that column (transition tables are visible to it).
 create or replace function tracking_private.tg__queue_records() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
+declare
+  queued int;
 begin
-  if tg_table_name = 'print OS' then
-    insert into tracking_private.pending_records (source_type, record_id)
-      select 'print_os', id from new_rows where processed_at is null
-      on conflict do nothing;
-  else
-    insert into tracking_private.pending_records (source_type, record_id)
-      select 'scanner', scan_id from new_rows where processed_at is null
-      on conflict do nothing;
+  execute format('insert into tracking_private.pending_records (source_type, record_id)
+                  select %L, %I from new_rows where processed_at is null
+                  on conflict do nothing', tg_argv[0], tg_argv[1]);
+  get diagnostics queued = row_count;
+  if queued > 0 then
+    perform ops_private.wake(tg_argv[2]);
   end if;
   return null;
 end
 $$;
 
+-- A processed record whose processed_at a DBA sets back to null (to apply it
+-- again) is queued again. A row trigger: its condition keeps processing's own
+-- updates of processed_at free of trigger calls. Arguments as above.
 create or replace function tracking_private.tg__requeue_record() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
 begin
-  if tg_table_name = 'print OS' then
-    insert into tracking_private.pending_records (source_type, record_id) values ('print_os', new.id) on conflict do nothing;
-  else
-    insert into tracking_private.pending_records (source_type, record_id) values ('scanner', new.scan_id) on conflict do nothing;
-  end if;
+  insert into tracking_private.pending_records (source_type, record_id)
+    values (tg_argv[0], (to_jsonb(new) ->> tg_argv[1])::bigint)
+    on conflict do nothing;
   return null;
 end
 $$;
 
-create or replace trigger print_os_queued
+drop trigger if exists print_os_queued on tracking."print OS";        -- folded into *_added
+drop trigger if exists scanned_codes_queued on tracking.scanned_codes;
+create or replace trigger print_os_added
   after insert on tracking."print OS"
   referencing new table as new_rows
-  for each statement execute function tracking_private.tg__queue_records();
-create or replace trigger scanned_codes_queued
+  for each statement execute function tracking_private.tg__queue_records('print_os', 'id', 'tracking_process_print_os');
+create or replace trigger scanned_codes_added
   after insert on tracking.scanned_codes
   referencing new table as new_rows
-  for each statement execute function tracking_private.tg__queue_records();
+  for each statement execute function tracking_private.tg__queue_records('scanner', 'scan_id', 'tracking_process_scans');
 create or replace trigger print_os_requeued
   after update of processed_at on tracking."print OS"
   for each row when (new.processed_at is null and old.processed_at is not null)
-  execute function tracking_private.tg__requeue_record();
+  execute function tracking_private.tg__requeue_record('print_os', 'id');
 create or replace trigger scanned_codes_requeued
   after update of processed_at on tracking.scanned_codes
   for each row when (new.processed_at is null and old.processed_at is not null)
-  execute function tracking_private.tg__requeue_record();
+  execute function tracking_private.tg__requeue_record('scanner', 'scan_id');
+drop function if exists tracking_private.tg__wake_processing();  -- the wake is part of queueing now
 drop function if exists tracking.records_added();  -- its former name
 
 ------------------------------------------------------------------------------
