@@ -156,6 +156,15 @@ create or replace trigger mapping_parse_updated
   for each statement execute function tracking_private.tg_imposition_file_mapping__parse_file_ids();
 drop function if exists tracking.mapping_parse_new();  -- its former name, no trigger uses it now
 
+-- What a scanner or feed sends around a code is not part of it: a
+-- keyboard-wedge scanner ends each code with Enter (CR, LF or CRLF), a feeder
+-- may pad it. The records keep what was sent; processing reads the code
+-- trimmed of whitespace at both ends. No `set search_path`: this one-line SQL
+-- function is inlined into the processing statements.
+create or replace function tracking_private.sent_code(p_text text) returns text
+language sql immutable parallel safe
+as $$ select pg_catalog.btrim(p_text, E' \t\r\n\f\v') $$;
+
 ------------------------------------------------------------------------------
 -- Lookups
 ------------------------------------------------------------------------------
@@ -380,14 +389,14 @@ begin
     returning p.id, p.name, p.status, p.marker, coalesce(p.job_complete_time, p.created_at) as event_at
   )
   insert into _pos
-    select m.id, m.name as imposition_id, m.status, m.marker, m.event_at, true as fresh from marked m
+    select m.id, tracking_private.sent_code(m.name) as imposition_id, m.status, m.marker, m.event_at, true as fresh from marked m
     union all
-    select p.id, p.name, p.status, p.marker, coalesce(p.job_complete_time, p.created_at), false
+    select p.id, tracking_private.sent_code(p.name), p.status, p.marker, coalesce(p.job_complete_time, p.created_at), false
       from tracking."print OS" p
      where coalesce(p_force, false) and p.processed_at is not null
     union all
     -- (a branch of its own: an `or` with the force flag would scan the whole table in every run)
-    select p.id, p.name, p.status, p.marker, coalesce(p.job_complete_time, p.created_at), false
+    select p.id, tracking_private.sent_code(p.name), p.status, p.marker, coalesce(p.job_complete_time, p.created_at), false
       from tracking."print OS" p
      where not coalesce(p_force, false) and p.processed_at is not null
        and p.id in (select source_id from tracking.processing_issues
@@ -616,9 +625,9 @@ begin
     returning s.scan_id, s.code_text, s.scanned_at, s.operations, s.machine_id
   )
   insert into _scans
-    select m.scan_id, m.code_text, m.scanned_at as event_at, m.operations, m.machine_id, true as fresh from marked m
+    select m.scan_id, tracking_private.sent_code(m.code_text) as code_text, m.scanned_at as event_at, m.operations, m.machine_id, true as fresh from marked m
     union all
-    select s.scan_id, s.code_text, s.scanned_at, s.operations, s.machine_id, false
+    select s.scan_id, tracking_private.sent_code(s.code_text), s.scanned_at, s.operations, s.machine_id, false
       from tracking.scanned_codes s
      where s.processed_at is not null
        and s.scan_id in (select source_id from tracking.processing_issues
@@ -857,8 +866,8 @@ as $$
 declare
   result tracking."print OS";
 begin
-  if coalesce(p_name, '') = '' then
-    raise exception 'name (the imposition id) is required' using errcode = 'SF422';
+  if coalesce(tracking_private.sent_code(p_name), '') = '' then
+    raise exception 'name (the imposition id) is required and must not be blank' using errcode = 'SF422';
   end if;
   if p_status is null or upper(p_status) not in ('PRINTED', 'ABORTED') then
     raise exception 'status must be PRINTED or ABORTED' using errcode = 'SF422';

@@ -198,6 +198,31 @@ test.serial("origin shapes: a scan whose code is a file id updates that file's j
   t.deepEqual(issues.rows, [{ kind: "unknown_job", subject: "8999_8999" }]);
 });
 
+test.serial("what scanners and feeds send: a code or name with a CR/LF suffix, a tab or spaces around it is that code", async (t) => {
+  await db.query(`insert into tracking.jobs (job_id, version_tag) values ('ws_1', 'v1'), ('ws_2', 'v1'), ('ws_3', 'v1')`);
+  await db.query(`insert into tracking.imposition_file_mapping (imposition_id, file_id) values ('WSIMP', 'Labex_ws_3_a')`);
+  await db.query(`insert into tracking.production_planner_paths (runlist_id, imposition_id) values ('WSRL', 'WSIMP')`);
+  // A keyboard-wedge scanner ends a code with Enter (CR, LF or CRLF); a feeder may pad it.
+  await scan("ws_1_v1\r\n", ["coating"]);
+  await scan("\tws_2 ", ["kiss_cut"]);
+  await scan("WSRL\r", ["slitter"]);
+  const blank = await scan(" \r\n", ["coating"]);
+  await printOs("WSIMP\n", "PRINTED", "2026-11-20T10:00:00Z");
+  await process();
+  t.deepEqual(await ops("ws_1"), { coating: true }, "job_id_version_tag with CRLF");
+  t.deepEqual(await ops("ws_2"), { kiss_cut: true }, "a job id between a tab and a space");
+  t.deepEqual(await ops("ws_3"), { print: true, slitter: true }, "the runlist with CR, and a print OS name with LF");
+  const h = await db.query(`select notes from tracking.job_status_updates where job_id = 'ws_1'`);
+  t.notRegex(h.rows[0].notes, /[\r\n]/, "the history shows the code without its suffix");
+  const stored = await db.query(`select code_text from tracking.scanned_codes where code_text like 'ws_1%'`);
+  t.is(stored.rows[0].code_text, "ws_1_v1\r\n", "the record is kept as it was sent");
+  const issues = await db.query(`select kind, subject from tracking.processing_issues where source_type = 'scanner' and source_id = $1`, [blank]);
+  t.deepEqual(issues.rows, [{ kind: "unknown_code", subject: "" }], "a code of only whitespace is an issue");
+  const e = await t.throwsAsync(db.query(`select tracking.record_print_os(e' \\r\\n', 'PRINTED', 990001)`));
+  t.is((e as { code?: string }).code, "SF422", "the printer feed refuses a blank name");
+  t.regex(e!.message, /name .* must not be blank/);
+});
+
 test.serial("processing called from psql prints no NOTICE, also twice in one transaction", async (t) => {
   await db.query(`insert into tracking.jobs (job_id) values ('nn_1')`);
   await db.query(`insert into tracking.imposition_file_mapping (imposition_id, file_id) values ('NNIMP', 'FILE_1_Labex_nn_1_a')`);
