@@ -211,6 +211,10 @@ comment on function tracking.job_status(text) is 'A job''s operations (current_s
 
 -- Upserts the issues found in this run (temp table _issues) for the records
 -- of this run (ids), resolves the ones that are gone, posts one message.
+-- Subjects are cut to 200 characters and reasons to 500: a subject is in the
+-- issues' unique index, and a scanned code or operation name can be of any
+-- length (a wedge scanner reading a 2D code); a too long index entry would
+-- fail the whole run, again on every run.
 drop function if exists tracking.record_issues(text, bigint[]);
 create or replace function tracking_private.record_issues(p_source_type text, p_ids bigint[]) returns integer
 language plpgsql volatile security definer
@@ -221,7 +225,8 @@ declare
 begin
   with up as (
     insert into tracking.processing_issues as i (source_type, source_id, kind, subject, reason)
-    select distinct on (source_id, kind, subject) p_source_type, source_id, kind, subject, reason from _issues
+    select distinct on (source_id, kind, left(subject, 200)) p_source_type, source_id, kind, left(subject, 200), left(reason, 500)
+      from _issues
     on conflict (source_type, source_id, kind, subject) do update
       set attempts = i.attempts + 1, last_seen_at = now(), resolved_at = null, reason = excluded.reason
     returning (xmax = 0) as inserted
@@ -229,7 +234,7 @@ begin
   select count(*) filter (where inserted)::int into new_count from up;
   update tracking.processing_issues i set resolved_at = now()
    where i.source_type = p_source_type and i.resolved_at is null and i.source_id = any (p_ids)
-     and not exists (select 1 from _issues x where x.source_id = i.source_id and x.kind = i.kind and x.subject = i.subject);
+     and not exists (select 1 from _issues x where x.source_id = i.source_id and x.kind = i.kind and left(x.subject, 200) = i.subject);
   if new_count > 0 then
     perform ops.post_message('tracking', 'warning',
       format('%s %s record(s) could not be fully applied', new_count, p_source_type),
@@ -483,23 +488,27 @@ begin
            bool_or(status = 'PRINTED') as printed_now
       from _pos_jobs group by job_id;
   analyze _pjob_touched;
+  -- The state's time is the job's latest file outcome, not only this run's
+  -- records: a press that reports late (an earlier event time than a file
+  -- already printed) completes the job all the same.
   insert into _pjob_state
     with files as (
       -- One row per distinct file id: printed (any outcome printed), aborted, or null (no outcome yet).
-      select job_id, file_id, bool_or(printed) as printed
-        from (select m.job_id, m.file_id, null::boolean as printed
+      select job_id, file_id, bool_or(printed) as printed, max(event_at) as event_at
+        from (select m.job_id, m.file_id, null::boolean as printed, null::timestamptz as event_at
                 from tracking.imposition_file_mapping m join _pjob_touched t using (job_id)
               union all
-              select s.job_id, s.file_id, s.status = 'printed'
+              select s.job_id, s.file_id, s.status = 'printed', s.event_at
                 from tracking.file_print_status s join _pjob_touched t using (job_id)) f
        group by job_id, file_id
     ), counts as (
       select job_id, count(*)::int as total,
              count(*) filter (where printed)::int as printed,
-             count(*) filter (where not printed)::int as aborted
+             count(*) filter (where not printed)::int as aborted,
+             max(event_at) as latest
         from files group by job_id
     )
-    select t.job_id, t.event_at, t.source_id, c.total, c.printed, c.aborted,
+    select t.job_id, greatest(t.event_at, c.latest), t.source_id, c.total, c.printed, c.aborted,
            not t.printed_now and c.aborted < c.total as keep,
            case when c.printed = c.total then 'completed'
                 when c.printed > 0 then 'partial'

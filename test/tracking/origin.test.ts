@@ -3,6 +3,7 @@
 // and scanner system writes, quiet psql, and plans cheap enough that JIT
 // never compiles them.
 import test from "ava";
+import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { createTestDatabase, type TestDb } from "../helpers/db.ts";
 import { insertPrintOs, insertScan } from "./helpers.ts";
@@ -221,6 +222,53 @@ test.serial("what scanners and feeds send: a code or name with a CR/LF suffix, a
   const e = await t.throwsAsync(db.query(`select tracking.record_print_os(e' \\r\\n', 'PRINTED', 990001)`));
   t.is((e as { code?: string }).code, "SF422", "the printer feed refuses a blank name");
   t.regex(e!.message, /name .* must not be blank/);
+});
+
+test.serial("a scanned code or operation name of 6 kB is an issue with a cut subject; the rest of the batch is applied, run after run", async (t) => {
+  await db.query(`insert into tracking.jobs (job_id) values ('lc_1'), ('lc_2')`);
+  const noise = randomBytes(3200).toString("hex"); // incompressible, as a 2D code read as text would be
+  await scan("lc_1", ["coating"]);
+  const longCode = await scan(noise, ["coating"]);
+  const longOp = await scan("lc_2", ["kiss_cut", noise]);
+  for (const run of [1, 2]) {
+    await process("scanner");
+    const issues = await db.query<{ source_id: string; kind: string; len: number; attempts: number }>(
+      `select source_id, kind, length(subject) as len, attempts from tracking.processing_issues where source_id = any($1::bigint[]) and source_type = 'scanner' order by source_id`,
+      [[longCode, longOp]],
+    );
+    t.deepEqual(
+      issues.rows.map((r) => [Number(r.source_id), r.kind, r.len, r.attempts]),
+      [
+        [longCode, "unknown_code", 200, run],
+        [longOp, "unknown_operation", 200, run],
+      ],
+      `run ${run}: both reported, subjects cut to 200 characters`,
+    );
+  }
+  t.deepEqual(await ops("lc_1"), { coating: true });
+  t.deepEqual(await ops("lc_2"), { kiss_cut: true }, "the known operation of the scan is applied");
+});
+
+test.serial("a press that reports late completes the job: its state is as of the job's latest file outcome", async (t) => {
+  const id = await job("lo");
+  await printOs("loimp2", "PRINTED", "2026-11-20T10:00:00Z");
+  await process("print_os");
+  t.is((await ops(id)).print, false, "1 of 2 files printed");
+  // The other press reports its earlier print after the first record was processed.
+  const late = await printOs("loimp1", "PRINTED", "2026-11-20T09:00:00Z");
+  await process("print_os");
+  t.is((await ops(id)).print, true, "all files printed, whatever the order they were reported in");
+  const op = await printOp(id);
+  t.is(op.status, "completed");
+  t.is(Number(op.source_id), late, "the record that completed it");
+  const times = await db.query(`select operation_times ->> 'print' as at from tracking.jobs where job_id = $1`, [id]);
+  t.is(new Date(times.rows[0].at).toISOString(), "2026-11-20T10:00:00.000Z", "the time of the job's latest file outcome");
+  const h = await history(id);
+  t.deepEqual(
+    h.map((r) => r.status).sort(),
+    ["completed", "partial"],
+    "the history agrees: partial after the first record, completed after the late one",
+  );
 });
 
 test.serial("processing called from psql prints no NOTICE, also twice in one transaction", async (t) => {
