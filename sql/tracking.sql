@@ -957,6 +957,64 @@ create or replace trigger scanned_codes_requeued
   after update of processed_at on tracking.scanned_codes
   for each row when (new.processed_at is null and old.processed_at is not null)
   execute function tracking_private.tg__requeue_record('scanner', 'scan_id');
+-- Missing data that arrives gives back their retries to the records it held
+-- back: open issues about a new imposition, job or runlist get attempts = 0
+-- (they are retried on the next run, up to tracking.issue_retry_limit again)
+-- and their source's task is woken. Without this, a record that came before
+-- its mapping used up its retries on the runs of other records (every insert
+-- wakes a run) and was never applied. Codes match a new job as the scanner
+-- reads them: the job id itself or job_id_version_tag.
+create or replace function tracking_private.retry_issues_about(p_kinds text[], p_subjects text[]) returns void
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  v_sources text[];
+begin
+  with retried as (
+    update tracking.processing_issues i set attempts = 0
+     where i.resolved_at is null and i.kind = any (p_kinds)
+       and (i.subject = any (p_subjects)
+            or (i.kind = 'unknown_code' and substring(i.subject from '^(.*)_[^_]*$') = any (p_subjects)))
+    returning i.source_type
+  )
+  select array_agg(distinct source_type) into v_sources from retried;
+  if 'print_os' = any (v_sources) then perform ops_private.wake('tracking_process_print_os'); end if;
+  if 'scanner' = any (v_sources) then perform ops_private.wake('tracking_process_scans'); end if;
+end
+$$;
+
+-- Statement trigger on the tables missing data arrives in. Arguments: the
+-- issue kinds (an array literal) and the column holding their subject.
+-- Nothing to do, and nothing read, while no issue is open.
+create or replace function tracking_private.tg__retry_issues() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  v_subjects text[];
+begin
+  if exists (select 1 from tracking.processing_issues where resolved_at is null) then
+    execute format('select array_agg(distinct %I::text) from new_rows', tg_argv[1]) into v_subjects;
+    perform tracking_private.retry_issues_about(tg_argv[0]::text[], v_subjects);
+  end if;
+  return null;
+end
+$$;
+
+create or replace trigger imposition_file_mapping_retry_issues
+  after insert on tracking.imposition_file_mapping
+  referencing new table as new_rows
+  for each statement execute function tracking_private.tg__retry_issues('{unknown_imposition}', 'imposition_id');
+create or replace trigger jobs_retry_issues
+  after insert on tracking.jobs
+  referencing new table as new_rows
+  for each statement execute function tracking_private.tg__retry_issues('{unknown_job,unknown_code}', 'job_id');
+create or replace trigger production_planner_paths_retry_issues
+  after insert on tracking.production_planner_paths
+  referencing new table as new_rows
+  for each statement execute function tracking_private.tg__retry_issues('{unknown_code}', 'runlist_id');
+
 drop function if exists tracking_private.tg__wake_processing();  -- the wake is part of queueing now
 drop function if exists tracking.records_added();  -- its former name
 

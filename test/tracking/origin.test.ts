@@ -271,6 +271,42 @@ test.serial("a press that reports late completes the job: its state is as of the
   );
 });
 
+test.serial("missing data that arrives late gives back the retries of the records it held back (mapping, runlist, job)", async (t) => {
+  await db.query(`select ops.set_setting('tracking.issue_retry_limit', '2')`);
+  try {
+    await db.query(`insert into tracking.jobs (job_id, version_tag) values ('ml_1', 'v1')`);
+    const print = await printOs("MLIMP", "PRINTED", "2026-11-20T10:00:00Z"); // its mapping comes later
+    const runlistScan = await scan("MLRL", ["coating"]); // a runlist the planner has not sent yet
+    const jobScan = await scan("ml_2_v1", ["kiss_cut"]); // a job not sent yet, job_id_version_tag
+    for (let run = 0; run < 4; run++) {
+      await scan("ml_1", ["slitter"], `2026-11-20T08:0${run}:00Z`); // other records' runs use up the retries
+      await process();
+    }
+    const spent = await db.query(`select kind, attempts from tracking.processing_issues where resolved_at is null and subject in ('MLIMP', 'MLRL', 'ml_2_v1') order by kind`);
+    t.deepEqual(spent.rows, [
+      { kind: "unknown_code", attempts: 2 },
+      { kind: "unknown_code", attempts: 2 },
+      { kind: "unknown_imposition", attempts: 2 },
+    ], "retries used up");
+    await db.query(`insert into tracking.imposition_file_mapping (imposition_id, file_id) values ('MLIMP', 'FILE_1_Labex_ml_1_a')`);
+    await db.query(`insert into tracking.production_planner_paths (runlist_id, imposition_id) values ('MLRL', 'MLIMP')`);
+    await db.query(`insert into tracking.jobs (job_id, version_tag) values ('ml_2', 'v1')`);
+    const r = await db.query<{ p: any; s: any }>(`select tracking.process_print_os() as p, tracking.process_scanned_codes() as s`);
+    t.is(r.rows[0].p.retried_count, 1, "the print OS record is retried once more");
+    t.is(r.rows[0].s.retried_count, 2, "so are the two scans");
+    t.deepEqual(await ops("ml_1"), { print: true, coating: true, slitter: true });
+    t.deepEqual(await ops("ml_2"), { kiss_cut: true });
+    const open = await db.query(
+      `select count(*)::int as n from tracking.processing_issues
+        where resolved_at is null and ((source_type = 'print_os' and source_id = $1) or (source_type = 'scanner' and source_id = any($2::bigint[])))`,
+      [print, [runlistScan, jobScan]],
+    );
+    t.is(open.rows[0].n, 0, "their issues are resolved");
+  } finally {
+    await db.query(`select ops.set_setting('tracking.issue_retry_limit', '5')`);
+  }
+});
+
 test.serial("processing called from psql prints no NOTICE, also twice in one transaction", async (t) => {
   await db.query(`insert into tracking.jobs (job_id) values ('nn_1')`);
   await db.query(`insert into tracking.imposition_file_mapping (imposition_id, file_id) values ('NNIMP', 'FILE_1_Labex_nn_1_a')`);

@@ -151,6 +151,32 @@ test.serial("the two sources run side by side: a scan is applied while a print O
   }
 });
 
+test.serial("a record held back by a missing mapping reaches its job when the mapping arrives, its retries spent", async (t) => {
+  await db.query(`select ops.set_setting('tracking.issue_retry_limit', '1')`);
+  try {
+    await db.query(`insert into tracking.jobs (job_id) values ('w_late')`);
+    await db.query(`insert into tracking."print OS" (name, status, marker) values ('WLATEIMP', 'PRINTED', 4001)`);
+    await eventually(async () => {
+      const r = await db.query(`select attempts from tracking.processing_issues where subject = 'WLATEIMP' and resolved_at is null`);
+      return r.rows[0]?.attempts === 1;
+    }, 5000, 10);
+    // Its one attempt is spent: other records' runs no longer retry it.
+    await db.query(`insert into tracking."print OS" (name, status, marker) values ('WIMP2', 'PRINTED', 4002)`);
+    await eventually(async () => (await db.query(`select 1 from tracking."print OS" where marker = 4002 and processed_at is not null`)).rowCount === 1, 5000, 10);
+    const started = Date.now();
+    await db.query(`insert into tracking.imposition_file_mapping (imposition_id, file_id) values ('WLATEIMP', 'FILE_1_Labex_w_late_x')`);
+    await eventually(async () => {
+      const r = await db.query(`select 1 from tracking.jobs where job_id = 'w_late' and operations->>'print' = 'true'`);
+      return r.rowCount === 1;
+    }, 5000, 10);
+    t.log(`mapping insert → job status in ${Date.now() - started} ms`);
+    const open = await db.query(`select 1 from tracking.processing_issues where subject = 'WLATEIMP' and resolved_at is null`);
+    t.is(open.rowCount, 0, "its issue is resolved");
+  } finally {
+    await db.query(`select ops.set_setting('tracking.issue_retry_limit', '5')`);
+  }
+});
+
 test("the crontab runs each source's task every minute as a backstop, under a job key of its own", (t) => {
   const items = parseCrontab(readFileSync(CRONTAB_FILE, "utf8"));
   for (const task of ["tracking_process_print_os", "tracking_process_scans"]) {
