@@ -1029,6 +1029,8 @@ comment on table tracking.scanned_codes is E'@name ScannedCode\n@behavior -updat
 comment on table tracking.processing_markers is E'@name TrackingMarker\n@behavior -insert -update -delete\nHow far processing has come, per source.';
 comment on table tracking.operation_catalogue is E'@name TrackingOperation\nOperation names to operation ids (admins edit).';
 comment on table tracking.jobs is E'@name PrintJob\nJobs and their operations status.';
+comment on column tracking.jobs.operations is E'@behavior -insert -update\nEach operation done (true) or not (false), as processing applied the records.';
+comment on column tracking.jobs.operation_times is E'@behavior -insert -update\nThe event time of the record that last set each operation.';
 comment on table tracking.job_operations is E'@name PrintJobOperation';
 comment on table tracking.imposition_operations is E'@name ImpositionOperation';
 comment on table tracking.imposition_file_mapping is E'@name ImpositionFile\nFiles on each imposition; version and job_id are parsed from file_id.';
@@ -1045,8 +1047,15 @@ grant insert (id, name, status, marker, job_name, item_id, job_complete_time, co
   on tracking."print OS" to shopfloor_integration;
 grant insert (scan_id, code_text, scanned_at, machine_id, user_id, operations, metadata)
   on tracking.scanned_codes to shopfloor_integration;
-grant insert, update, delete on tracking.jobs, tracking.job_operations, tracking.imposition_operations,
+grant insert, update, delete on tracking.job_operations, tracking.imposition_operations,
   tracking.imposition_file_mapping, tracking.production_planner_paths to shopfloor_planner, shopfloor_integration;
+-- A job's operations and their times are what processing made of the
+-- records: planners and feeds write the job itself, not those (a value of
+-- another shape, e.g. "print": "partial" or a time that is no time, failed
+-- every later run that touched the job).
+revoke insert, update on tracking.jobs from shopfloor_planner, shopfloor_integration;
+grant insert (job_id, version_tag, created_at, updated_at), update (job_id, version_tag, created_at, updated_at), delete
+  on tracking.jobs to shopfloor_planner, shopfloor_integration;
 grant insert, update, delete on tracking.operation_catalogue to shopfloor_admin;
 
 grant execute on function tracking.file_id_regex(), tracking.parse_file_id(text), tracking.jobs_from_imposition(text),

@@ -146,3 +146,31 @@ test.serial("GraphQL: a feed creates print OS records; processed_at is not an in
   t.falsy(read.errors, JSON.stringify(read.errors));
   t.truthy(read.data!.allPrintOsRecords.nodes[0].processedAt);
 });
+
+test.serial("GraphQL: planners and feeds create and rename jobs; a job's operations and their times are processing's alone", async (t) => {
+  const planner = api.tokenForRole("shopfloor_planner");
+  const made = await api.graphql(
+    `mutation { createPrintJob(input: { printJob: { jobId: "gq_1", versionTag: "v1" } }) { printJob { jobId operations operationTimes } } }`,
+    {},
+    planner,
+  );
+  t.falsy(made.errors, JSON.stringify(made.errors));
+  t.deepEqual(made.data!.createPrintJob.printJob, { jobId: "gq_1", operations: {}, operationTimes: {} });
+  for (const field of [`operations: "{\\"print\\": \\"partial\\"}"`, `operationTimes: "{\\"coating\\": true}"`]) {
+    const bad = await api.graphql(`mutation { createPrintJob(input: { printJob: { jobId: "gq_2", ${field} } }) { printJob { jobId } } }`, {}, planner);
+    t.truthy(bad.errors, `${field} is not part of the input`);
+    const patch = await api.graphql(`mutation { updatePrintJobByJobId(input: { jobId: "gq_1", printJobPatch: { ${field} } }) { printJob { jobId } } }`, {}, planner);
+    t.truthy(patch.errors, `${field} is not part of the patch`);
+  }
+  const renamed = await api.graphql(`mutation { updatePrintJobByJobId(input: { jobId: "gq_1", printJobPatch: { versionTag: "v2" } }) { printJob { versionTag } } }`, {}, planner);
+  t.falsy(renamed.errors, JSON.stringify(renamed.errors));
+  // Below the API too: the roles have no privilege on those columns.
+  await t.throwsAsync(
+    db.asRole("shopfloor_integration", (c) => c.query(`update tracking.jobs set operation_times = '{"coating": true}' where job_id = 'gq_1'`)),
+    { message: /permission denied/ },
+  );
+  const scanned = await db.query(`insert into tracking.scanned_codes (code_text, operations) values ('gq_1', '["coating"]') returning scan_id`);
+  await db.query(`select tracking.process_scanned_codes()`);
+  const job = await db.query(`select operations from tracking.jobs where job_id = 'gq_1'`);
+  t.deepEqual(job.rows[0].operations, { coating: true }, `scan ${scanned.rows[0].scan_id} applied`);
+});
