@@ -878,6 +878,9 @@ begin
   if coalesce(tracking_private.sent_code(p_name), '') = '' then
     raise exception 'name (the imposition id) is required and must not be blank' using errcode = 'SF422';
   end if;
+  if length(p_name) > 500 then
+    raise exception 'name (the imposition id) may have at most 500 characters, not %', length(p_name) using errcode = 'SF422';
+  end if;
   if p_status is null or upper(p_status) not in ('PRINTED', 'ABORTED') then
     raise exception 'status must be PRINTED or ABORTED' using errcode = 'SF422';
   end if;

@@ -41,7 +41,7 @@ export const SF_CODES: Record<string, { status: number; meaning: string }> = {
   SF409: { status: 409, meaning: "conflicts with the current state (also a unique or foreign-key conflict)" },
   SF412: { status: 412, meaning: "the record is not in a status the action starts from" },
   SF413: { status: 413, meaning: "the request passes a limit: size, depth, fields or page size (the message names it)" },
-  SF422: { status: 422, meaning: "invalid input (also a check, not-null or value error, naming the field)" },
+  SF422: { status: 422, meaning: "invalid input (also a check, not-null or value error, or a value too long for its index, naming the field)" },
   SF428: { status: 428, meaning: "something must be decided first (a pending carryover)" },
   SF429: { status: 429, meaning: "too many failed logins: the message says when to retry" },
   SFK09: { status: 409, meaning: "an idempotency key was reused for different content" },
@@ -55,14 +55,21 @@ export function httpStatusForCode(code: string): number {
   return m ? Number(m[1]) : 400;
 }
 
-/** schema.table.constraint → its columns, for naming the field of a violation. */
+/** schema.table.constraint (or index) → its columns, for naming the field of a violation. */
 export type ConstraintColumns = Map<string, string[]>;
 
 export async function loadConstraintColumns(pool: pg.Pool, schemas: string[]): Promise<ConstraintColumns> {
+  // Indexes too: a value too long for an index entry names the index.
   const { rows } = await pool.query<{ key: string; columns: string[] }>(
     `select n.nspname || '.' || cl.relname || '.' || c.conname as key,
             array(select a.attname::text from unnest(c.conkey) k join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k) as columns
        from pg_constraint c join pg_class cl on cl.oid = c.conrelid join pg_namespace n on n.oid = cl.relnamespace
+      where n.nspname = any($1)
+     union
+     select n.nspname || '.' || cl.relname || '.' || ic.relname,
+            array(select a.attname::text from unnest(i.indkey::int2[]) k join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k)
+       from pg_index i join pg_class ic on ic.oid = i.indexrelid join pg_class cl on cl.oid = i.indrelid
+       join pg_namespace n on n.oid = cl.relnamespace
       where n.nspname = any($1)`,
     [schemas],
   );
@@ -111,6 +118,10 @@ export function describeDataError(e: PgErrorFields, constraints: ConstraintColum
       return { code: "SF422", field, message: `${field ?? "A value"}: is required${what}` };
     case "23P01":
       return { code: "SF409", field, message: `${field ?? "The row"}: overlaps an existing row (rule ${e.constraint ?? "exclusion"})${what}` };
+  }
+  // An index entry holds at most about a third of a page: a longer value is refused by its index.
+  if (e.code === "54000" && /^index row size/.test(e.message)) {
+    return { code: "SF422", field, message: `${field ?? "A value"}: too long to be stored (an indexed value may take at most about 2,700 bytes)${what}` };
   }
   // Class 22 (data exceptions: out of range, bad format, too long, NUL...): PostgreSQL's sentence names the value, not SQL.
   if (e.code?.startsWith("22")) return { code: "SF422", field, message: `Invalid value: ${clip(e.message, 200)}` };

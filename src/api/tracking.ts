@@ -117,7 +117,7 @@ function handle(fn: (req: IncomingMessage, res: ServerResponse, ctx: RouteContex
 }
 
 const printOsBody = z.object({
-  name: z.string().trim().min(1, "the imposition id is required"),
+  name: z.string().trim().min(1, "the imposition id is required").max(500, "the imposition id may have at most 500 characters"),
   status: z.string().transform((s) => s.toUpperCase()).pipe(z.enum(["PRINTED", "ABORTED"])),
   marker: z
     .union([z.number().int().nonnegative(), z.string().regex(/^\d+$/, "expected a whole number")])

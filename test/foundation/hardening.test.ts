@@ -1,6 +1,7 @@
 // Issue 13, the adversarial trial's probes: hostile queries over HTTP and
 // websockets, password guessing, sessions of disabled users, the role switch,
 // hostile REST bodies, and one error contract.
+import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { readFileSync } from "node:fs";
 import test from "ava";
@@ -330,6 +331,36 @@ test("constraint violations from generated mutations are SF409/SF422 naming the 
   t.is(bad.errors?.[0].extensions?.field, "name");
 });
 
+test("a value too long for its index is SF422 naming the field, not an unexpected error", async (t) => {
+  const planner = api.tokenForRole("shopfloor_planner");
+  const long = randomBytes(4000).toString("hex"); // 8,000 characters that do not compress
+  const job = await api.graphql(`mutation ($id: String!) { createPrintJob(input: { printJob: { jobId: $id } }) { printJob { jobId } } }`, { id: long }, planner);
+  t.is(job.errors?.[0].extensions?.code, "SF422", JSON.stringify(job.errors));
+  t.is(job.errors?.[0].extensions?.field, "jobId");
+  t.regex(job.errors![0].message, /^jobId: too long/);
+  const mapping = await api.graphql(
+    `mutation ($f: String!) { createImpositionFile(input: { impositionFile: { impositionId: "IMP-LONG", fileId: $f } }) { impositionFile { fileId } } }`,
+    { f: long },
+    planner,
+  );
+  t.is(mapping.errors?.[0].extensions?.code, "SF422", JSON.stringify(mapping.errors));
+  const feed = api.tokenForRole("shopfloor_integration", "printer");
+  const record = await api.graphql(
+    `mutation ($n: String!) { createPrintOsRecord(input: { printOsRecord: { name: $n, status: "PRINTED", marker: "880001" } }) { printOsRecord { id } } }`,
+    { n: long },
+    feed,
+  );
+  t.is(record.errors?.[0].extensions?.code, "SF422", JSON.stringify(record.errors));
+  t.is(record.errors?.[0].extensions?.field, "name");
+  const fn = await api.graphql(
+    `mutation ($n: String!) { trackingRecordPrintOs(input: { name: $n, status: "PRINTED", marker: "880002" }) { result { rowId } } }`,
+    { n: long },
+    feed,
+  );
+  t.is(fn.errors?.[0].extensions?.code, "SF422", JSON.stringify(fn.errors));
+  t.regex(fn.errors![0].message, /at most 500 characters/);
+});
+
 // REST: hostile bodies.
 
 function post(path: string, body: string | Buffer, token?: string, agent?: http.Agent) {
@@ -356,6 +387,7 @@ test("REST: out-of-range numbers and NUL characters get 400 naming the field", a
     [{ ...base, marker: "9223372036854775808" }, "marker"],
     [{ ...base, copies: 2147483648 }, "copies"],
     [{ ...base, name: "IMP\u0000" }, "name"],
+    [{ ...base, name: "I".repeat(501) }, "name"],
     [{ ...base, payload: { note: "a\u0000b" } }, "payload.note"],
   ] as const) {
     const res = await post("/api/print-os", JSON.stringify(body), token);
