@@ -142,7 +142,7 @@ export const trackingRoutes: Route[] = [
       tags: ["tracking"],
       auth: true,
       body: printOsBody,
-      responses: { 201: "The stored record (a replay of the same marker returns it again)" },
+      responses: { 201: "The stored record", 409: "SF409: a record with this marker is already stored (a replay after a lost response gets this too; the record is kept once)" },
     },
     handler: handle(async (req, res, ctx, session) => {
       const b = parseBody(printOsBody, await readJson(req));
