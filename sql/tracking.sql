@@ -881,7 +881,7 @@ begin
   if length(p_name) > 500 then
     raise exception 'name (the imposition id) may have at most 500 characters, not %', length(p_name) using errcode = 'SF422';
   end if;
-  if p_status is null or upper(p_status) not in ('PRINTED', 'ABORTED') then
+  if p_status is null or upper(tracking_private.sent_code(p_status)) not in ('PRINTED', 'ABORTED') then
     raise exception 'status must be PRINTED or ABORTED' using errcode = 'SF422';
   end if;
   if p_marker is null then
@@ -889,7 +889,7 @@ begin
   end if;
   begin
     insert into tracking."print OS" (name, status, marker, job_name, item_id, job_complete_time, copies, payload)
-    values (p_name, upper(p_status), p_marker, p_job_name, p_item_id, p_job_complete_time, p_copies, coalesce(p_payload, '{}'))
+    values (p_name, upper(tracking_private.sent_code(p_status)), p_marker, p_job_name, p_item_id, p_job_complete_time, p_copies, coalesce(p_payload, '{}'))
     returning * into result;
   exception when unique_violation then
     raise exception 'A print OS record with marker % already exists', p_marker using errcode = 'SF409';

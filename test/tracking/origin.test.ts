@@ -222,6 +222,8 @@ test.serial("what scanners and feeds send: a code or name with a CR/LF suffix, a
   const e = await t.throwsAsync(db.query(`select tracking.record_print_os(e' \\r\\n', 'PRINTED', 990001)`));
   t.is((e as { code?: string }).code, "SF422", "the printer feed refuses a blank name");
   t.regex(e!.message, /name .* must not be blank/);
+  const padded = await db.query(`select (tracking.record_print_os('WSIMP', e' printed\\r\\n', 990002)).status`);
+  t.is(padded.rows[0].status, "PRINTED", "the status is read like a code: trimmed, any case");
 });
 
 test.serial("a scanned code or operation name of 6 kB is an issue with a cut subject; the rest of the batch is applied, run after run", async (t) => {
