@@ -688,6 +688,20 @@ begin
       left join tracking.jobs by_code on by_code.job_id = s.code_text
       left join tracking.jobs by_file on by_file.job_id = k.file_job
       left join tracking.jobs by_tag on by_tag.job_id = k.tagged_job;
+  -- A version tag may hold `_` too (`4604_5889_v2_final`): a code still
+  -- unresolved is a job's id and version tag joined by `_`, split at any `_`
+  -- (the longest such job id). Only unresolved codes get here, so a backlog
+  -- pays nothing for it.
+  update _scan_job sj set job_id = c.job_id
+    from (select distinct on (u.scan_id) u.scan_id, j.job_id
+            from _scan_job u
+            cross join lateral generate_series(2, length(u.code_text) - 1) i
+            join tracking.jobs j on j.job_id = left(u.code_text, i - 1)
+           where u.job_id is null and not u.is_runlist and u.file_job is null
+             and substr(u.code_text, i, 1) = '_'
+             and j.job_id || '_' || j.version_tag = u.code_text
+           order by u.scan_id, i desc) c
+   where sj.scan_id = c.scan_id;
   analyze _scan_job;
 
   -- Impositions of the runlist: scanned directly, or the runlists holding a
@@ -965,8 +979,8 @@ create or replace trigger scanned_codes_requeued
 -- (they are retried on the next run, up to tracking.issue_retry_limit again)
 -- and their source's task is woken. Without this, a record that came before
 -- its mapping used up its retries on the runs of other records (every insert
--- wakes a run) and was never applied. Codes match a new job as the scanner
--- reads them: the job id itself or job_id_version_tag.
+-- wakes a run) and was never applied. A code matches a new job when it is
+-- the job id or starts with it and `_` (job_id_version_tag).
 create or replace function tracking_private.retry_issues_about(p_kinds text[], p_subjects text[]) returns void
 language plpgsql volatile security definer
 set search_path = pg_catalog, public
@@ -978,7 +992,8 @@ begin
     update tracking.processing_issues i set attempts = 0
      where i.resolved_at is null and i.kind = any (p_kinds)
        and (i.subject = any (p_subjects)
-            or (i.kind = 'unknown_code' and substring(i.subject from '^(.*)_[^_]*$') = any (p_subjects)))
+            or (i.kind = 'unknown_code'
+                and exists (select 1 from unnest(p_subjects) x where left(i.subject, length(x) + 1) = x || '_')))
     returning i.source_type
   )
   select array_agg(distinct source_type) into v_sources from retried;

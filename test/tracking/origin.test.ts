@@ -309,6 +309,25 @@ test.serial("missing data that arrives late gives back the retries of the record
   }
 });
 
+test.serial("job_id_version_tag codes whose version tag holds `_` reach their job; a job arriving later gives such a code its retries back", async (t) => {
+  await db.query(`insert into tracking.jobs (job_id, version_tag) values ('vt_1', 'v2_final'), ('vt_2', '2026_11_20')`);
+  await scan("vt_1_v2_final", ["coating"]);
+  await scan("vt_2_2026_11_20", ["kiss_cut"]);
+  const other = await scan("vt_1_v3_draft", ["slitter"]); // no job has this id and tag
+  const early = await scan("vt_3_rev_b", ["coating"]); // its job comes later
+  await process("scanner");
+  t.deepEqual(await ops("vt_1"), { coating: true });
+  t.deepEqual(await ops("vt_2"), { kiss_cut: true });
+  const issues = await db.query(`select source_id::int, kind from tracking.processing_issues where source_type = 'scanner' and source_id = any($1::bigint[]) order by source_id`, [[other, early]]);
+  t.deepEqual(issues.rows, [{ source_id: other, kind: "unknown_code" }, { source_id: early, kind: "unknown_code" }]);
+  await db.query(`update tracking.processing_issues set attempts = 5 where source_type = 'scanner' and source_id = $1`, [early]);
+  await db.query(`insert into tracking.jobs (job_id, version_tag) values ('vt_3', 'rev_b')`);
+  await process("scanner");
+  t.deepEqual(await ops("vt_3"), { coating: true }, "the new job gave the early scan its retries back");
+  const resolved = await db.query(`select resolved_at is not null as done from tracking.processing_issues where source_type = 'scanner' and source_id = $1`, [early]);
+  t.true(resolved.rows[0].done);
+});
+
 test.serial("processing called from psql prints no NOTICE, also twice in one transaction", async (t) => {
   await db.query(`insert into tracking.jobs (job_id) values ('nn_1')`);
   await db.query(`insert into tracking.imposition_file_mapping (imposition_id, file_id) values ('NNIMP', 'FILE_1_Labex_nn_1_a')`);
