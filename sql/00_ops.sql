@@ -185,6 +185,30 @@ begin
 end
 $$;
 
+-- SECURITY DEFINER functions keep their working sets in temp tables. The
+-- caller's session could hold a temp table of the same name, made by the
+-- caller with a trigger of its own, which would then run as the function's
+-- owner. So a function reuses a temp table only when it is the current
+-- (owning) role's own: true when this session has one, false when it has
+-- none (make it), SF403 when another role made it.
+create or replace function ops_private.own_temp_table(p_name text) returns boolean
+language plpgsql stable
+set search_path = pg_catalog, public
+as $$
+declare
+  v_owner oid;
+begin
+  select c.relowner into v_owner from pg_class c where c.oid = to_regclass('pg_temp.' || quote_ident(p_name));
+  if v_owner is null then
+    return false;
+  elsif v_owner <> (select oid from pg_roles where rolname = current_user) then
+    raise exception 'A temp table % made by another role is in this session; it is not used', p_name
+      using errcode = 'SF403', hint = 'Drop it, or call the function from another session.';
+  end if;
+  return true;
+end
+$$;
+
 -- Wakes a set-based, idempotent task (one that processes whatever is pending)
 -- for data this transaction is writing, through graphile-worker's public
 -- surface only: add_job with a job_key, and its jobs view to read.

@@ -480,8 +480,10 @@ as $$
 declare
   figure_at timestamptz := (select stock_figure_at from nesting.exchange_state);
 begin
-  create temp table if not exists drift_now (type_data int, reserved_stock int, locked_count int, jobs text[], settled boolean)
-    on commit drop;
+  if not ops_private.own_temp_table('drift_now') then
+    create temp table drift_now (type_data int, reserved_stock int, locked_count int, jobs text[], settled boolean)
+      on commit drop;
+  end if;
   truncate drift_now;
   insert into drift_now
   select g.type_data, g.reserved_stock, coalesce(l.n, 0), coalesce(l.jobs, '{}'),

@@ -404,7 +404,9 @@ begin
   -- two never deadlock.
   perform 1 from nesting.grundner order by type_data for update;
 
-  create temp table if not exists stock_in (like nesting.grundner) on commit drop;
+  if not ops_private.own_temp_table('stock_in') then
+    create temp table stock_in (like nesting.grundner) on commit drop;
+  end if;
   truncate stock_in;
   insert into stock_in
   select * from jsonb_populate_recordset(null::nesting.grundner,

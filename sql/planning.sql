@@ -380,7 +380,9 @@ begin
   if p_decisions is null or jsonb_typeof(p_decisions) <> 'array' then
     raise exception 'Decisions must be a JSON array of {mp_id, decision}' using errcode = 'SF422';
   end if;
-  create temp table if not exists pg_temp.planning_decisions (mp_id bigint primary key, decision text not null) on commit drop;
+  if not ops_private.own_temp_table('planning_decisions') then
+    create temp table pg_temp.planning_decisions (mp_id bigint primary key, decision text not null) on commit drop;
+  end if;
   truncate pg_temp.planning_decisions;
   begin
     insert into pg_temp.planning_decisions (mp_id, decision)

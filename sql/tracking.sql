@@ -261,7 +261,7 @@ language plpgsql volatile
 set search_path = pg_catalog, public
 as $$
 begin
-  if to_regclass('pg_temp.' || quote_ident(p_name)) is null then
+  if not ops_private.own_temp_table(p_name) then
     execute format('create temp table %I (%s) on commit delete rows', p_name, p_columns);
   else
     execute format('delete from pg_temp.%I', p_name);

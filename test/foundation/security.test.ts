@@ -174,3 +174,27 @@ test("worker-only helpers are not query fields either", async (t) => {
   }
   t.true(queries.includes("unreadMessageCount"));
 });
+
+test("a temp table the caller made never stands in for a SECURITY DEFINER function's own (its trigger would run as the owner)", async (t) => {
+  await db.query(`insert into tracking."print OS" (name, status, marker) values ('TT-IMP', 'PRINTED', 770001)`);
+  const cases = [
+    ["_pos", "id bigint, imposition_id text, status text, marker bigint, event_at timestamptz, fresh boolean", "select tracking.process_print_os()"],
+    ["planning_decisions", "mp_id bigint primary key, decision text not null", `select planning.resolve_carryover(null, '[{"mp_id": 999, "decision": "carry"}]')`],
+  ];
+  for (const [table, columns, call] of cases) {
+    await rejectsWith(
+      t,
+      db.asRole("shopfloor_supervisor", async (c) => {
+        await c.query(`create function pg_temp.whoami() returns trigger language plpgsql as $$ begin raise exception 'trigger ran as %', current_user; end $$`);
+        await c.query(`create temp table ${table} (${columns})`);
+        await c.query(`create trigger whoami before insert or update or delete on pg_temp.${table} for each row execute function pg_temp.whoami()`);
+        await c.query(`create trigger whoami_truncate before truncate on pg_temp.${table} for each statement execute function pg_temp.whoami()`);
+        await c.query(call);
+      }),
+      "SF403",
+      new RegExp(`temp table ${table} .*another role`),
+    );
+  }
+  const r = await db.query(`select tracking.process_print_os() as r`);
+  t.is(r.rows[0].r.processed_count, 1, "the function's own run is unaffected");
+});
