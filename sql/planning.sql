@@ -443,7 +443,10 @@ begin
   end if;
 
   select coalesce(max(log_id), 0) into v_first_log from planning.planning_log;
-  for d in select pd.mp_id, pd.decision from pg_temp.planning_decisions pd order by pd.mp_id loop
+  -- in the running order the rows had (day, machine, shift, sequence): carried
+  -- rows join today's sequence in that order
+  for d in select pd.mp_id, pd.decision from pg_temp.planning_decisions pd join planning.mach_planning mp using (mp_id)
+            order by mp.mp_op_proddate, mp.mp_machine_id, mp.mp_shift_id, mp.mp_sequence, pd.mp_id loop
     select * into r from planning.mach_planning where mp_id = d.mp_id;
     if d.decision = 'carry' then
       if exists (select 1 from planning.mach_planning where mp_op_id = r.mp_op_id and mp_op_proddate = v_today) then

@@ -115,6 +115,29 @@ test.serial("carrying an operation already in today's plan just removes the old 
   await rejectsWith(t, db.query(`select planning.cleanup($1)`, [await addDays(db, T, 1)]), "SF422");
 });
 
+test.serial("carried rows keep the running order they had (sequence order, not the order the rows were made in)", async (t) => {
+  const ops = await createOps(db, plant.items["Bracket A"], 3);
+  const [, M2] = plant.machines;
+  // Made in op order, but planned to run in reverse (the planner reordered them).
+  const rows = await insertPastRows(db, [
+    { op: ops[0], machine: M2, shift: plant.dayShift, date: P, seq: 3 },
+    { op: ops[1], machine: M2, shift: plant.dayShift, date: P, seq: 2 },
+    { op: ops[2], machine: M2, shift: plant.dayShift, date: P, seq: 1 },
+  ]);
+  const before = await db.query<{ n: number }>(`select coalesce(max(mp_sequence), 0)::int as n from planning.mach_planning where mp_machine_id = $1 and mp_shift_id = $2 and mp_op_proddate = $3`, [M2, plant.dayShift, T]);
+  await db.query(`select planning.resolve_carryover($1, $2)`, [T, JSON.stringify(rows.map((r) => ({ mp_id: Number(r), decision: "carry" })))]);
+  const today = await db.query<{ op: string; seq: number }>(
+    `select mp_op_id::text as op, mp_sequence - $4::int as seq from planning.mach_planning
+      where mp_machine_id = $1 and mp_shift_id = $2 and mp_op_proddate = $3 and mp_op_id = any($5::bigint[]) order by mp_sequence`,
+    [M2, plant.dayShift, T, before.rows[0].n, ops],
+  );
+  t.deepEqual(today.rows, [
+    { op: String(ops[2]), seq: 1 },
+    { op: String(ops[1]), seq: 2 },
+    { op: String(ops[0]), seq: 3 },
+  ]);
+});
+
 test.serial("no decision needed: completed operations leave the plan at once, so the previous day's complete work is not pending", async (t) => {
   const [o] = await createOps(db, plant.items["Bracket B"], 1);
   await insertPastRows(db, [{ op: o, machine: plant.machines[1], shift: plant.nightShift, date: P, seq: 7 }]);
