@@ -418,11 +418,17 @@ declare
 begin
   perform planning_private.check_text('opLotNumber', p_op_lot_number, 100);
   if p_external_id is not null then perform planning_private.check_text('externalId', p_external_id, 100); end if;
-  if p_op_qty is null or p_op_qty <= 0 then
-    raise exception 'opQty must be a positive quantity' using errcode = 'SF422', detail = format('opQty: %s', p_op_qty);
+  -- Bounded above: NaN and Infinity pass `> 0` (NaN sorts above every
+  -- number), and the timeline adds the run time to a shift's start.
+  if p_op_qty is null or p_op_qty <= 0 or p_op_qty > 1e9 then
+    raise exception 'opQty must be a positive quantity of at most 1,000,000,000' using errcode = 'SF422', detail = format('opQty: %s', p_op_qty);
   end if;
-  if p_op_run_min_per_unit < 0 then raise exception 'opRunMinPerUnit must not be negative' using errcode = 'SF422'; end if;
-  if p_op_run_min_total < 0 then raise exception 'opRunMinTotal must not be negative' using errcode = 'SF422'; end if;
+  if p_op_run_min_per_unit < 0 or p_op_run_min_per_unit > 1e6 then
+    raise exception 'opRunMinPerUnit must be a number of minutes from 0 to 1,000,000' using errcode = 'SF422', detail = format('opRunMinPerUnit: %s', p_op_run_min_per_unit);
+  end if;
+  if p_op_run_min_total < 0 or p_op_run_min_total > 1e6 then
+    raise exception 'opRunMinTotal must be a number of minutes from 0 to 1,000,000' using errcode = 'SF422', detail = format('opRunMinTotal: %s', p_op_run_min_total);
+  end if;
   if p_op_item_id is not null then
     select * into v_item from planning.wip_items where item_id = p_op_item_id;
     if not found then raise exception 'opItemId % does not exist', p_op_item_id using errcode = 'SF404'; end if;
@@ -476,6 +482,10 @@ begin
       perform planning_private.raise_duplicate(v_constraint, 'externalId', p_external_id);
     end;
   end loop;
+  if coalesce(v_row.op_run_min_total, v_row.op_qty * v_row.op_run_min_per_unit) > 1e6 then
+    raise exception 'The run time, opQty × opRunMinPerUnit = % minutes, may be at most 1,000,000 minutes',
+      v_row.op_qty * v_row.op_run_min_per_unit using errcode = 'SF422', hint = 'Give opRunMinTotal, or split the lot.';
+  end if;
   perform ops.audit('save_operation', 'planning_operation', v_row.op_id::text,
                     jsonb_build_object('created', v_created, 'row', to_jsonb(v_row)));
   return v_row;

@@ -79,6 +79,10 @@ test("bad input is refused with SF422 or SF409 naming the field; roles that do n
     [SAVE_MACHINE, { code: "X".repeat(61) }, admin, "SF422", /machineCode must be/],
     [SAVE_MACHINE, { code: "NEW", id: "999999" }, admin, "SF404", /machineId 999999 does not exist/],
     [SAVE_OP, { lot: "L", qty: "0", item: "ERP-I-x", min: "1" }, integration, "SF422", /opQty must be a positive quantity/],
+    [SAVE_OP, { lot: "L", qty: "NaN", item: "ERP-I-x", min: "1" }, integration, "SF422", /opQty must be a positive quantity of at most/],
+    [SAVE_OP, { lot: "L", qty: "Infinity", item: "ERP-I-x", min: "1" }, integration, "SF422", /opQty must be/],
+    [SAVE_OP, { lot: "L", qty: "1", item: "ERP-I-x", min: "NaN" }, integration, "SF422", /opRunMinTotal must be a number of minutes from 0 to 1,000,000/],
+    [SAVE_OP, { lot: "L", qty: "1", item: "ERP-I-x", min: "1e7" }, integration, "SF422", /opRunMinTotal must be/],
     [SAVE_OP, { lot: "L", qty: "1", item: "no-such-item", min: "1" }, integration, "SF404", /itemExternalId no-such-item does not exist/],
     [`mutation { planningSaveShift(input: { shiftCode: "S", startTime: "06:00", endTime: "06:00" }) { result { shiftId } } }`, {}, planner, "SF422", /endTime must differ from startTime/],
     [`mutation { planningSetChangeover(input: { fromItemId: "1", toItemId: "1", minutes: "5" }) { result { minutes } } }`, {}, planner, "SF422", /toItemId must differ/],
@@ -91,6 +95,25 @@ test("bad input is refused with SF422 or SF409 naming the field; roles that do n
     t.is(r.errors?.[0].extensions?.code, code, `${JSON.stringify(v)}: ${JSON.stringify(r.errors)}`);
     t.regex(r.errors?.[0].message ?? "", message);
   }
+});
+
+test("a run time the timeline cannot place (quantity × minutes per unit above 1,000,000 minutes) is refused, and nothing is saved", async (t) => {
+  await ok(SAVE_ITEM, { name: "Huge lot item", ext: "ERP-HUGE" }, integration);
+  const save = (qty: string, perUnit: string | null) =>
+    api.graphql(
+      `mutation ($qty: BigFloat!, $pu: BigFloat) { planningSaveOperation(input: { opLotNumber: "HUGE", opQty: $qty, itemExternalId: "ERP-HUGE", opRunMinPerUnit: $pu, externalId: "ERP-OP-HUGE" }) { result { opId } } }`,
+      { qty, pu: perUnit },
+      integration,
+    );
+  const r = await save("1000000", "2");
+  t.is(r.errors?.[0].extensions?.code, "SF422", JSON.stringify(r.errors));
+  t.regex(r.errors![0].message, /run time, opQty × opRunMinPerUnit = 2000000(\.0+)? minutes, may be at most 1,000,000/);
+  t.is((await db.query(`select 1 from planning.operations where external_id = 'ERP-OP-HUGE'`)).rowCount, 0, "nothing saved");
+  const fine = await save("1000", "2");
+  t.falsy(fine.errors, JSON.stringify(fine.errors));
+  const grown = await save("600000", null);
+  t.is(grown.errors?.[0].extensions?.code, "SF422", "a later quantity change is checked against the stored minutes per unit");
+  t.regex(grown.errors![0].message, /= 1200000(\.0+)? minutes/);
 });
 
 test("retiring what the plan uses is refused with the reason; once unplanned it retires", async (t) => {
