@@ -27,15 +27,20 @@ comment on function planning.paused_status() is E'@behavior -queryField';
 comment on function planning.planned_status() is E'@behavior -queryField';
 
 -- Test and repair hatch: a superuser session may set planning.allow_past = on
--- to write past rows (tests of the cleanup and the carryover), and so may the
--- schema owner's own functions (planning.stage_past_plan, for any caller it
--- is granted to). Nobody else.
+-- to write past rows (tests of the cleanup and the carryover). The one other
+-- door is planning.stage_past_plan's: while it writes, its transaction holds
+-- the temp table planning_past_door, made by the schema owner. Anyone can set
+-- the setting, and every SECURITY DEFINER function runs as the owner, so
+-- neither of those alone opens anything (a supervisor who set it could make
+-- resolve_carryover write past rows).
 create or replace function planning.past_allowed() returns boolean
 language sql stable as $$
-  select coalesce(current_setting('planning.allow_past', true), '') = 'on'
-     and ((coalesce((select rolsuper from pg_catalog.pg_roles where rolname = session_user), false)
-           and coalesce((select rolsuper from pg_catalog.pg_roles where rolname = current_user), false))
-          or current_user = (select nspowner::regrole::name from pg_catalog.pg_namespace where nspname = 'planning'))
+  select (coalesce(current_setting('planning.allow_past', true), '') = 'on'
+          and coalesce((select rolsuper from pg_catalog.pg_roles where rolname = session_user), false)
+          and coalesce((select rolsuper from pg_catalog.pg_roles where rolname = current_user), false))
+      or exists (select 1 from pg_catalog.pg_class c
+                  where c.oid = pg_catalog.to_regclass('pg_temp.planning_past_door')
+                    and c.relowner = (select nspowner from pg_catalog.pg_namespace where nspname = 'planning'))
 $$;
 comment on function planning.past_allowed() is E'@behavior -queryField';
 

@@ -550,10 +550,11 @@ begin
                                and (jsonb_typeof(f.value) <> 'number' or f.value::text !~ '^[1-9][0-9]{0,17}$'))) then
     raise exception 'rows: every row needs op_id, machine_id, shift_id and sequence as positive whole numbers' using errcode = 'SF422';
   end if;
-  -- The guard's door (planning.past_allowed) checks for a superuser: this
-  -- function runs as the owner, who is one in the installs we support. The
-  -- setting lives for this transaction only.
-  perform set_config('planning.allow_past', 'on', true);
+  -- The guard's door (planning.past_allowed): a temp table made by the
+  -- schema owner, which this function runs as; dropped below, and at commit.
+  if not ops_private.own_temp_table('planning_past_door') then
+    create temp table planning_past_door () on commit drop;
+  end if;
   perform set_config('planning.reason', 'stage_past_plan', true);
   begin
   insert into planning.mach_planning (mp_op_id, mp_machine_id, mp_shift_id, mp_op_proddate, mp_sequence, mp_op_status)
@@ -566,7 +567,7 @@ begin
   exception when unique_violation then
     raise exception 'rows: two operations in one slot (machine, shift, % and sequence)', v_date using errcode = 'SF409';
   end;
-  perform set_config('planning.allow_past', '', true);
+  drop table pg_temp.planning_past_door;
   perform set_config('planning.reason', '', true);
   if v_count < jsonb_array_length(p_rows) and exists (
        select 1 from jsonb_array_elements(p_rows) r

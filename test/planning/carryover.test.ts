@@ -2,6 +2,9 @@
 // date's unfinished rows wait for a decision (carry or reject, all at once);
 // older past rows are cleaned up and their operations paused.
 import test from "ava";
+import pg from "pg";
+import { loginUrl } from "../../src/db/api-roles.ts";
+import { TEST_API_DB_PASSWORD } from "../helpers/api.ts";
 import { createTestDatabase, type TestDb } from "../helpers/db.ts";
 import { addDays, createOps, insertPastRows, seedPlant, today, type Plant } from "./fixture.ts";
 import { rejectsWith } from "../helpers/assert.ts";
@@ -136,6 +139,32 @@ test.serial("carried rows keep the running order they had (sequence order, not t
     { op: String(ops[1]), seq: 2 },
     { op: String(ops[0]), seq: 3 },
   ]);
+});
+
+test.serial("a supervisor cannot open the past: planning.allow_past set by the caller opens nothing, also inside resolve_carryover", async (t) => {
+  const [o] = await createOps(db, plant.items["Bracket A"], 1);
+  const [M1] = plant.machines;
+  const PP = (await db.query<{ d: string }>(`select planning.previous_working_date($1)::text as d`, [P])).rows[0].d;
+  await insertPastRows(db, [{ op: o, machine: M1, shift: plant.dayShift, date: PP, seq: 1 }]);
+  const pending = (await db.query<{ mp_id: string }>(`select mp_id from planning.pending_carryover($1)`, [P])).rows;
+  const decisions = JSON.stringify(pending.map((r) => ({ mp_id: Number(r.mp_id), decision: "carry" })));
+  // As the API's supervisor connections are: a login that is not superuser.
+  await db.query(`select format('alter role shopfloor_api_supervisor password %L', $1::text)`, [TEST_API_DB_PASSWORD])
+    .then((r) => db.query(r.rows[0].format));
+  const c = new pg.Client({ connectionString: loginUrl(db.url, "shopfloor_supervisor", TEST_API_DB_PASSWORD) });
+  await c.connect();
+  try {
+    await c.query("begin");
+    await c.query("select set_config('role', 'shopfloor_supervisor', true)");
+    await c.query(`set local planning.allow_past = on`);
+    // "today" = a past date: carrying would write rows on it
+    await rejectsWith(t, c.query(`select planning.resolve_carryover($1, $2)`, [P, decisions]), "SF422", /no past dates/);
+  } finally {
+    await c.query("rollback").catch(() => {});
+    await c.end();
+  }
+  t.deepEqual(await rowsOf(o), [{ date: PP, seq: 1 }], "the past row stays where it was");
+  await db.query(`select planning.cleanup($1)`, [T]); // tidy: the old row is cleaned up as on any day
 });
 
 test.serial("no decision needed: completed operations leave the plan at once, so the previous day's complete work is not pending", async (t) => {
