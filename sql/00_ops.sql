@@ -108,6 +108,14 @@ begin
   if p_key = 'plant.timezone' and not exists (select 1 from pg_timezone_names where name = p_value #>> '{}') then
     raise exception 'Unknown time zone %', p_value using errcode = 'SF422', hint = 'Use an IANA name such as Europe/Berlin.';
   end if;
+  -- Every plan check reads it (previous_working_date): a value it cannot read, or no working
+  -- day at all (every past row would be cleaned up without a decision), is refused here.
+  if p_key = 'planning.working_weekdays' and not (
+       jsonb_typeof(p_value) = 'array' and jsonb_array_length(p_value) between 1 and 7
+       and not exists (select 1 from jsonb_array_elements(p_value) e where e::text !~ '^[1-7]$')) then
+    raise exception 'planning.working_weekdays must be a list of ISO weekdays, 1 (Monday) to 7 (Sunday), at least one: %', left(p_value::text, 100)
+      using errcode = 'SF422';
+  end if;
   insert into ops.settings as s (key, value, description, updated_at, updated_by)
   values (p_key, p_value, coalesce(p_description, ''), now(), ops.current_actor())
   on conflict (key) do update

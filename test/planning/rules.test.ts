@@ -41,6 +41,10 @@ test.serial("previous working date skips Sundays, holiday runs, follows the week
     await db.query(`select ops.set_setting('planning.working_weekdays', '[1,2,3,4,5,6]')`);
   }
   t.is(await pwd("2031-01-13"), "2031-01-11");
+  for (const bad of ["[]", "[1.5]", '["mon"]', "[0]", "[8]", '"1,2,3"']) {
+    await rejectsWith(t, db.query(`select ops.set_setting('planning.working_weekdays', $1)`, [bad]), "SF422", /working_weekdays must be a list of ISO weekdays/);
+  }
+  t.is(await pwd("2031-01-13"), "2031-01-11", "a refused value changes nothing");
 });
 
 test("past dates are refused by direct INSERT and UPDATE as well as by save_sequence", async (t) => {
