@@ -512,8 +512,10 @@ begin
   if array_position(p_op_ids, null) is not null then
     raise exception 'The list of operations contains a null' using errcode = 'SF422';
   end if;
-  if (select count(distinct x) from unnest(p_op_ids) x) <> cardinality(p_op_ids) then
-    raise exception 'An operation appears twice in the sequence' using errcode = 'SF422';
+  select array_agg(x order by x) into v_bad from (select x from unnest(p_op_ids) x group by x having count(*) > 1) d;
+  if v_bad is not null then
+    raise exception 'An operation appears twice in the sequence: %', array_to_string(v_bad[1:20], ', ')
+      using errcode = 'SF422', hint = 'Each operation has one place in a sequence.';
   end if;
   -- an inactive machine's sequence may still be cleared (an empty list)
   perform planning_private.check_machine(p_machine, cardinality(p_op_ids) > 0);

@@ -158,7 +158,7 @@ test("save_sequence refuses operations planned elsewhere that date, duplicates, 
   await db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [plant.machines[0], plant.nightShift, d, ops]);
   await rejectsWith(t, db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [plant.machines[1], plant.nightShift, d, [ops[1]]]), "SF409", /already planned elsewhere/);
   await rejectsWith(t, db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [plant.machines[0], plant.dayShift, d, [ops[0]]]), "SF409"); // another shift of the same machine is elsewhere too
-  await rejectsWith(t, db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [plant.machines[2], plant.dayShift, d, [ops[0], ops[0]]]), "SF422");
+  await rejectsWith(t, db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [plant.machines[2], plant.dayShift, d, [ops[0], ops[1], ops[0]]]), "SF422", new RegExp(`appears twice in the sequence: ${ops[0]}$`));
   await rejectsWith(t, db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [plant.machines[2], plant.dayShift, d, ["999999999"]]), "SF404");
   await rejectsWith(t, db.query(`select planning.save_sequence($1, $2, $3, $4::bigint[])`, [plant.machines[1], plant.m1Shift, d, []]), "SF422", /belongs to another machine/);
   // another date is fine
