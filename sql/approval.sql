@@ -35,7 +35,10 @@ $$;
 
 -- Adds (p_sign = 1) or releases (p_sign = -1) a job's BOM on its items. Locks
 -- the items in id order first, as approve_job does, so that two status
--- changes over the same items cannot deadlock.
+-- changes over the same items cannot deadlock. Item locks are FOR NO KEY
+-- UPDATE everywhere: reserved and on_hand are no key, so a BOM line being
+-- added to a draft (its foreign key takes FOR KEY SHARE on the item, in the
+-- BOM's order) neither waits for a status change nor deadlocks with one.
 create or replace function approval_private.apply_reservation(p_job_id bigint, p_sign integer) returns void
 language plpgsql volatile security definer
 set search_path = pg_catalog, public
@@ -44,7 +47,7 @@ begin
   perform 1 from approval.inventory_items i
    where i.id in (select b.item_id from approval.job_bom b where b.job_id = p_job_id)
    order by i.id
-   for update;
+   for no key update;
   update approval.inventory_items i
      set reserved = i.reserved + p_sign * b.qty_planned
     from approval.job_bom b
@@ -164,7 +167,7 @@ as $$
 declare
   n integer;
 begin
-  perform 1 from approval.inventory_items order by id for update;
+  perform 1 from approval.inventory_items order by id for no key update;
   with sums as (
     select b.item_id, sum(b.qty_planned) as reserved
       from approval.job_bom b join approval.jobs j on j.id = b.job_id
@@ -235,6 +238,7 @@ declare
   v_status text;
   v_lines integer;
   v_total numeric;
+  v_short_lines integer;
   v_shortages jsonb;
 begin
   if p_job_id is null or p_was_fulfillable is null then
@@ -270,24 +274,28 @@ begin
       from approval.inventory_items i
       join approval.job_bom b on b.item_id = i.id and b.job_id = p_job_id
      order by i.id
-       for update of i
+       for no key update of i
+  ), short as (
+    select l.*, row_number() over (order by l.id) as n from locked l where l.qty_planned > l.available
   )
-  select count(*)::int,
-         coalesce(sum(greatest(0, l.qty_planned - l.available)), 0),
-         coalesce(jsonb_agg(jsonb_build_object(
-                    'item_id', l.id, 'sku', l.sku, 'needed', l.qty_planned,
-                    'available', l.available,
-                    'shortfall', l.qty_planned - l.available,
-                    'reason', 'Insufficient inventory') order by l.id)
-                  filter (where l.qty_planned > l.available), '[]')
-    into v_lines, v_total, v_shortages
-    from locked l;
+  --    The shortage list is bounded: the first 50 short lines by item id.
+  select (select count(*)::int from locked),
+         coalesce((select sum(s.qty_planned - s.available) from short s), 0),
+         (select count(*)::int from short),
+         coalesce((select jsonb_agg(jsonb_build_object(
+                    'item_id', s.id, 'sku', s.sku, 'needed', s.qty_planned,
+                    'available', s.available,
+                    'shortfall', s.qty_planned - s.available,
+                    'reason', 'Insufficient inventory') order by s.id)
+                     from short s where s.n <= 50), '[]')
+    into v_lines, v_total, v_short_lines, v_shortages;
 
   -- 3. Block only a regression from fulfillable to not fulfillable.
   if p_was_fulfillable and v_total > 0 then
     raise exception 'Inventory changed during job approval'
       using errcode = 'SF409',
-            detail = 'Inventory was reduced or reserved by another operation while you were editing this job, and it can no longer be fulfilled.',
+            detail = 'Inventory was reduced or reserved by another operation while you were editing this job, and it can no longer be fulfilled.'
+                     || case when v_short_lines > 50 then format(' %s BOM lines are short; the first 50 are listed.', v_short_lines) else '' end,
             hint = v_shortages::text;
   end if;
 
@@ -363,6 +371,43 @@ comment on function approval.cancel_job(bigint) is 'Cancels a job that is not co
 -- Inventory and jobs
 ------------------------------------------------------------------------------
 
+-- A stock count: zero or more and below 10^12. NaN passes `>= 0` (it sorts
+-- above every number) and would make reserved and every shortfall NaN.
+create or replace function approval_private.check_on_hand(p_on_hand numeric) returns void
+language plpgsql immutable
+as $$
+begin
+  if p_on_hand is null or not (p_on_hand >= 0 and p_on_hand < 1e12) then
+    raise exception 'on_hand must be zero or more: a number from 0 to below 1,000,000,000,000, not %', coalesce(p_on_hand::text, 'null')
+      using errcode = 'SF422';
+  end if;
+end
+$$;
+
+-- The first problem of a BOM (a JSON array of {item_id or sku, qty_planned}),
+-- naming the line and the field; null when every line is well formed.
+create or replace function approval_private.bom_problem(p_bom jsonb) returns text
+language sql immutable
+as $$
+  select format('bom[%s]: %s', l.n - 1, p.problem)
+    from jsonb_array_elements(p_bom) with ordinality l(line, n)
+    cross join lateral (select case
+      when jsonb_typeof(l.line) <> 'object' then 'a BOM line is an object {item_id or sku, qty_planned}'
+      when l.line ? 'item_id' and not (jsonb_typeof(l.line -> 'item_id') in ('number', 'string')
+                                       and l.line ->> 'item_id' ~ '^[1-9][0-9]{0,17}$')
+        then 'item_id must be a positive whole number'
+      when not l.line ? 'item_id' and coalesce(jsonb_typeof(l.line -> 'sku'), '') <> 'string' then 'item_id or sku is needed'
+      when not (coalesce(jsonb_typeof(l.line -> 'qty_planned'), '') in ('number', 'string')
+                and l.line ->> 'qty_planned' ~ '^[0-9]*\.?[0-9]+([eE][-+]?[0-9]{1,3})?$')
+        then 'qty_planned must be a number above 0 and below 1,000,000,000,000'
+      when not ((l.line ->> 'qty_planned')::numeric > 0 and (l.line ->> 'qty_planned')::numeric < 1e12)
+        then 'qty_planned must be a number above 0 and below 1,000,000,000,000'
+    end as problem) p
+   where p.problem is not null
+   order by l.n
+   limit 1
+$$;
+
 create or replace function approval.create_item(p_sku text, p_name text default '', p_unit text default 'pcs', p_on_hand numeric default 0)
 returns approval.inventory_items
 language plpgsql volatile security definer
@@ -371,6 +416,7 @@ as $$
 declare
   v_item approval.inventory_items;
 begin
+  perform approval_private.check_on_hand(coalesce(p_on_hand, 0));
   begin
     insert into approval.inventory_items (sku, name, unit, on_hand)
     values (p_sku, coalesce(p_name, ''), coalesce(p_unit, 'pcs'), coalesce(p_on_hand, 0))
@@ -397,10 +443,11 @@ declare
   v_item approval.inventory_items;
   v_before numeric;
 begin
-  if p_on_hand is null or p_on_hand < 0 then
-    raise exception 'on_hand must be zero or more' using errcode = 'SF422';
+  if p_item_id is null then
+    raise exception 'set_on_hand needs an item id' using errcode = 'SF422';
   end if;
-  select on_hand into v_before from approval.inventory_items where id = p_item_id for update;
+  perform approval_private.check_on_hand(p_on_hand);
+  select on_hand into v_before from approval.inventory_items where id = p_item_id for no key update;
   if not found then
     raise exception 'Item % does not exist', p_item_id using errcode = 'SF404';
   end if;
@@ -418,9 +465,14 @@ set search_path = pg_catalog, public
 as $$
 declare
   v_job approval.jobs;
+  v_problem text;
 begin
   if p_bom is null or jsonb_typeof(p_bom) <> 'array' then
     raise exception 'The BOM must be a JSON array of {item_id, qty_planned}' using errcode = 'SF422';
+  end if;
+  v_problem := approval_private.bom_problem(p_bom);
+  if v_problem is not null then
+    raise exception '%', v_problem using errcode = 'SF422';
   end if;
   insert into approval.jobs (name) values (coalesce(p_name, '')) returning * into v_job;
   begin

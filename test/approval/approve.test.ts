@@ -279,3 +279,35 @@ test("the psql walk-through of docs/approval.md works as written", async (t) => 
   await psql.query(`select approval.complete_job($1)`, [j7]);
   t.is(await reserved(db, x), 4);
 });
+
+test("quantities that are no number, or too big to count, are refused naming the field and the BOM line", async (t) => {
+  const x = await item(db, 10);
+  for (const [bom, message] of [
+    [[{ item_id: x, qty_planned: "NaN" }], /^bom\[0\]: qty_planned must be a number above 0 and below 1,000,000,000,000/],
+    [[{ item_id: x, qty_planned: 1 }, { item_id: x + 1000000, qty_planned: "Infinity" }], /^bom\[1\]: qty_planned must be/],
+    [[{ item_id: x, qty_planned: 1e13 }], /^bom\[0\]: qty_planned must be/],
+    [[{ item_id: "abc", qty_planned: 1 }], /^bom\[0\]: item_id must be a positive whole number/],
+    [[{ item_id: x }], /^bom\[0\]: qty_planned must be/],
+    [[{ qty_planned: 1 }], /^bom\[0\]: item_id or sku is needed/],
+    [[7], /^bom\[0\]: a BOM line is an object/],
+  ] as const) {
+    await rejectsWith(t, () => db.query(`select approval.create_job('bad', $1)`, [JSON.stringify(bom)]), "SF422", message);
+  }
+  for (const value of ["NaN", "Infinity", "1e13"]) {
+    await rejectsWith(t, () => db.query(`select approval.create_item('nan-item', 'n', 'pcs', $1::numeric)`, [value]), "SF422", /on_hand must be zero or more: a number from 0 to below 1,000,000,000,000/);
+    await rejectsWith(t, () => db.query(`select approval.set_on_hand($1, $2::numeric)`, [x, value]), "SF422", /on_hand must be zero or more: a number from 0 to below 1,000,000,000,000/);
+  }
+  await rejectsWith(t, () => db.query(`select approval.set_on_hand(null, 1)`), "SF422", /set_on_hand needs an item id/);
+  t.is(await reservedDrift(db), 0);
+});
+
+test("a blocked approval's shortage list is bounded: the first 50 lines, and how many there are", async (t) => {
+  const items: number[] = [];
+  for (let i = 0; i < 60; i++) items.push(await item(db, 0));
+  const j = await job(db, items.map((x) => [x, 1] as [number, number]));
+  const err = await rejectsWith(t, () => approve(j, true), "SF409");
+  const shortages = JSON.parse(err.hint!);
+  t.is(shortages.length, 50);
+  t.deepEqual(shortages.map((s: { item_id: number }) => Number(s.item_id)), items.slice(0, 50));
+  t.regex(err.detail!, /60 BOM lines are short; the first 50 are listed/);
+});

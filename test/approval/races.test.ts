@@ -145,3 +145,30 @@ test.serial("a BOM line added while the job is being approved waits, then is ref
   }
   t.is(await reservedDrift(db), 0);
 });
+
+test.serial("a planner creating a draft over the same items neither waits for nor deadlocks with an approval, a cancel or a completion", async (t) => {
+  const items: number[] = [];
+  for (let i = 0; i < 20; i++) items.push(await item(db, 100));
+  const bom = items.map((x) => [x, 1] as [number, number]);
+  for (const action of ["approve", "cancel", "complete"]) {
+    const j = await job(db, bom);
+    if (action !== "approve") await db.asRole("shopfloor_supervisor", (c) => c.query(`select approval.approve_job($1, true)`, [j]));
+    const holder = clients[0];
+    await holder.query("begin");
+    try {
+      await holder.query("select set_config('role', 'shopfloor_supervisor', true)");
+      const fn = action === "approve" ? "approve_job($1, true)" : action === "cancel" ? "cancel_job($1)" : "complete_job($1)";
+      await holder.query(`select approval.${fn}`, [j]);
+      // The items stay locked by the status change while a planner drafts a job over them, in the opposite order.
+      const planner = clients[1];
+      await planner.query("set statement_timeout = '3s'");
+      const started = performance.now();
+      await planner.query(`select approval.create_job('draft', $1)`, [JSON.stringify([...bom].reverse().map(([item_id, qty_planned]) => ({ item_id, qty_planned })))]);
+      t.true(performance.now() - started < 3000, `${action}: the draft did not wait for the locked items`);
+      await planner.query("reset statement_timeout");
+    } finally {
+      await holder.query("commit");
+    }
+  }
+  t.is(await reservedDrift(db), 0);
+});
