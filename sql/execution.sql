@@ -13,6 +13,19 @@
 -- Allocation at assembly start (LAW-05)
 ------------------------------------------------------------------------------
 
+-- A component code: 1 to 100 characters, no blank at either end (also no
+-- no-break or other wide space, which ERP exports carry and a screen cannot
+-- show), no control or zero-width character anywhere: `BODY` and `BODY` with
+-- a no-break space would be two balances that look the same. Used by the
+-- snapshots here and by pool.post_event (sql/pool.sql, applied after this file).
+create or replace function execution_private.is_component_code(p_code text) returns boolean
+language sql immutable parallel safe
+as $$
+  select p_code ~ '^\S(.{0,98}\S)?$'
+     and p_code !~ '^[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]|[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]$'
+     and p_code !~ '[[:cntrl:]\u200b-\u200f\u2028\u2029\u2060\ufeff]'
+$$;
+
 -- Emits one POOL_ALLOCATE per required component of the token's pinned
 -- snapshot. Never raises: whatever goes wrong in the pool is reported in the
 -- returned fields, and its partial bookings are rolled back.
@@ -66,7 +79,7 @@ begin
       end if;
       if v_item -> 'is_required' = 'true'::jsonb then   -- is_required === true
         v_code := case when jsonb_typeof(v_item -> 'component_code') = 'string' then v_item ->> 'component_code' end;
-        if v_code is null or v_code !~ '^\S(.{0,98}\S)?$' then
+        if v_code is null or not execution_private.is_component_code(v_code) then
           v_problem := format('component_requirements[%s] has no valid component_code', v_i);
           exit;
         end if;
@@ -372,7 +385,8 @@ as $$
           when jsonb_typeof(item) <> 'object' then 'not an object'
           when item -> 'is_required' is distinct from 'true'::jsonb then null
           when jsonb_typeof(item -> 'component_code') is distinct from 'string'
-            or item ->> 'component_code' !~ '^\S(.{0,98}\S)?$' then 'component_code must be a text of 1 to 100 characters'
+            or not execution_private.is_component_code(item ->> 'component_code')
+            then 'component_code must be a text of 1 to 100 characters, no blank at either end, no control character'
           when jsonb_typeof(item -> 'default_qty') is distinct from 'number' then 'default_qty must be a number'
           when (item ->> 'default_qty')::numeric <= 0 or (item ->> 'default_qty')::numeric >= 1e12
             or round((item ->> 'default_qty')::numeric, 6) <> (item ->> 'default_qty')::numeric

@@ -89,12 +89,19 @@ begin
   if p_product_model_id is null or p_bom_version_id is null then
     raise exception 'A pool event needs a product model and a BOM version' using errcode = 'SF422';
   end if;
-  if p_component_code is null or p_component_code !~ '^\S(.{0,98}\S)?$' then
-    raise exception 'Invalid component code %', coalesce(quote_literal(p_component_code), 'null')
-      using errcode = 'SF422', hint = '1 to 100 characters, no leading or trailing blanks.';
+  if p_component_code is null or not execution_private.is_component_code(p_component_code) then
+    raise exception 'Invalid component code %', coalesce(quote_literal(left(p_component_code, 120)), 'null')
+      using errcode = 'SF422', hint = '1 to 100 characters, no leading or trailing blanks (no-break spaces included), no control or zero-width characters.';
   end if;
   if p_idempotency_key is null or length(p_idempotency_key) not between 1 and 200 then
     raise exception 'A pool event needs an idempotency key (1 to 200 characters)' using errcode = 'SF422';
+  end if;
+  -- pa:asm:{token}:{component} are the assembly allocations' keys
+  -- (execution_private.allocate_for_assembly): a receive that took one first
+  -- would void that token's allocation, on every retry.
+  if v_mode = 'receive' and p_idempotency_key like 'pa:%' then
+    raise exception 'The idempotency key % starts with pa:, which is kept for the assembly allocations', left(p_idempotency_key, 120)
+      using errcode = 'SF422', hint = 'Use another prefix for receives.';
   end if;
   if p_reason_code is null or p_reason_code !~ '^[A-Z][A-Z0-9_]{0,62}$' then
     raise exception 'Invalid reason code %', coalesce(p_reason_code, 'null')

@@ -94,6 +94,12 @@ test("only cut_ready exists, and invalid events are refused with SF422 or SF404"
     [`select pool.receive($1, 1, 'X', 1.0000001, 'k5')`, [p], "SF422", /Invalid quantity/],
     [`select pool.receive($1, null, 'X', 1, 'k6')`, [p], "SF422", /BOM version/],
     [`select pool.receive($1, 1, ' X', 1, 'k7')`, [p], "SF422", /component code/],
+    // What ERP exports carry: a no-break space, a zero-width space, a line break.
+    [`select pool.receive($1, 1, e'X\\u00a0', 1, 'k7a')`, [p], "SF422", /component code/],
+    [`select pool.receive($1, 1, e'X\\u200bY', 1, 'k7b')`, [p], "SF422", /component code/],
+    [`select pool.receive($1, 1, e'X\\nY', 1, 'k7c')`, [p], "SF422", /component code/],
+    // The assembly allocations' own keys (pa:asm:{token}:{component}) are not a receive's to take.
+    [`select pool.receive($1, 1, 'X', 1, 'pa:asm:2:X')`, [p], "SF422", /idempotency key .*pa:/],
     [`select pool.post_event('POOL_ALLOCATE', $1, 1, 'X', -1, 'k8', 'ASSEMBLY_ALLOCATE')`, [p], "SF422", /names the token/],
     [`select pool.post_event('POOL_ALLOCATE', $1, 1, 'X', -1, 'k9', 'ASSEMBLY_ALLOCATE', 999999999)`, [p], "SF404", /does not exist/],
   ];
