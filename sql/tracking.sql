@@ -165,6 +165,13 @@ create or replace function tracking_private.sent_code(p_text text) returns text
 language sql immutable parallel safe
 as $$ select pg_catalog.btrim(p_text, E' \t\r\n\f\v') $$;
 
+-- A record's event time, or the fallback when it has none or it is not a
+-- time (`infinity` is accepted by timestamptz: stored in operation_times, it
+-- would win over every later record for good). Inlined like sent_code.
+create or replace function tracking_private.event_time(p_at timestamptz, p_fallback timestamptz) returns timestamptz
+language sql immutable parallel safe
+as $$ select case when pg_catalog.isfinite(p_at) then p_at else p_fallback end $$;
+
 ------------------------------------------------------------------------------
 -- Lookups
 ------------------------------------------------------------------------------
@@ -391,17 +398,17 @@ begin
   ), marked as (
     update tracking."print OS" p set processed_at = now()
      where p.id = any (array(select record_id from queued)) and p.processed_at is null
-    returning p.id, p.name, p.status, p.marker, coalesce(p.job_complete_time, p.created_at) as event_at
+    returning p.id, p.name, p.status, p.marker, tracking_private.event_time(p.job_complete_time, p.created_at) as event_at
   )
   insert into _pos
     select m.id, tracking_private.sent_code(m.name) as imposition_id, m.status, m.marker, m.event_at, true as fresh from marked m
     union all
-    select p.id, tracking_private.sent_code(p.name), p.status, p.marker, coalesce(p.job_complete_time, p.created_at), false
+    select p.id, tracking_private.sent_code(p.name), p.status, p.marker, tracking_private.event_time(p.job_complete_time, p.created_at), false
       from tracking."print OS" p
      where coalesce(p_force, false) and p.processed_at is not null
     union all
     -- (a branch of its own: an `or` with the force flag would scan the whole table in every run)
-    select p.id, tracking_private.sent_code(p.name), p.status, p.marker, coalesce(p.job_complete_time, p.created_at), false
+    select p.id, tracking_private.sent_code(p.name), p.status, p.marker, tracking_private.event_time(p.job_complete_time, p.created_at), false
       from tracking."print OS" p
      where not coalesce(p_force, false) and p.processed_at is not null
        and p.id in (select source_id from tracking.processing_issues
@@ -634,9 +641,9 @@ begin
     returning s.scan_id, s.code_text, s.scanned_at, s.operations, s.machine_id
   )
   insert into _scans
-    select m.scan_id, tracking_private.sent_code(m.code_text) as code_text, m.scanned_at as event_at, m.operations, m.machine_id, true as fresh from marked m
+    select m.scan_id, tracking_private.sent_code(m.code_text) as code_text, tracking_private.event_time(m.scanned_at, now()) as event_at, m.operations, m.machine_id, true as fresh from marked m
     union all
-    select s.scan_id, tracking_private.sent_code(s.code_text), s.scanned_at, s.operations, s.machine_id, false
+    select s.scan_id, tracking_private.sent_code(s.code_text), tracking_private.event_time(s.scanned_at, now()), s.operations, s.machine_id, false
       from tracking.scanned_codes s
      where s.processed_at is not null
        and s.scan_id in (select source_id from tracking.processing_issues

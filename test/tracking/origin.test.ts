@@ -328,6 +328,20 @@ test.serial("job_id_version_tag codes whose version tag holds `_` reach their jo
   t.true(resolved.rows[0].done);
 });
 
+test.serial("an event time that is no time (infinity) counts as the record's arrival: later records still win", async (t) => {
+  const id = await job("inf", 1);
+  await db.query(`insert into tracking."print OS" (name, status, marker, job_complete_time) values ('infimp1', 'ABORTED', 880101, 'infinity')`);
+  await db.query(`insert into tracking.scanned_codes (code_text, operations, scanned_at) values ($1, '["coating"]', 'infinity')`, [id]);
+  await process();
+  const times = await db.query(`select operation_times from tracking.jobs where job_id = $1`, [id]);
+  for (const [op, at] of Object.entries(times.rows[0].operation_times as Record<string, string>)) {
+    t.true(Number.isFinite(new Date(at).getTime()), `${op}: ${at} is a time`);
+  }
+  await printOs("infimp1", "PRINTED", new Date(Date.now() + 60_000).toISOString());
+  await process("print_os");
+  t.is((await ops(id)).print, true, "a later print still wins");
+});
+
 test.serial("processing called from psql prints no NOTICE, also twice in one transaction", async (t) => {
   await db.query(`insert into tracking.jobs (job_id) values ('nn_1')`);
   await db.query(`insert into tracking.imposition_file_mapping (imposition_id, file_id) values ('NNIMP', 'FILE_1_Labex_nn_1_a')`);
