@@ -116,6 +116,11 @@ begin
     raise exception 'planning.working_weekdays must be a list of ISO weekdays, 1 (Monday) to 7 (Sunday), at least one: %', left(p_value::text, 100)
       using errcode = 'SF422';
   end if;
+  -- Written into every order_saw.csv for a job on no machine: the gateway takes 1..4 there.
+  if p_key = 'nesting.saw_machine' and not (jsonb_typeof(p_value) = 'number' and p_value::text ~ '^[1-4]$') then
+    raise exception 'nesting.saw_machine must be a Grundner saw number, 1 to 4: %', left(p_value::text, 100)
+      using errcode = 'SF422';
+  end if;
   insert into ops.settings as s (key, value, description, updated_at, updated_by)
   values (p_key, p_value, coalesce(p_description, ''), now(), ops.current_actor())
   on conflict (key) do update

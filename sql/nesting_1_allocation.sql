@@ -237,6 +237,24 @@ as $$
    limit 1
 $$;
 
+-- The machine number for a job staged on no machine: the setting
+-- nesting.saw_machine, which the gateway takes only as 1..4 for saw orders.
+-- Read only when a job needs it (coalesce evaluates it lazily), so a bad
+-- setting does not stop jobs staged on a machine.
+create or replace function nesting_private.saw_machine() returns integer
+language plpgsql stable
+as $$
+declare
+  v numeric := ops.setting_numeric('nesting.saw_machine');
+begin
+  if v is null or v not in (1, 2, 3, 4) then
+    raise exception 'Setting nesting.saw_machine is %, but the Grundner gateway takes machine numbers 1 to 4 for saw orders', coalesce(v::text, 'empty')
+      using errcode = 'SF422', hint = 'An admin sets it with ops.set_setting(''nesting.saw_machine'', ''1'').';
+  end if;
+  return v::int;
+end
+$$;
+
 -- Locks the named jobs in key order (the fixed order keeps two callers from
 -- deadlocking) and refuses, naming them, any key that does not exist.
 create or replace function nesting_private.lock_job_rows(p_keys text[]) returns setof nesting.jobs
@@ -310,7 +328,6 @@ set search_path = pg_catalog, public
 as $$
 declare
   keys text[] := (select array_agg(distinct k order by k) from unnest(p_keys) k where k is not null);
-  default_machine int := ops.setting_numeric('nesting.saw_machine')::int;
   bad text;
   short text;
   request_id bigint;
@@ -318,12 +335,17 @@ begin
   if keys is null then
     raise exception 'No jobs to lock' using errcode = 'SF422';
   end if;
+  -- Row locks first, in a statement of their own: the checks below then run
+  -- in a snapshot taken after any competing caller committed (a stable
+  -- function in the same statement as the wait would see the old state, and
+  -- two callers could both order the same job).
+  perform nesting_private.lock_job_rows(keys);
   drop table if exists pg_temp.lock_batch;
   create temp table lock_batch (key text, job_no text, material text, type int, machine int, problem text) on commit drop;
   insert into lock_batch
   -- The saw: the Grundner number of the machine the job is staged on, else the setting.
   select j.key, j.grundner_job_no, j.material, nesting.job_type(j.material, j.pinned_type, j.locked_type),
-         coalesce((select m.grundner_machine from nesting.machines m where m.id = j.staged_machine_id), default_machine),
+         coalesce((select m.grundner_machine from nesting.machines m where m.id = j.staged_machine_id), nesting_private.saw_machine()),
          case
            when j.removed_at is not null then 'its NC file is gone'
            when j.is_locked then 'already locked'
@@ -390,7 +412,6 @@ set search_path = pg_catalog, public
 as $$
 declare
   keys text[] := (select array_agg(distinct k order by k) from unnest(p_keys) k where k is not null);
-  default_machine int := ops.setting_numeric('nesting.saw_machine')::int;
   bad text;
   request_id bigint;
 begin
@@ -403,6 +424,8 @@ begin
     raise exception 'source must be one of %, not "%"', array_to_string(nesting_private.release_sources(), ', '),
       nesting_private.short_text(p_source, 40) using errcode = 'SF422', hint = 'Put free text in reason.';
   end if;
+  -- Row locks first, in a statement of their own (see lock_jobs).
+  perform nesting_private.lock_job_rows(keys);
   select nesting_private.list_summary(array_agg(format('%s (%s)', j.key, case when not j.is_locked then 'not locked' else 'a release is already under way' end)
                     order by j.key), 20)
     into bad
@@ -421,7 +444,7 @@ begin
          coalesce(nullif(p_source, ''), 'user'), coalesce(p_reason, ''), ops.current_actor()
     from (select x.key, x.grundner_job_no as job_no, nesting.job_type(x.material, x.pinned_type, x.locked_type) as type,
                  coalesce(x.grundner_machine, (select m.grundner_machine from nesting.machines m where m.id = x.staged_machine_id),
-                          default_machine) as machine
+                          nesting_private.saw_machine()) as machine
             from nesting.jobs x where x.key = any(keys)) j
   returning id into request_id;
 

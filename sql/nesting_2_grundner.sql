@@ -357,16 +357,24 @@ begin
 end
 $$;
 
--- A productionLIST_del.csv with no release in flight: the answer to a release
--- that timed out waiting for it, when it names that release's orders.
-create or replace function nesting_private.timed_out_release_for(p_rows jsonb) returns bigint
+-- The release a productionLIST_del.csv answers: a release waiting for an
+-- answer (in flight, or timed out awaiting it) whose orders the answer names;
+-- the one in flight first. A late answer to a timed-out release must not be
+-- taken for the answer of the release in flight meanwhile (its jobs would
+-- count as kept). An answer naming no order (nothing was deleted) answers the
+-- release in flight. Null: no release is waiting for this answer.
+drop function if exists nesting_private.timed_out_release_for(jsonb);
+create or replace function nesting_private.release_for_answer(p_rows jsonb) returns bigint
 language sql stable
 as $$
   select r.id from nesting.grundner_requests r
-   where r.kind = 'release' and r.status = 'timed_out' and r.answer ? 'awaiting_answer'
-     and exists (select 1 from nesting.grundner_request_items i, jsonb_array_elements(p_rows) a
-                  where i.request_id = r.id and i.job_no = a ->> 'job_no')
-   order by r.id desc limit 1
+   where r.kind = 'release'
+     and (nesting_private.request_in_flight(r.status) or (r.status = 'timed_out' and r.answer ? 'awaiting_answer'))
+     and (exists (select 1 from nesting.grundner_request_items i, jsonb_array_elements(p_rows) a
+                   where i.request_id = r.id and i.job_no = a ->> 'job_no')
+          or (jsonb_array_length(p_rows) = 0 and nesting_private.request_in_flight(r.status)))
+   order by nesting_private.request_in_flight(r.status) desc, r.id desc
+   limit 1
 $$;
 
 -- get_production.erl on a gateway set to confirm releases with it only
@@ -500,6 +508,37 @@ begin
 end
 $$;
 
+-- A reply to the request could not be applied (the database refused it): the
+-- request fails, so it no longer blocks the next request of its file name (a
+-- stock request left 'sent' would be returned by every request_stock() for
+-- good). Nothing of the reply was applied; the worker quarantines the file.
+create or replace function nesting_private.reply_not_applied(p_request_id bigint, p_file text, p_error text) returns void
+language plpgsql volatile
+as $$
+declare
+  r nesting.grundner_requests;
+  keys text[];
+begin
+  select * into r from nesting.grundner_requests where id = p_request_id for update;
+  if not found or not nesting.request_open(r.status) then
+    return;
+  end if;
+  keys := nesting_private.request_keys(r.id);
+  perform nesting_private.finish_request(r.id, 'failed', null, format('%s could not be applied: %s', p_file, p_error));
+  insert into nesting.job_events (job_key, event, details)
+  select k, r.kind || '_failed', jsonb_build_object('request_id', r.id, 'file', p_file) from unnest(keys) k;
+  perform ops.post_message('grundner', 'error',
+    format('Grundner''s %s for %s could not be applied; %s', p_file, nesting_private.request_label(r),
+           case r.kind when 'lock' then 'no job was locked' when 'release' then 'the jobs stay locked'
+                       else 'the stock was left as it was' end),
+    format('Error: %s.', p_error) || case r.kind
+      when 'lock' then format(' The storage may now hold orders for %s. Delete them at the storage, or lock the jobs again.', nesting_private.list_summary(keys, 20))
+      when 'release' then format(' Check the storage''s production list, then release %s again.', nesting_private.list_summary(keys, 20))
+      else ' The next sync asks again.' end,
+    jsonb_build_object('request_id', r.id, 'file', p_file, 'jobs', to_jsonb(keys)));
+end
+$$;
+
 -- A reply the worker could not use, in words: for the .reason.txt beside it
 -- in quarantine and for the operator's message. p_reason: not_a_file
 -- (p_details: {kind}), not_applied ({error}), no_release_waiting,
@@ -517,7 +556,7 @@ begin
     when 'erl_mismatch' then
       return format('order_saw.erl does not match request %s', p_details ->> 'request_id');
     when 'no_release_waiting' then
-      return 'No release request is waiting for an answer.';
+      return 'No release request waiting for an answer names the orders in it; nothing was released.';
     when 'no_stock_line' then
       return E'No readable stock line; the stock table was left as it was.\n'
              || coalesce(nesting_private.problem_lines(p_details -> 'problems'), 'The file is empty.');

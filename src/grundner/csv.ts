@@ -51,10 +51,20 @@ export function fileLines(bytes: Uint8Array): string[] {
     .filter((l) => l.trim() !== "");
 }
 
-/** Records of a reply file; the gateway writes `;`, accepts `,` and TAB too. */
+/** A reply's text: Windows-1252, without a UTF-8 byte-order mark some exports start with. */
+function replyText(bytes: Uint8Array): string {
+  const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+  return decodeWindows1252(bom ? bytes.subarray(3) : bytes);
+}
+
+/**
+ * Records of a reply file; the gateway writes `;`, accepts `,` and TAB too.
+ * The separator is taken from the first non-blank line (a blank first line
+ * would otherwise make a `;` file read as `,`).
+ */
 function parseRecords(bytes: Uint8Array): { line: number; fields: string[] }[] {
-  const text = decodeWindows1252(bytes);
-  const first = text.split(/\r?\n/, 1)[0] ?? "";
+  const text = replyText(bytes);
+  const first = text.split(/\r?\n/).find((l) => l.trim() !== "") ?? "";
   const delimiter = first.includes(";") ? ";" : first.includes("\t") ? "\t" : ",";
   const records = parse(text, {
     delimiter,
@@ -67,7 +77,13 @@ function parseRecords(bytes: Uint8Array): { line: number; fields: string[] }[] {
   return records.map((r) => ({ line: r.info.lines, fields: r.record }));
 }
 
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+// Digits only: z.coerce.number would take "", " ", "0x10" and "1e2" as numbers.
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, "expected a whole number")
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
 const decimal = z
   .string()
   .regex(/^\d+([.,]\d+)?$/, "expected a number")
@@ -146,28 +162,80 @@ function describe(error: z.ZodError) {
   return error.issues.map((i) => (i.path.length ? `field ${Number(i.path[0]) + 1}: ${i.message}` : i.message)).join("; ");
 }
 
+export interface ParseOptions {
+  /** Line 1 may be a header (the vendor says never; some gateways write one). */
+  allowHeader: boolean;
+  /** The format's field count; empty fields past it are dropped. */
+  fields: number;
+  /** 1-based fields that hold numbers: a line with a number in one of them is data, never a header. */
+  numeric?: number[];
+  /** What names a line's thing (a stock line's type, field 1): two lines naming one thing are both refused. */
+  unique?: { field: number; what: string; key: (row: any) => unknown };
+}
+
 /**
  * Reads every line it can; a line that does not fit is reported with its
  * number. Real exports end every line with the separator (one empty field
  * more than the format has) and may start with a header: empty fields past
  * `fields` are dropped, a non-empty one is still refused.
  */
-export function parseRows<T>(bytes: Uint8Array, schema: z.ZodType<T>, opts: { allowHeader: boolean; fields: number }): Parsed<T> {
+export function parseRows<T>(bytes: Uint8Array, schema: z.ZodType<T>, opts: ParseOptions): Parsed<T> {
   const out: Parsed<T> = { rows: [], problems: [] };
+  const kept: { line: number; row: T; text: string }[] = [];
   for (const [i, rec] of parseRecords(bytes).entries()) {
+    if (opts.allowHeader && i === 0 && looksLikeHeader(rec.fields, opts)) continue;
     const fields = withoutTrailingEmpty(rec.fields, opts.fields);
-    const tooMany = fields.length > opts.fields;
-    const result = schema.safeParse(fields);
-    if (result.success && !tooMany) out.rows.push(result.data);
-    // The vendor says "no header"; some gateways write one anyway: tolerate it.
-    else if (!(opts.allowHeader && i === 0 && !/^\d+$/.test(rec.fields[0] ?? ""))) {
-      const error = tooMany
-        ? `${fields.length} fields where the format has ${opts.fields}: field ${fields.length} is not empty`
-        : result.success ? "" : describe(result.error);
-      out.problems.push({ line: rec.line, error, text: rec.fields.join(";") });
-    }
+    const text = rec.fields.join(";").replace(/\u0000/g, "\\0"); // the line as reported: jsonb cannot hold a NUL
+    const error = lineError(fields, opts.fields);
+    const result = error ? undefined : schema.safeParse(fields);
+    if (result?.success) kept.push({ line: rec.line, row: result.data, text });
+    else out.problems.push({ line: rec.line, error: error ?? describe(result!.error!), text });
   }
+  const twins = opts.unique ? twinLines(kept, opts.unique.key) : new Map<number, number[]>();
+  for (const k of kept) {
+    const others = twins.get(k.line);
+    if (!others) out.rows.push(k.row);
+    // Two lines for one type: we cannot tell which is right, so neither is applied.
+    else out.problems.push({ line: k.line, error: `field ${opts.unique!.field}: ${opts.unique!.what} ${opts.unique!.key(k.row)} is on line ${others.join(", ")} too; neither line is applied`, text: k.text });
+  }
+  out.problems.sort((a, b) => a.line - b.line);
   return out;
+}
+
+/** For each line whose key another line has too: the other lines' numbers. */
+function twinLines<T>(kept: { line: number; row: T }[], key: (row: T) => unknown): Map<number, number[]> {
+  const byKey = new Map<unknown, number[]>();
+  for (const k of kept) {
+    const lines = byKey.get(key(k.row));
+    if (lines) lines.push(k.line);
+    else byKey.set(key(k.row), [k.line]);
+  }
+  // The other lines are named up to 5 (a file could repeat one type on every line).
+  const twins = new Map<number, number[]>();
+  for (const lines of byKey.values()) {
+    if (lines.length < 2) continue;
+    const first = lines.slice(0, 6);
+    for (const l of lines) twins.set(l, first.filter((o) => o !== l).slice(0, 5));
+  }
+  return twins;
+}
+
+/**
+ * Line 1 is a header only when none of its number fields holds a number:
+ * `Type;Material;...` is one, `1O1;Spanplatte;2800;...` (a typo) is a broken
+ * data line and must be reported, or its type would count as gone.
+ */
+function looksLikeHeader(fields: string[], opts: ParseOptions): boolean {
+  const numeric = opts.numeric ?? fields.map((_, i) => i + 1);
+  return !numeric.some((f) => /^\d+([.,]\d+)?$/.test(fields[f - 1] ?? ""));
+}
+
+/** What makes a line unreadable before its fields are checked one by one (null: nothing). */
+function lineError(fields: string[], count: number): string | null {
+  const nul = fields.findIndex((f) => f.includes("\u0000"));
+  if (nul >= 0) return `field ${nul + 1}: a NUL character, which no field may hold`; // PostgreSQL text cannot hold it
+  if (fields.length > count) return `${fields.length} fields where the format has ${count}: field ${fields.length} is not empty`;
+  return null;
 }
 
 function withoutTrailingEmpty(fields: string[], keep: number): string[] {
@@ -178,3 +246,10 @@ function withoutTrailingEmpty(fields: string[], keep: number): string[] {
 
 export const STOCK_FIELDS = 19;
 export const RELEASE_FIELDS = 9;
+/** stock.csv: every field but the material name (2), material number (6) and customer ID (16) is a number. */
+export const STOCK_NUMERIC = [1, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17, 18, 19];
+/** productionLIST_del.csv: line no., type, quantity, rotation, machine. */
+export const RELEASE_NUMERIC = [1, 3, 5, 6, 7];
+/** The options the worker reads each reply with. */
+export const STOCK_FORMAT: ParseOptions = { allowHeader: true, fields: STOCK_FIELDS, numeric: STOCK_NUMERIC, unique: { field: 1, what: "type", key: (r: StockRow) => r.type_data } };
+export const RELEASE_FORMAT: ParseOptions = { allowHeader: true, fields: RELEASE_FIELDS, numeric: RELEASE_NUMERIC };

@@ -12,7 +12,7 @@
 // One file or step that fails never stops the others. The database decides
 // every business outcome; this file only moves files.
 import type { Logger } from "../log.ts";
-import { fileLines, parseRows, ProtocolError, RELEASE_FIELDS, releaseRow, STOCK_FIELDS, stockRow } from "./csv.ts";
+import { fileLines, parseRows, ProtocolError, RELEASE_FORMAT, releaseRow, STOCK_FORMAT, stockRow } from "./csv.ts";
 import { type RequestFile, type Share, ShareWriteError } from "./share.ts";
 
 export interface Queryable {
@@ -77,7 +77,16 @@ async function quarantine(db: Queryable, share: Share, name: string, reason: Qua
   await db.query("select nesting_private.reply_quarantined($1, $2, $3)", [name, text, to]);
 }
 
-async function applyLockAck(db: Queryable, share: Share, name: string, report: PumpReport) {
+/**
+ * The request a reply is being applied to: set before the apply, so that a
+ * reply that cannot be applied fails its request instead of leaving it in
+ * flight (where it would block every later request of its file name).
+ */
+interface ReplyTarget {
+  requestId?: string;
+}
+
+async function applyLockAck(db: Queryable, share: Share, name: string, report: PumpReport, target: ReplyTarget) {
   const r = await inFlight(db, "lock");
   const lines = fileLines(await share.read(name));
   if (!r) {
@@ -88,6 +97,7 @@ async function applyLockAck(db: Queryable, share: Share, name: string, report: P
     report.quarantined.push(name);
     return;
   }
+  target.requestId = r.id;
   const { rows } = await db.query<{ result: { outcome: string } }>("select nesting_private.apply_order_saw_ack($1, $2) as result", [r.id, lines]);
   if (rows[0].result.outcome === "mismatch") {
     await share.quarantine(name, await quarantineReason(db, name, "erl_mismatch", { request_id: r.id }));
@@ -98,13 +108,13 @@ async function applyLockAck(db: Queryable, share: Share, name: string, report: P
   }
 }
 
-async function applyReleaseAnswer(db: Queryable, share: Share, name: string, report: PumpReport) {
-  const parsed = parseRows(await share.read(name), releaseRow, { allowHeader: true, fields: RELEASE_FIELDS });
-  // No release in flight: the late answer to one that timed out waiting for it?
-  const id =
-    (await inFlight(db, "release"))?.id ??
-    (await db.query<{ id: string | null }>("select nesting_private.timed_out_release_for($1) as id", [JSON.stringify(parsed.rows)])).rows[0].id;
+async function applyReleaseAnswer(db: Queryable, share: Share, name: string, report: PumpReport, target: ReplyTarget) {
+  const parsed = parseRows(await share.read(name), releaseRow, RELEASE_FORMAT);
+  // The release whose orders it names: the one in flight, or one that timed out waiting for its answer.
+  const { rows } = await db.query<{ id: string | null }>("select nesting_private.release_for_answer($1) as id", [JSON.stringify(parsed.rows)]);
+  const id = rows[0].id;
   if (!id) return quarantine(db, share, name, "no_release_waiting", {}, report);
+  target.requestId = id;
   // Jobs on unreadable lines count as not deleted: they stay locked, the safe side.
   await db.query("select nesting_private.apply_release_answer($1, $2, $3, $4)", [id, JSON.stringify(parsed.rows), JSON.stringify(parsed.problems), name]);
   await share.archive(name, id);
@@ -112,21 +122,23 @@ async function applyReleaseAnswer(db: Queryable, share: Share, name: string, rep
 }
 
 /** get_production.erl: the storage took the release. On an `.erl only` gateway it is the confirmation. */
-async function applyReleaseErl(db: Queryable, share: Share, name: string, report: PumpReport) {
+async function applyReleaseErl(db: Queryable, share: Share, name: string, report: PumpReport, target: ReplyTarget) {
   const { rows } = await db.query<{ mode: string }>("select ops.setting_text('nesting.release_confirmation') as mode");
   const r = rows[0].mode === "erl_only" ? await inFlight(db, "release") : undefined;
+  target.requestId = r?.id;
   if (r) await db.query("select nesting_private.apply_release_erl($1)", [r.id]);
   await share.archive(name, r?.id);
   if (r) report.applied.push(`${name}#${r.id}`);
 }
 
-async function applyStock(db: Queryable, share: Share, name: string, report: PumpReport) {
+async function applyStock(db: Queryable, share: Share, name: string, report: PumpReport, target: ReplyTarget) {
   const r = await inFlight(db, "stock");
-  const parsed = parseRows(await share.read(name), stockRow, { allowHeader: true, fields: STOCK_FIELDS });
+  const parsed = parseRows(await share.read(name), stockRow, STOCK_FORMAT);
   if (parsed.rows.length === 0) {
     if (r) await db.query("select nesting_private.fail_request($1, $2)", [r.id, "stock.csv had no readable line"]);
     return quarantine(db, share, name, "no_stock_line", { problems: parsed.problems }, report);
   }
+  target.requestId = r?.id;
   await db.query("select nesting_private.apply_stock($1, $2, $3)", [r?.id ?? null, JSON.stringify(parsed.rows), JSON.stringify(parsed.problems)]);
   await share.archive(name, r?.id);
   report.applied.push(`${name}${r ? `#${r.id}` : ""}`);
@@ -147,12 +159,20 @@ async function handleReply(db: Queryable, share: Share, name: string, apply: (ty
     // Never read through a link: its target's content would end up in a message.
     return quarantine(db, share, name, "not_a_file", { kind }, report);
   }
+  const target: ReplyTarget = {};
   try {
-    if (apply) await apply(db, share, name, report);
+    if (apply) await apply(db, share, name, report, target);
     else await share.archive(name);
   } catch (e) {
     log.error({ err: e, file: name }, "could not apply a Grundner reply; quarantining it");
-    if (await share.find(name)) await quarantine(db, share, name, "not_applied", { error: (e as Error).message }, report);
+    const error = (e as Error).message;
+    // The request ends failed (with a message): the next of its file name may go out.
+    if (target.requestId) {
+      await db
+        .query("select nesting_private.reply_not_applied($1, $2, $3)", [target.requestId, name, error])
+        .catch((err: unknown) => log.error({ err, file: name, request: target.requestId }, "could not fail the request of an unusable reply"));
+    }
+    if (await share.find(name)) await quarantine(db, share, name, "not_applied", { error }, report);
   }
 }
 

@@ -161,5 +161,5 @@ test.serial("a reply nobody asked for is quarantined with a message", async (t) 
     async () => (await messages(db)).find((x) => x.title.startsWith("productionLIST_del.csv from Grundner could not be used")),
     15_000,
   );
-  t.regex(m.body, /No release request is waiting/);
+  t.regex(m.body, /No release request waiting for an answer names the orders in it/);
 });
