@@ -54,9 +54,18 @@ as $$
   select array_agg(i.job_key order by i.job_key) from nesting.grundner_request_items i where i.request_id = p_request_id
 $$;
 
+-- A request cancelled after it was sent: its file may still be in the share.
+create or replace function nesting_private.file_to_withdraw(r nesting.grundner_requests) returns boolean
+language sql immutable
+as $$
+  select r.status = 'cancelled' and coalesce(r.answer ? 'withdraw_file', false)
+$$;
+
 -- The requests to write now: for each file name with nothing in flight, the
 -- oldest queued one, marked 'sending' (so a crash mid-write is recovered by
--- looking at the share, never by writing twice).
+-- looking at the share, never by writing twice). A cancelled request whose
+-- file may still be in the share holds its file name too, until the worker
+-- has taken the file back (cancelled_file_settled).
 create or replace function nesting_private.claim_requests_to_send() returns setof nesting.grundner_requests
 language sql volatile
 as $$
@@ -65,9 +74,83 @@ as $$
      select distinct on (q.file_name) q.id from nesting.grundner_requests q
       where q.status = 'queued'
         and not exists (select 1 from nesting.grundner_requests f
-                         where f.file_name = q.file_name and nesting_private.request_in_flight(f.status))
+                         where f.file_name = q.file_name
+                           and (nesting_private.request_in_flight(f.status) or nesting_private.file_to_withdraw(f)))
       order by q.file_name, q.id)
   returning r.*
+$$;
+
+create or replace function nesting_private.cancelled_requests_to_withdraw() returns setof nesting.grundner_requests
+language sql stable
+as $$
+  select * from nesting.grundner_requests r where r.status = 'cancelled' and nesting_private.file_to_withdraw(r) order by r.id
+$$;
+
+-- The worker looked for a cancelled request's file. p_withdrawn: it moved the
+-- .csv to the archive (the storage never saw it). p_taken: the storage had
+-- taken it (the .erl is in the share): the reply step quarantines that .erl as
+-- an acknowledgement after the cancel, and the file name stays held until it
+-- is gone, so the next request is never taken for this one. Neither: the file
+-- is gone; the file name is free.
+create or replace function nesting_private.cancelled_file_settled(p_request_id bigint, p_withdrawn boolean, p_taken boolean)
+returns text
+language plpgsql volatile
+as $$
+declare
+  r nesting.grundner_requests;
+begin
+  select * into r from nesting.grundner_requests where id = p_request_id for update;
+  if not found or not nesting_private.file_to_withdraw(r) then
+    return 'already';
+  elsif p_taken and not p_withdrawn then
+    return 'taken';
+  end if;
+  update nesting.grundner_requests
+     set answer = (answer - 'withdraw_file') || jsonb_build_object('file_withdrawn', p_withdrawn)
+   where id = r.id;
+  if p_withdrawn then
+    perform ops.post_message('grundner', 'info',
+      format('Cancelled %s was taken back from the share', nesting_private.request_label(r)),
+      format('The storage never saw it. Jobs: %s', coalesce(nesting_private.list_summary(nesting_private.request_keys(r.id), 20), 'none')),
+      jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(nesting_private.request_keys(r.id))));
+  end if;
+  return case when p_withdrawn then 'withdrawn' else 'gone' end;
+end
+$$;
+
+-- A request caught 'sending' (the process stopped while writing it) whose
+-- file name is in the share: p_lines is what that file holds. Only its own
+-- lines make it sent; another request's file (one cancelled but never taken
+-- back, or put there by hand) would otherwise be acknowledged for it. Then it
+-- stays 'sending' and the operator is told once.
+create or replace function nesting_private.recover_request(p_request_id bigint, p_file text, p_lines text[]) returns text
+language plpgsql volatile
+as $$
+declare
+  r nesting.grundner_requests;
+  note text;
+begin
+  select * into r from nesting.grundner_requests where id = p_request_id for update;
+  if not found or r.status <> 'sending' then
+    return 'already';
+  elsif nesting_private.erl_lines(p_lines) = nesting_private.erl_lines(r.lines) then
+    perform nesting_private.mark_request_sent(r.id);
+    return 'sent';
+  end if;
+  note := format('%s in the share holds another request''s lines; this request was not sent', p_file);
+  if r.error is distinct from note then
+    update nesting.grundner_requests set error = note where id = r.id;
+    perform ops.post_message('grundner', 'error',
+      format('%s waits: the Grundner share holds another %s', nesting_private.request_label(r), p_file),
+      format(E'The share''s %s holds: %s.\nRequest %s would send: %s (jobs: %s).\n'
+             'If the storage has not taken that file, move it out of the share; the request then goes out on the next pass. '
+             'Nothing was marked sent.',
+             p_file, nesting_private.list_summary(p_lines, 20), r.id, nesting_private.list_summary(r.lines, 20),
+             coalesce(nesting_private.list_summary(nesting_private.request_keys(r.id), 20), 'none')),
+      jsonb_build_object('request_id', r.id, 'file', p_file, 'jobs', to_jsonb(nesting_private.request_keys(r.id))));
+  end if;
+  return 'foreign';
+end
 $$;
 
 create or replace function nesting_private.requests_in_flight() returns setof nesting.grundner_requests
@@ -84,6 +167,7 @@ declare
 begin
   update nesting.grundner_requests
      set status = 'sent', sent_at = coalesce(sent_at, now()),
+         error = case when status = 'sending' then null else error end, -- a note from recover_request
          deadline = coalesce(deadline, now() + ops.setting_interval('nesting.request_timeout'))
    where id = p_request_id and nesting_private.request_in_flight(status)
   returning * into r;
@@ -588,8 +672,11 @@ begin
   elsif r.status not in ('queued', 'sent') then
     raise exception 'Request % is %, it cannot be cancelled', p_request_id, r.status using errcode = 'SF409';
   end if;
+  -- A sent request's file may still be in the share: the worker takes it back
+  -- before the next request of its name goes out (cancelled_file_settled).
   update nesting.grundner_requests set status = 'cancelled', finished_at = now(),
-         error = coalesce(nullif(p_reason, ''), 'cancelled by ' || ops.current_actor())
+         error = coalesce(nullif(p_reason, ''), 'cancelled by ' || ops.current_actor()),
+         answer = case when r.status = 'sent' then coalesce(answer, '{}') || '{"withdraw_file": true}' else answer end
    where id = r.id returning * into r;
   perform ops.audit('cancel_request', 'grundner_request', r.id::text, jsonb_build_object('reason', p_reason));
   return r;

@@ -283,8 +283,31 @@ begin
 end
 $$;
 
+-- NC file names that would be staged twice on the machine: the jobs of
+-- p_keys and those already STAGED there, grouped by NC file name in any case
+-- (a Windows share does not tell Sheet1.nc from SHEET1.NC), where a group
+-- holds two jobs and one of p_keys. Both programs would be copied to the one
+-- Ready-to-Run/Sheet1.nc, the last silently replacing the first. Each clash
+-- as "Sheet1.nc (K1/Sheet1, K2/Sheet1)"; null when there is none.
+create or replace function nesting_private.stage_name_clashes(p_keys text[], p_machine_id bigint) returns text[]
+language sql stable
+as $$
+  with involved as (
+    select j.key, j.ncfile from nesting.jobs j where j.key = any(p_keys)
+    union
+    select j.key, j.ncfile from nesting.jobs j
+     where j.staged_machine_id = p_machine_id and j.status = 'STAGED' and j.removed_at is null
+  ), clash as (
+    select min(ncfile) as ncfile, array_agg(key order by key) as keys
+      from involved group by lower(ncfile)
+    having count(*) > 1 and bool_or(key = any(p_keys))
+  )
+  select array_agg(format('%s (%s)', ncfile, nesting_private.list_summary(keys)) order by lower(ncfile)) from clash
+$$;
+
 -- Staging: a worker task copies each job's NC and part files into the
 -- machine's Ready-to-Run folder; the job becomes STAGED when the copy is done.
+-- All or nothing: a refusal stages none of the jobs.
 create or replace function nesting.stage_jobs(p_keys text[], p_machine text) returns integer
 language plpgsql volatile security definer
 set search_path = pg_catalog, public
@@ -293,6 +316,7 @@ declare
   m nesting.machines;
   keys text[] := (select array_agg(distinct k order by k) from unnest(p_keys) k where k is not null);
   bad text;
+  clashes text[];
 begin
   select * into m from nesting.machines where name = p_machine;
   if not found then
@@ -307,6 +331,11 @@ begin
    where j.removed_at is not null or j.status not in ('PENDING', 'STAGED');
   if bad is not null then
     raise exception 'Cannot stage: %', bad using errcode = 'SF409';
+  end if;
+  clashes := nesting_private.stage_name_clashes(keys, m.id);
+  if clashes is not null then
+    raise exception 'Cannot stage on %: two jobs with the same NC file name would overwrite each other in its Ready-to-Run folder: %',
+      m.name, nesting_private.list_summary(clashes) using errcode = 'SF409';
   end if;
   perform ops_private.enqueue('nesting_stage_jobs', jsonb_build_object('keys', to_jsonb(keys), 'machine_id', m.id));
   insert into nesting.job_events (job_key, event, details, actor)

@@ -6,7 +6,7 @@
 //   2. replies present are parsed and each handed to one SQL function, then
 //      archived, or quarantined with a message when they cannot be applied;
 //   3. requests past their deadline are taken back (or, if the storage took
-//      them, left waiting for the answer);
+//      them, left waiting for the answer), and so are cancelled ones;
 //   4. the periodic stock request is queued when due;
 //   5. queued requests are written, one per file name at a time.
 // One file or step that fails never stops the others. The database decides
@@ -54,12 +54,32 @@ async function send(db: Queryable, share: Share, r: RequestRow, report: PumpRepo
   report.sent.push(`${r.file_name}.csv#${r.id}`);
 }
 
-/** A request marked 'sending' when the process stopped: did its file reach the share? */
+/**
+ * A request marked 'sending' when the process stopped: did its file reach the
+ * share? A file of its name counts only if it holds its lines (the database
+ * compares them): another request's file left there must not be taken for it.
+ */
 async function recover(db: Queryable, share: Share, r: RequestRow, report: PumpReport) {
   const reached = (await share.find(`${r.file_name}.csv`)) ?? (await share.find(`${r.file_name}.erl`));
-  if (reached) return void (await db.query("select nesting_private.mark_request_sent($1)", [r.id]));
+  if (reached) {
+    const lines = fileLines(await share.read(reached));
+    return void (await db.query("select nesting_private.recover_request($1, $2, $3)", [r.id, reached, lines]));
+  }
   await share.removeStaleTemp(r.file_name); // half-written by the process that died
   await send(db, share, r, report);
+}
+
+/**
+ * Requests cancelled after they were sent: a file the storage has not taken is
+ * moved to the archive, like a timed-out one; the next request of its name
+ * waits until then (and while the storage's .erl of it is still in the share).
+ */
+async function withdrawCancelled(db: Queryable, share: Share) {
+  for (const r of (await db.query<RequestRow>("select * from nesting_private.cancelled_requests_to_withdraw()")).rows) {
+    const withdrawn = await share.withdraw(r.file_name, r.id);
+    const taken = !withdrawn && (await share.find(`${r.file_name}.erl`)) !== undefined;
+    await db.query("select nesting_private.cancelled_file_settled($1, $2, $3)", [r.id, withdrawn, taken]);
+  }
 }
 
 /** Why a reply goes to quarantine: a code and its facts here, the words from the database. */
@@ -217,6 +237,8 @@ export async function pumpGrundner(db: Queryable, share: Share, log: Logger): Pr
       if (rows[0].outcome === "timed_out") report.timedOut.push(`${r.file_name}.csv#${r.id}`);
     }
   });
+
+  await step(report, log, "cancelled requests", () => withdrawCancelled(db, share));
 
   await step(report, log, "stock sync", async () => void (await db.query("select nesting_private.request_stock_if_due()")));
 
