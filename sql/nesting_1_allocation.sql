@@ -160,11 +160,24 @@ as $$
 $$;
 
 -- Lines a parser could not read ([{line, error}]), one per line of text.
+-- The problems of a reply as kept with its request and message: the first
+-- 100, each line's text cut to 300 characters (a file of 100,000 broken lines
+-- stored them all, twice). Counts are taken from the whole list.
+create or replace function nesting_private.first_problems(p_problems jsonb) returns jsonb
+language sql immutable
+as $$
+  select coalesce(jsonb_agg(case when p ? 'text' then jsonb_set(p, '{text}', to_jsonb(left(p ->> 'text', 300))) else p end order by n), '[]')
+    from jsonb_array_elements(coalesce(p_problems, '[]')) with ordinality x(p, n)
+   where n <= 100
+$$;
+
 create or replace function nesting_private.problem_lines(p_problems jsonb) returns text
 language sql immutable
 as $$
-  select string_agg(format('line %s: %s', p ->> 'line', p ->> 'error'), E'\n' order by n)
-    from jsonb_array_elements(p_problems) with ordinality x(p, n)
+  select string_agg(format('line %s: %s', p ->> 'line', left(p ->> 'error', 300)), E'\n' order by n)
+         || case when jsonb_array_length(p_problems) > 100
+                 then format(E'\n... and %s more', jsonb_array_length(p_problems) - 100) else '' end
+    from jsonb_array_elements(nesting_private.first_problems(p_problems)) with ordinality x(p, n)
 $$;
 
 -- Refuses a value the gateway cannot take: a separator or line break inside a

@@ -370,7 +370,7 @@ begin
   end if;
   if coalesce(jsonb_array_length(p_problems), 0) > 0 then
     perform ops.post_message('grundner', 'warning', format('%s: %s line(s) could not be read', p_file, jsonb_array_length(p_problems)),
-      nesting_private.problem_lines(p_problems), jsonb_build_object('request_id', r.id, 'problems', p_problems));
+      nesting_private.problem_lines(p_problems), jsonb_build_object('request_id', r.id, 'problems', nesting_private.first_problems(p_problems), 'problem_count', jsonb_array_length(p_problems)));
   end if;
   if not nesting_private.request_in_flight(r.status) and not (r.status = 'timed_out' and r.answer ? 'awaiting_answer') then
     return jsonb_build_object('outcome', 'already', 'status', r.status);
@@ -542,7 +542,7 @@ begin
 
   if p_request_id is not null then
     perform nesting_private.finish_request(p_request_id, 'answered',
-      jsonb_build_object('types', jsonb_array_length(p_rows), 'changed', changed, 'problems', p_problems));
+      jsonb_build_object('types', jsonb_array_length(p_rows), 'changed', changed, 'problems', nesting_private.first_problems(p_problems), 'problem_count', jsonb_array_length(p_problems)));
   end if;
   if appeared is not null then
     perform ops.post_message('grundner', 'info', format('%s new board type(s) in Grundner stock', cardinality(appeared)),
@@ -558,7 +558,7 @@ begin
     perform ops.post_message('grundner', 'warning',
       format('stock.csv had %s line(s) that could not be read; they were skipped', jsonb_array_length(p_problems)),
       nesting_private.problem_lines(p_problems),
-      jsonb_build_object('request_id', p_request_id, 'problems', p_problems));
+      jsonb_build_object('request_id', p_request_id, 'problems', nesting_private.first_problems(p_problems), 'problem_count', jsonb_array_length(p_problems)));
   end if;
   -- One message per customer ID that has just come to name several types.
   perform ops.post_message('grundner', 'warning',

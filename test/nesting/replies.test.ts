@@ -88,6 +88,21 @@ test.serial("a type listed twice and a NUL in a name are refused naming line and
   t.deepEqual(await stockOf(), { 101: 6, 102: 7, 103: 6, 104: 7 });
 });
 
+test.serial("a stock.csv of 1,000 broken lines: every count is told, the first 100 problems are kept, each line's text cut", async (t) => {
+  const junk = Array.from({ length: 1000 }, (_, i) => `x${i};${"garbage".repeat(100)}`);
+  const lines = [stockLine(101, 6), stockLine(102, 7), ...junk, stockLine(103, 6), stockLine(104, 7)];
+  const r = await stockExchange(encodeWindows1252(lines.map((l) => `${l}\r\n`).join("")));
+  t.is(r.status, "answered");
+  t.is(r.answer.problem_count, 1000);
+  t.is(r.answer.problems.length, 100);
+  t.true(r.answer.problems.every((p: { text: string }) => p.text.length <= 300));
+  const m = (await db.query(`select title, body, related from ops.messages where title like 'stock.csv had 1000 line(s)%' order by id desc limit 1`)).rows[0];
+  t.truthy(m, "the message counts every line");
+  t.is(m.related.problems.length, 100);
+  t.regex(m.body, /\.\.\. and 900 more$/);
+  t.deepEqual(await stockOf(), { 101: 6, 102: 7, 103: 6, 104: 7 });
+});
+
 test.serial("an order_saw.erl the database refuses fails the lock request; the job stays unlocked and the next lock goes out", async (t) => {
   await addJob(db, "Ack/Bad", "101");
   // A request written with a machine the jobs table refuses (queued before
