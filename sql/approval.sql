@@ -393,10 +393,12 @@ as $$
     from jsonb_array_elements(p_bom) with ordinality l(line, n)
     cross join lateral (select case
       when jsonb_typeof(l.line) <> 'object' then 'a BOM line is an object {item_id or sku, qty_planned}'
-      when l.line ? 'item_id' and not (jsonb_typeof(l.line -> 'item_id') in ('number', 'string')
-                                       and l.line ->> 'item_id' ~ '^[1-9][0-9]{0,17}$')
+      -- (an item_id of JSON null counts as absent: clients serialize unset fields so)
+      when coalesce(jsonb_typeof(l.line -> 'item_id'), 'null') <> 'null'
+           and not (jsonb_typeof(l.line -> 'item_id') in ('number', 'string') and l.line ->> 'item_id' ~ '^[1-9][0-9]{0,17}$')
         then 'item_id must be a positive whole number'
-      when not l.line ? 'item_id' and coalesce(jsonb_typeof(l.line -> 'sku'), '') <> 'string' then 'item_id or sku is needed'
+      when coalesce(jsonb_typeof(l.line -> 'item_id'), 'null') = 'null' and coalesce(jsonb_typeof(l.line -> 'sku'), '') <> 'string'
+        then 'item_id or sku is needed'
       when not (coalesce(jsonb_typeof(l.line -> 'qty_planned'), '') in ('number', 'string')
                 and l.line ->> 'qty_planned' ~ '^[0-9]*\.?[0-9]+([eE][-+]?[0-9]{1,3})?$')
         then 'qty_planned must be a number above 0 and below 1,000,000,000,000'

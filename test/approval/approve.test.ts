@@ -298,6 +298,12 @@ test("quantities that are no number, or too big to count, are refused naming the
     await rejectsWith(t, () => db.query(`select approval.set_on_hand($1, $2::numeric)`, [x, value]), "SF422", /on_hand must be zero or more: a number from 0 to below 1,000,000,000,000/);
   }
   await rejectsWith(t, () => db.query(`select approval.set_on_hand(null, 1)`), "SF422", /set_on_hand needs an item id/);
+  // An item_id of null next to a sku (how clients serialize an unset field) is the sku's line.
+  const sku = (await db.query(`select sku from approval.inventory_items where id = $1`, [x])).rows[0].sku;
+  const bySku = await db.query(`select id from approval.create_job('by-sku', $1)`, [JSON.stringify([{ item_id: null, sku, qty_planned: 2 }])]);
+  const line = await db.query(`select item_id::int, qty_planned::int from approval.job_bom where job_id = $1`, [bySku.rows[0].id]);
+  t.deepEqual(line.rows, [{ item_id: x, qty_planned: 2 }]);
+  await rejectsWith(t, () => db.query(`select approval.create_job('bad', '[{"item_id": null, "qty_planned": 1}]')`), "SF422", /^bom\[0\]: item_id or sku is needed/);
   t.is(await reservedDrift(db), 0);
 });
 
