@@ -77,12 +77,13 @@ function parseRecords(bytes: Uint8Array): { line: number; fields: string[] }[] {
   return records.map((r) => ({ line: r.info.lines, fields: r.record }));
 }
 
-// Digits only: z.coerce.number would take "", " ", "0x10" and "1e2" as numbers.
+// Digits only (a spreadsheet's "5.0" or "5,00" is still 5): z.coerce.number
+// would take "", " ", "0x10" and "1e2" as numbers.
 const int = (min: number, max: number) =>
   z
     .string()
-    .regex(/^\d+$/, "expected a whole number")
-    .transform(Number)
+    .regex(/^\d+([.,]0+)?$/, "expected a whole number")
+    .transform((s) => Number(s.replace(/[.,]0+$/, "")))
     .pipe(z.number().int().min(min).max(max));
 const decimal = z
   .string()

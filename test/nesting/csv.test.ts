@@ -23,6 +23,10 @@ test("numbers are digits only: empty, 0x10, 1e2, -1 and blanks are refused namin
     "line 5: field 1: expected a whole number",
   ]);
   t.deepEqual(parsed.rows.map((r) => r.type_data), [105]);
+  // A spreadsheet's whole numbers with zero decimals are still whole numbers.
+  const decimals = parseStock([stockLine(106, "5.0"), stockLine(107, "6,00"), stockLine(108, "6.5")].join("\r\n"));
+  t.deepEqual(decimals.rows.map((r) => [r.type_data, r.stock]), [[106, 5], [107, 6]]);
+  t.deepEqual(problems(decimals), ["line 3: field 7: expected a whole number; field 8: expected a whole number"]);
   const release = parseRows(Buffer.from("1;Sheet1;0x65;Board;1;0;1;1;0\r\n2;Sheet2;101;Board;;0;1;1;0\r\n"), releaseRow, RELEASE_FORMAT);
   t.deepEqual(problems(release), ["line 1: field 3: expected a whole number", "line 2: field 5: expected a whole number"]);
 });
