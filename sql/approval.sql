@@ -399,10 +399,10 @@ as $$
         then 'item_id must be a positive whole number'
       when coalesce(jsonb_typeof(l.line -> 'item_id'), 'null') = 'null' and coalesce(jsonb_typeof(l.line -> 'sku'), '') <> 'string'
         then 'item_id or sku is needed'
-      when not (coalesce(jsonb_typeof(l.line -> 'qty_planned'), '') in ('number', 'string')
-                and l.line ->> 'qty_planned' ~ '^[0-9]*\.?[0-9]+([eE][-+]?[0-9]{1,3})?$')
-        then 'qty_planned must be a number above 0 and below 1,000,000,000,000'
-      when not ((l.line ->> 'qty_planned')::numeric > 0 and (l.line ->> 'qty_planned')::numeric < 1e12)
+      -- (the inner case casts only what looks like a number)
+      when not coalesce(case when coalesce(jsonb_typeof(l.line -> 'qty_planned'), '') in ('number', 'string')
+                                  and l.line ->> 'qty_planned' ~ '^[0-9]*\.?[0-9]+([eE][-+]?[0-9]{1,3})?$'
+                             then (l.line ->> 'qty_planned')::numeric > 0 and (l.line ->> 'qty_planned')::numeric < 1e12 end, false)
         then 'qty_planned must be a number above 0 and below 1,000,000,000,000'
     end as problem) p
    where p.problem is not null

@@ -574,21 +574,26 @@ begin
 end
 $$;
 
--- A request that could not be written (the worker found a value the gateway
--- cannot take, or the share refused the file).
-create or replace function nesting_private.fail_request(p_request_id bigint, p_error text) returns void
+-- Ends an open request as failed and tells the operators. The message says
+-- by default that the request could not be sent; p_title and p_body give
+-- another (a reply that could not be applied), p_related more data for it.
+drop function if exists nesting_private.fail_request(bigint, text);
+create or replace function nesting_private.fail_request(p_request_id bigint, p_error text,
+                                                        p_title text default null, p_body text default null,
+                                                        p_related jsonb default '{}') returns void
 language plpgsql volatile
 as $$
 declare
   r nesting.grundner_requests;
 begin
   select * into r from nesting.grundner_requests where id = p_request_id for update;
-  if not nesting.request_open(r.status) then
+  if not found or not nesting.request_open(r.status) then
     return;
   end if;
   perform nesting_private.finish_request(r.id, 'failed', null, p_error);
-  perform ops.post_message('grundner', 'error', format('Could not send %s', nesting_private.request_label(r)), p_error,
-    jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(nesting_private.request_keys(r.id))));
+  perform ops.post_message('grundner', 'error', coalesce(p_title, format('Could not send %s', nesting_private.request_label(r))),
+    coalesce(p_body, p_error),
+    jsonb_build_object('request_id', r.id, 'jobs', to_jsonb(nesting_private.request_keys(r.id))) || coalesce(p_related, '{}'));
 end
 $$;
 
@@ -608,10 +613,9 @@ begin
     return;
   end if;
   keys := nesting_private.request_keys(r.id);
-  perform nesting_private.finish_request(r.id, 'failed', null, format('%s could not be applied: %s', p_file, p_error));
   insert into nesting.job_events (job_key, event, details)
   select k, r.kind || '_failed', jsonb_build_object('request_id', r.id, 'file', p_file) from unnest(keys) k;
-  perform ops.post_message('grundner', 'error',
+  perform nesting_private.fail_request(r.id, format('%s could not be applied: %s', p_file, p_error),
     format('Grundner''s %s for %s could not be applied; %s', p_file, nesting_private.request_label(r),
            case r.kind when 'lock' then 'no job was locked' when 'release' then 'the jobs stay locked'
                        else 'the stock was left as it was' end),
@@ -619,7 +623,7 @@ begin
       when 'lock' then format(' The storage may now hold orders for %s. Delete them at the storage, or lock the jobs again.', nesting_private.list_summary(keys, 20))
       when 'release' then format(' Check the storage''s production list, then release %s again.', nesting_private.list_summary(keys, 20))
       else ' The next sync asks again.' end,
-    jsonb_build_object('request_id', r.id, 'file', p_file, 'jobs', to_jsonb(keys)));
+    jsonb_build_object('file', p_file));
 end
 $$;
 

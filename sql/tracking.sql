@@ -172,6 +172,13 @@ create or replace function tracking_private.event_time(p_at timestamptz, p_fallb
 language sql immutable parallel safe
 as $$ select case when pg_catalog.isfinite(p_at) then p_at else p_fallback end $$;
 
+-- The parts of a code before each `_` (`4604_5889_v2_final`: `4604`,
+-- `4604_5889`, `4604_5889_v2`): the job ids a job_id_version_tag code may
+-- hold, its version tag being free to hold `_` too. Inlined like sent_code.
+create or replace function tracking_private.code_prefixes(p_code text) returns table (prefix text)
+language sql immutable parallel safe
+as $$ select left(p_code, g - 1) from generate_series(2, length(p_code) - 1) g where substr(p_code, g, 1) = '_' $$;
+
 ------------------------------------------------------------------------------
 -- Lookups
 ------------------------------------------------------------------------------
@@ -702,12 +709,11 @@ begin
   update _scan_job sj set job_id = c.job_id
     from (select distinct on (u.scan_id) u.scan_id, j.job_id
             from _scan_job u
-            cross join lateral generate_series(2, length(u.code_text) - 1) i
-            join tracking.jobs j on j.job_id = left(u.code_text, i - 1)
+            cross join lateral tracking_private.code_prefixes(u.code_text) p
+            join tracking.jobs j on j.job_id = p.prefix
            where u.job_id is null and not u.is_runlist and u.file_job is null
-             and substr(u.code_text, i, 1) = '_'
              and j.job_id || '_' || j.version_tag = u.code_text
-           order by u.scan_id, i desc) c
+           order by u.scan_id, length(p.prefix) desc) c
    where sj.scan_id = c.scan_id;
   analyze _scan_job;
 
@@ -1004,10 +1010,9 @@ begin
     select i.issue_id, i.subject as key from tracking.processing_issues i
      where i.resolved_at is null and i.kind = any (p_kinds)
     union all
-    select i.issue_id, left(i.subject, g - 1) from tracking.processing_issues i
-     cross join lateral generate_series(2, length(i.subject) - 1) g
+    select i.issue_id, p.prefix from tracking.processing_issues i
+     cross join lateral tracking_private.code_prefixes(i.subject) p
      where i.resolved_at is null and i.kind = 'unknown_code' and 'unknown_code' = any (p_kinds)
-       and substr(i.subject, g, 1) = '_'
   ), retried as (
     update tracking.processing_issues i set attempts = 0
      where i.issue_id in (select a.issue_id from about a join subjects s on s.subject = a.key)
@@ -1030,7 +1035,7 @@ declare
   v_subjects text[];
 begin
   if exists (select 1 from tracking.processing_issues where resolved_at is null) then
-    execute format('select array_agg(distinct %I::text) from new_rows', tg_argv[1]) into v_subjects;
+    execute format('select array_agg(%I::text) from new_rows', tg_argv[1]) into v_subjects;  -- retry_issues_about takes each once
     perform tracking_private.retry_issues_about(tg_argv[0]::text[], v_subjects);
   end if;
   return null;

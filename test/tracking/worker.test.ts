@@ -21,14 +21,17 @@ test.after.always(async () => {
   await db?.drop();
 });
 
+/** Whether the job's operation is done (operations.<op> is true). */
+async function done(jobId: string, op: string) {
+  const r = await db.query(`select 1 from tracking.jobs where job_id = $1 and operations ->> $2 = 'true'`, [jobId, op]);
+  return r.rowCount === 1;
+}
+
 test.serial("a print OS record inserted by plain SQL updates its job within 2 seconds", async (t) => {
   await eventually(async () => worker.health().listening);
   const started = Date.now();
   await db.query(`insert into tracking."print OS" (name, status, marker) values ('WIMP1', 'PRINTED', 1)`);
-  await eventually(async () => {
-    const r = await db.query<{ p: boolean | null }>(`select (operations->>'print')::boolean as p from tracking.jobs where job_id = 'w_1'`);
-    return r.rows[0].p === true;
-  }, 2000, 10);
+  await eventually(() => done("w_1", "print"), 2000, 10);
   const ms = Date.now() - started;
   t.true(ms < 2000, `took ${ms} ms`);
   t.log(`insert → trigger → worker → job status in ${ms} ms`);
@@ -36,10 +39,7 @@ test.serial("a print OS record inserted by plain SQL updates its job within 2 se
 
 test.serial("a scan inserted by plain SQL updates its job; a burst is one job, each record once", async (t) => {
   await db.query(`insert into tracking.scanned_codes (code_text, operations) values ('w_2', '["coating"]')`);
-  await eventually(async () => {
-    const r = await db.query<{ c: boolean | null }>(`select (operations->>'coating')::boolean as c from tracking.jobs where job_id = 'w_2'`);
-    return r.rows[0].c === true;
-  }, 2000, 10);
+  await eventually(() => done("w_2", "coating"), 2000, 10);
   for (let g = 3; g <= 50; g++) {
     await db.query(`insert into tracking."print OS" (name, status, marker) values ($1, 'PRINTED', $2)`, [`WIMP${g}`, g]);
   }
@@ -73,8 +73,7 @@ test.serial("a lower marker committed after a run took a higher one reaches its 
     // The worker's run may still be busy or waiting, so a DBA runs processing meanwhile (or the worker did).
     await eventually(async () => {
       await db.query(`select tracking.process_status_updates('print_os')`);
-      const r = await db.query(`select 1 from tracking.jobs where job_id = 'w_late2' and operations->>'print' = 'true'`);
-      return r.rowCount === 1;
+      return done("w_late2", "print");
     }, 2000, 10);
     const m = await db.query(`select last_processed_id from tracking.processing_markers where marker_type = 'print_os'`);
     t.is(m.rows[0].last_processed_id, "1002", "the marker is past the uncommitted lower record");
@@ -82,10 +81,7 @@ test.serial("a lower marker committed after a run took a higher one reaches its 
     await low.query("commit");
     // Its own trigger's job runs once it commits: about 50 ms alone; 5 s allowed for a loaded
     // test machine (the full suite on 2 cores), which is still far inside the spec's 1-5 minutes.
-    await eventually(async () => {
-      const r = await db.query(`select 1 from tracking.jobs where job_id = 'w_late1' and operations->>'print' = 'true'`);
-      return r.rowCount === 1;
-    }, 5000, 10);
+    await eventually(() => done("w_late1", "print"), 5000, 10);
     t.log(`late lower marker → job status in ${Date.now() - started} ms`);
     const u = await db.query(`select count(*)::int as n from tracking.job_status_updates where job_id in ('w_late1', 'w_late2')`);
     t.is(u.rows[0].n, 2, "each record once");
@@ -105,16 +101,10 @@ test.serial("a writer that stays open delays nobody: ops_private.wake gives anot
     await open.query(`insert into tracking."print OS" (name, status, marker) values ('WOPEN', 'PRINTED', 2001)`);
     const started = Date.now();
     await db.query(`insert into tracking."print OS" (name, status, marker) values ('WQUICK', 'PRINTED', 2002)`);
-    await eventually(async () => {
-      const r = await db.query(`select 1 from tracking.jobs where job_id = 'w_quick' and operations->>'print' = 'true'`);
-      return r.rowCount === 1;
-    }, 5000, 10);
+    await eventually(() => done("w_quick", "print"), 5000, 10);
     t.log(`job status in ${Date.now() - started} ms while the other writer stayed open`);
     await open.query("commit");
-    await eventually(async () => {
-      const r = await db.query(`select 1 from tracking.jobs where job_id = 'w_open' and operations->>'print' = 'true'`);
-      return r.rowCount === 1;
-    }, 5000, 10);
+    await eventually(() => done("w_open", "print"), 5000, 10);
     t.pass();
   } finally {
     await open.end();
@@ -133,18 +123,12 @@ test.serial("the two sources run side by side: a scan is applied while a print O
     await db.query(`insert into tracking."print OS" (name, status, marker) values ('WSIDE', 'PRINTED', 3001)`);
     const started = Date.now();
     await db.query(`insert into tracking.scanned_codes (code_text, operations) values ('w_sides', '["coating"]')`);
-    await eventually(async () => {
-      const r = await db.query(`select 1 from tracking.jobs where job_id = 'w_sides' and operations->>'coating' = 'true'`);
-      return r.rowCount === 1;
-    }, 5000, 10);
+    await eventually(() => done("w_sides", "coating"), 5000, 10);
     t.log(`scan → job status in ${Date.now() - started} ms while print OS processing waited`);
     const p = await db.query(`select processed_at from tracking."print OS" where marker = 3001`);
     t.is(p.rows[0].processed_at, null, "the print OS record is still waiting for its run");
     await busy.query("commit");
-    await eventually(async () => {
-      const r = await db.query(`select 1 from tracking.jobs where job_id = 'w_sidep' and operations->>'print' = 'true'`);
-      return r.rowCount === 1;
-    }, 5000, 10);
+    await eventually(() => done("w_sidep", "print"), 5000, 10);
   } finally {
     await busy.query("rollback").catch(() => {});
     await busy.end();
@@ -165,10 +149,7 @@ test.serial("a record held back by a missing mapping reaches its job when the ma
     await eventually(async () => (await db.query(`select 1 from tracking."print OS" where marker = 4002 and processed_at is not null`)).rowCount === 1, 5000, 10);
     const started = Date.now();
     await db.query(`insert into tracking.imposition_file_mapping (imposition_id, file_id) values ('WLATEIMP', 'FILE_1_Labex_w_late_x')`);
-    await eventually(async () => {
-      const r = await db.query(`select 1 from tracking.jobs where job_id = 'w_late' and operations->>'print' = 'true'`);
-      return r.rowCount === 1;
-    }, 5000, 10);
+    await eventually(() => done("w_late", "print"), 5000, 10);
     t.log(`mapping insert → job status in ${Date.now() - started} ms`);
     const open = await db.query(`select 1 from tracking.processing_issues where subject = 'WLATEIMP' and resolved_at is null`);
     t.is(open.rowCount, 0, "its issue is resolved");
